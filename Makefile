@@ -1,0 +1,29 @@
+# Logwarden: `make demo` runs it embedded on the bundled sample; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench sample
+
+$(BIN)/logwarden: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	@touch $@
+
+demo: $(BIN)/logwarden
+	$(BIN)/logwarden run
+
+test: lint
+	$(BIN)/pytest
+
+lint: $(BIN)/logwarden
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+bench: $(BIN)/logwarden
+	$(BIN)/python -m tests.benchmarks.embedded
+
+sample: $(BIN)/logwarden
+	$(BIN)/python -m workers.sample.build

@@ -1,0 +1,1 @@
+"""Alerting: turning anomalies into alerts and delivering them to people."""

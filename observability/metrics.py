@@ -1,0 +1,231 @@
+"""Every metric Logwarden exposes, declared once, with its help text and bounded labels.
+
+Build `Metrics(registry)` on a fresh `CollectorRegistry` in tests; the service uses the
+process default from `get_metrics()`. Under prefork workers, `PROMETHEUS_MULTIPROC_DIR`
+must be set (see `observability.prepare_multiprocess_dir`) before this module is first
+imported, because prometheus_client picks its value store at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Literal, TypeVar
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client import start_http_server as _start_http_server
+from prometheus_client.metrics import MetricWrapperBase
+
+from observability.labels import Label, Labelled
+
+PREFIX = "logwarden_"
+
+SOURCE = Label("source", ("pubsub", "push", "file"))
+BATCH_OUTCOME = Label("outcome", ("processed", "already_recorded", "failed"))
+STAGE = Label("stage", ("mine", "detect", "store"))
+SEVERITY = Label("severity", ("info", "warning", "critical"))
+DELIVERY_STATUS = Label("status", ("sent", "retrying", "failed"))
+# over_budget: not sent at all, the budget was spent; every other outcome is a request made.
+LLM_OUTCOME = Label("outcome", ("ok", "invalid", "rate_limited", "error", "timeout", "over_budget"))
+TOKEN_KIND = Label("kind", ("prompt", "output"))
+REASON = Label("reason")  # pipeline.parsing.RejectReason values
+DETECTOR = Label("detector")  # Finding.detector: "volume", "http/5xx", "rules/disk-full"
+ANOMALY_TYPE = Label("anomaly_type")
+CHANNEL = Label("channel")  # slack, email, console, file
+QUEUE = Label("queue")  # Celery queue names
+TASK = Label("task")  # Celery task names
+
+# Histogram buckets must be the same in every process of a multiprocess fleet: constants.
+BATCH_ENTRY_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+STAGE_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+DELIVERY_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+END_TO_END_BUCKETS = (1, 2.5, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600, 1800, 3600)
+
+M = TypeVar("M", bound=MetricWrapperBase)
+GaugeMode = Literal["livesum", "livemax", "max", "livemostrecent"]
+
+
+class Metrics:
+    """All of Logwarden's metrics, registered on `registry`; attributes are named as the
+    exposed metrics without the `logwarden_` prefix."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._declare_ingest(registry)
+        self._declare_detection(registry)
+        self._declare_alerting(registry)
+        self._declare_fleet(registry)
+
+    def _declare_ingest(self, r: CollectorRegistry) -> None:
+        # Invariant: received = processed + duplicate + dead-lettered, in the end.
+        self.entries_received_total = _counter(
+            r, "entries_received", "Log entries received, by where they came from.", SOURCE
+        )
+        self.entries_processed_total = _plain_counter(
+            r, "entries_processed", "Log entries run through detection."
+        )
+        self.entries_duplicate_total = _plain_counter(
+            r, "entries_duplicate", "Log entries dropped because their insertId was already seen."
+        )
+        self.dead_letters_total = _counter(
+            r, "dead_letters", "Inputs stored as dead letters, by reason; never retried.", REASON
+        )
+        self.ingest_open_batch_entries = _gauge(
+            r,
+            "ingest_open_batch_entries",
+            "Entries held in micro-batches not yet handed to the broker.",
+            "livesum",  # each live ingest process holds its own
+        )
+        self.ingest_flow_paused = _gauge(
+            r,
+            "ingest_flow_paused",
+            "1 while ingest has stopped pulling because too much is in flight.",
+            "livemax",  # paused if any live process is paused
+        )
+
+    def _declare_detection(self, r: CollectorRegistry) -> None:
+        self.batches_total = _counter(
+            r, "batches", "Batches handled by detect_batch, by outcome.", BATCH_OUTCOME
+        )
+        self.batch_entries = _histogram(
+            r, "batch_entries", "Entries per batch.", BATCH_ENTRY_BUCKETS
+        )
+        self.batch_seconds = _labelled(
+            Histogram,
+            r,
+            "batch_seconds",
+            "Seconds one batch spends in each stage of detection.",
+            (STAGE,),
+            buckets=STAGE_SECONDS_BUCKETS,
+        )
+        self.detector_findings_total = _counter(
+            r, "detector_findings", "Findings returned, by detector.", DETECTOR
+        )
+        self.anomalies_total = _counter(
+            r, "anomalies", "Anomalies stored, by type and severity.", ANOMALY_TYPE, SEVERITY
+        )
+        # Every worker converges on the same shared set: the largest count is the truth,
+        # and summing would count each template once per process.
+        self.templates = _gauge(r, "templates", "Distinct log templates known to the miner.", "max")
+        self.end_to_end_seconds = _histogram(
+            r,
+            "end_to_end_seconds",
+            "Seconds from a log entry's timestamp to its anomaly being stored.",
+            END_TO_END_BUCKETS,
+        )
+
+    def _declare_alerting(self, r: CollectorRegistry) -> None:
+        self.alerts_total = _counter(r, "alerts", "Alerts opened, by severity.", SEVERITY)
+        self.deliveries_total = _counter(
+            r,
+            "deliveries",
+            "Alert delivery attempts, by channel and status.",
+            CHANNEL,
+            DELIVERY_STATUS,
+        )
+        self.delivery_seconds = _labelled(
+            Histogram,
+            r,
+            "delivery_seconds",
+            "Seconds one delivery attempt takes, by channel.",
+            (CHANNEL,),
+            buckets=DELIVERY_SECONDS_BUCKETS,
+        )
+
+    def _declare_fleet(self, r: CollectorRegistry) -> None:
+        self.queue_depth = _labelled(
+            Gauge,
+            r,
+            "queue_depth",
+            "Tasks waiting in a broker queue, as last sampled.",
+            (QUEUE,),
+            # A sample of shared state: the latest live sample wins; summing or keeping
+            # the maximum of stale samples would misreport a draining queue.
+            multiprocess_mode="livemostrecent",
+        )
+        self.llm_requests_total = _counter(
+            r, "llm_requests", "Escalations to the LLM, by outcome.", LLM_OUTCOME
+        )
+        self.llm_tokens_total = _counter(
+            r, "llm_tokens", "LLM tokens used, prompt and output.", TOKEN_KIND
+        )
+        self.task_retries_total = _counter(r, "task_retries", "Celery task retries, by task.", TASK)
+
+
+def _counter(registry: CollectorRegistry, name: str, doc: str, *labels: Label) -> Labelled[Counter]:
+    return _labelled(Counter, registry, name, doc, labels)
+
+
+def _plain_counter(registry: CollectorRegistry, name: str, doc: str) -> Counter:
+    return Counter(f"{PREFIX}{name}", doc, registry=registry)
+
+
+def _gauge(registry: CollectorRegistry, name: str, doc: str, mode: GaugeMode) -> Gauge:
+    return Gauge(f"{PREFIX}{name}", doc, registry=registry, multiprocess_mode=mode)
+
+
+def _histogram(
+    registry: CollectorRegistry, name: str, doc: str, buckets: tuple[float, ...]
+) -> Histogram:
+    return Histogram(f"{PREFIX}{name}", doc, registry=registry, buckets=buckets)
+
+
+def _labelled(
+    kind: type[M],
+    registry: CollectorRegistry,
+    name: str,
+    doc: str,
+    labels: tuple[Label, ...],
+    **options: Any,
+) -> Labelled[M]:
+    names = [label.name for label in labels]
+    metric = kind(f"{PREFIX}{name}", doc, names, registry=registry, **options)
+    return Labelled(metric, labels)
+
+
+_default: Metrics | None = None
+_default_lock = threading.Lock()
+
+
+def get_metrics() -> Metrics:
+    """The process's metrics on the default registry, created on first call."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Metrics(REGISTRY)
+        return _default
+
+
+def start_metrics_server(
+    port: int,
+    multiprocess: bool,
+    *,
+    addr: str = "0.0.0.0",
+    registry: CollectorRegistry = REGISTRY,
+) -> WSGIServer:
+    """Serves `/metrics` on `port` (0: any free one; read `server_port`) from a daemon thread.
+
+    In multiprocess mode it serves what every process wrote to `PROMETHEUS_MULTIPROC_DIR`
+    (from a fresh registry, as prometheus_client requires), else `registry`.
+    Stop it with `shutdown()` then `server_close()`.
+    """
+    if multiprocess:
+        registry = CollectorRegistry()
+        _multiprocess_collector(registry)
+    server, _thread = _start_http_server(port, addr=addr, registry=registry)
+    return server
+
+
+def _multiprocess_collector(registry: CollectorRegistry) -> None:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        raise RuntimeError("multiprocess metrics need PROMETHEUS_MULTIPROC_DIR set at start-up")
+    multiprocess.MultiProcessCollector(registry)
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drops the `live*` gauges of a child that exited (call on `worker_process_shutdown`).
+
+    Does nothing outside multiprocess mode.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)

@@ -1,0 +1,1 @@
+"""The domain: log entries, batches, templates, detectors, scoring and storage."""

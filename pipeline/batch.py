@@ -1,0 +1,96 @@
+"""Micro-batches: entries of one stream key, closed on count, span, bytes or age."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pipeline.entry import LogEntry, StreamKey
+
+
+def batch_id_for(key: StreamKey, entries: Iterable[LogEntry]) -> str:
+    """A stable id: the same stream and the same insert ids give the same batch id."""
+    digest = hashlib.blake2b(str(key).encode(), digest_size=16)
+    for insert_id in sorted(e.insert_id for e in entries):
+        digest.update(b"\x00" + insert_id.encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    key: StreamKey
+    entries: tuple[LogEntry, ...]
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", batch_id_for(self.key, self.entries))
+
+    @property
+    def start_ns(self) -> int:
+        return min((e.timestamp_ns for e in self.entries), default=0)
+
+    @property
+    def end_ns(self) -> int:
+        return max((e.timestamp_ns for e in self.entries), default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    max_entries: int = 500
+    max_span_s: float = 60.0  # event time covered by one batch
+    max_bytes: int = 1_000_000
+    max_wait_s: float = 5.0  # wall-clock time an open batch may wait for more entries
+
+
+@dataclass(slots=True)
+class _OpenBatch:
+    opened_at: float
+    first_ns: int
+    entries: list[LogEntry] = field(default_factory=list)
+    size: int = 0
+
+
+class Batcher:
+    """Groups entries per stream key; the caller passes the wall clock in (`now`)."""
+
+    def __init__(self, limits: BatchLimits = BatchLimits()) -> None:
+        self.limits = limits
+        self._open: dict[StreamKey, _OpenBatch] = {}
+
+    def add(self, entry: LogEntry, now: float) -> list[Batch]:
+        """Adds one entry; returns the batches this closed (at most two)."""
+        closed: list[Batch] = []
+        key = entry.stream_key
+        current = self._open.get(key)
+        span_ns = self.limits.max_span_s * 1e9
+        if current and (
+            abs(entry.timestamp_ns - current.first_ns) > span_ns
+            or current.size + entry.size > self.limits.max_bytes
+        ):
+            closed.append(self._close(key))
+            current = None
+        if current is None:
+            current = self._open[key] = _OpenBatch(opened_at=now, first_ns=entry.timestamp_ns)
+        current.entries.append(entry)
+        current.size += entry.size
+        if len(current.entries) >= self.limits.max_entries:
+            closed.append(self._close(key))
+        return closed
+
+    def due(self, now: float) -> list[Batch]:
+        """Closes the batches that have waited `max_wait_s` or longer."""
+        stale = [k for k, b in self._open.items() if now - b.opened_at >= self.limits.max_wait_s]
+        return [self._close(k) for k in stale]
+
+    def flush(self) -> list[Batch]:
+        """Closes every open batch (shutdown, end of file)."""
+        return [self._close(k) for k in list(self._open)]
+
+    @property
+    def pending(self) -> int:
+        return sum(len(b.entries) for b in self._open.values())
+
+    def _close(self, key: StreamKey) -> Batch:
+        return Batch(key, tuple(self._open.pop(key).entries))

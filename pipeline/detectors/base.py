@@ -1,0 +1,59 @@
+"""The detector contract (DESIGN.md): batch and state in, findings and new state out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from pipeline.batch import Batch
+from pipeline.entry import LogEntry
+from pipeline.findings import Finding
+
+
+@dataclass(frozen=True, slots=True)
+class MinedBatch:
+    """A batch with each entry's template id (same order as `batch.entries`)."""
+
+    batch: Batch
+    template_ids: tuple[str, ...]
+    templates: dict[str, str]  # template id -> template text, for the ids in this batch
+    # template id -> the ids it replaced when its template was generalized
+    ancestors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # when this stream last showed a deploy or config change (None: none recently)
+    last_change_ns: int | None = None
+
+    @property
+    def entries(self) -> tuple[LogEntry, ...]:
+        return self.batch.entries
+
+
+S = TypeVar("S")
+
+
+class Detector(Protocol[S]):
+    """A pure detector: no network, database, clock or environment inside.
+
+    `state_type` is a msgspec-encodable type (a msgspec Struct or dataclass); the
+    runner loads it per (detector, stream) before `detect` and saves what it returns.
+    """
+
+    @property
+    def name(self) -> str:
+        """Names the detector in findings, metrics and its state's key."""
+        ...
+
+    @property
+    def state_type(self) -> type[S]:
+        """The msgspec-encodable type of its per-stream state."""
+        ...
+
+    def initial_state(self) -> S:
+        """The state of a stream this detector has never seen."""
+        ...
+
+    def detect(self, mined: MinedBatch, state: S) -> tuple[list[Finding], S]:
+        """Findings for this batch and the state to keep; never raises on odd input."""
+        ...
+
+
+AnyDetector = Detector[Any]

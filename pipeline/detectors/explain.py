@@ -1,0 +1,125 @@
+"""Wording helpers: which labels stand out in anomalous entries, quoting, evidence.
+
+Baseline counts are `{field: {value: count}}`, bounded, kept in a detector's state and
+grown with `count_fields` from normal windows only. The field `TOTAL` holds the number
+of entries counted, so shares are over all entries, with or without the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from pipeline.detectors.base import MinedBatch
+from pipeline.entry import LogEntry
+
+FieldCounts = dict[str, dict[str, int]]
+
+TOTAL = ""
+OTHER = "\x00other"  # the counts of values pushed out of a full field
+PAYLOAD_FIELDS = ("userAgent", "user_agent", "logger", "component", "caller", "method")
+SKIPPED_LABELS = frozenset({"project_id"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def clip(text: str, limit: int = 120) -> str:
+    """One printable line of at most `limit` characters."""
+    text = _CONTROL.sub(" ", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fields_of(entry: LogEntry) -> Iterator[tuple[str, str]]:
+    """The label and payload values an explanation may name."""
+    for key, value in entry.resource_labels.items():
+        if key not in SKIPPED_LABELS and value:
+            yield key, clip(str(value), 80)
+    for key, value in entry.labels.items():
+        if value:
+            yield key, clip(str(value), 80)
+    if isinstance(entry.payload, dict):
+        for key in PAYLOAD_FIELDS:
+            found = entry.payload.get(key)
+            if isinstance(found, str) and found:
+                yield key, clip(found, 80)
+
+
+def count_fields(
+    counts: Mapping[str, Mapping[str, int]],
+    entries: Iterable[LogEntry],
+    *,
+    max_fields: int = 24,
+    max_values: int = 24,
+    max_total: int = 20_000,
+) -> FieldCounts:
+    """`counts` with `entries` added; bounded in fields, values per field and total.
+
+    Past `max_total` entries every count is halved, so the baseline follows recent
+    behaviour; values past `max_values` are folded into `OTHER`.
+    """
+    grown: dict[str, Counter[str]] = {f: Counter(v) for f, v in counts.items()}
+    for entry in entries:
+        grown.setdefault(TOTAL, Counter())[TOTAL] += 1
+        for key, value in fields_of(entry):
+            if key in grown or len(grown) <= max_fields:
+                grown.setdefault(key, Counter())[value] += 1
+    if grown.get(TOTAL, Counter())[TOTAL] > max_total:
+        grown = {f: Counter({v: c // 2 for v, c in vs.items() if c > 1}) for f, vs in grown.items()}
+    return {f: _bounded(vs, max_values) for f, vs in grown.items() if vs}
+
+
+def _bounded(values: Counter[str], limit: int) -> dict[str, int]:
+    ranked = sorted(values.items(), key=lambda kv: (kv[0] == OTHER, -kv[1], kv[0]))
+    kept = dict(kv for kv in ranked if kv[0] != OTHER)
+    if len(kept) <= limit:
+        return {**kept, **({OTHER: values[OTHER]} if values.get(OTHER) else {})}
+    head = dict(list(kept.items())[:limit])
+    return {**head, OTHER: sum(values.values()) - sum(head.values())}
+
+
+def overrepresented(
+    anomalous: Sequence[LogEntry],
+    baseline_counts: Mapping[str, Mapping[str, int]],
+    *,
+    min_share: float = 0.5,
+    min_lift: float = 2.0,
+    min_count: int = 5,
+    min_baseline: int = 50,
+    limit: int = 2,
+) -> list[str]:
+    """Field values far commoner in `anomalous` than in the baseline, strongest first.
+
+    Each is worded like "pod_name=web-7f9 (92% vs 10% usually)". Nothing is named when
+    the baseline has fewer than `min_baseline` entries.
+    """
+    base_total = baseline_counts.get(TOTAL, {}).get(TOTAL, 0)
+    if len(anomalous) < min_count or base_total < min_baseline:
+        return []
+    now: dict[str, Counter[str]] = {}
+    for entry in anomalous:
+        for key, value in fields_of(entry):
+            now.setdefault(key, Counter())[value] += 1
+    ranked = []
+    for key, values in now.items():
+        value, count = min(values.items(), key=lambda kv: (-kv[1], kv[0]))
+        share = count / len(anomalous)
+        usual = baseline_counts.get(key, {}).get(value, 0) / base_total
+        if count >= min_count and share >= min_share and share >= min_lift * usual:
+            text = f"{key}={value} ({share:.0%} vs {usual:.0%} usually)"
+            ranked.append((usual - share, key, text))
+    return [text for *_, text in sorted(ranked)[:limit]]
+
+
+def sentence(parts: Sequence[str]) -> str:
+    """The clause a detector appends to its summary; empty when nothing stands out."""
+    return f" Mostly from {' and '.join(parts)}." if parts else ""
+
+
+def top_templates(mined: MinedBatch, indexes: Iterable[int], limit: int = 5) -> tuple[str, ...]:
+    """The commonest template ids among the entries at `indexes`."""
+    counts = Counter(mined.template_ids[i] for i in indexes)
+    return tuple(t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+
+
+def entry_ids(entries: Iterable[LogEntry], limit: int = 20) -> tuple[str, ...]:
+    return tuple(e.insert_id for _, e in zip(range(limit), entries, strict=False))

@@ -1,0 +1,285 @@
+"""Parameters: a number in a known message (a duration, a size, a retry count) far
+outside the range it usually takes.
+
+Numbers are read by aligning the message's tokens with its template's: a template token
+holding a placeholder (`<*>`, `<NUM>`, ...) becomes a regex whose groups pick the values.
+Each (template, token, group) keeps a histogram of its values on a log scale, decayed
+in time; a value is an outlier when it exceeds the histogram's high quantile
+`min_ratio` times over. Unitless slots whose median is huge hold ids, not quantities.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import msgspec
+
+from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.explain import clip, entry_ids
+from pipeline.detectors.sustain import Streak, Sustain, ramp
+from pipeline.findings import Evidence, Finding
+
+_PLACEHOLDER = re.compile(r"<\*>|<[A-Z_]+>")
+_NUMBER = re.compile(
+    r"^[(\[]?(?:[A-Za-z_][\w.-]*[=:])?([-+]?\d{1,12}(?:\.\d+)?)([a-zA-Zµ%]*)[)\],;:.]?$"
+)
+# Times in milliseconds and sizes in bytes: the values stay mostly above 1, where the
+# log1p scale of the histogram tells them apart.
+_UNITS = {
+    "": ("", 1.0),
+    "%": ("%", 1.0),
+    "ns": ("ms", 1e-6),
+    "us": ("ms", 1e-3),
+    "µs": ("ms", 1e-3),
+    "ms": ("ms", 1.0),
+    "s": ("ms", 1e3),
+    "sec": ("ms", 1e3),
+    "m": ("ms", 6e4),
+    "min": ("ms", 6e4),
+    "h": ("ms", 3.6e6),
+    "b": ("B", 1.0),
+    "kb": ("B", 1e3),
+    "kib": ("B", 1024.0),
+    "mb": ("B", 1e6),
+    "mib": ("B", 1024.0**2),
+    "gb": ("B", 1e9),
+    "gib": ("B", 1024.0**3),
+    "bytes": ("B", 1.0),
+}
+BUCKETS_PER_E = 4  # a bucket spans a factor of e^(1/4), about 1.28
+# The template's token count, and per token holding a placeholder: its index, its regex
+# and the unit the template writes after it ("took <*> ms"), if any.
+Slot = tuple[int, re.Pattern[str], str]
+Pattern = tuple[int, tuple[Slot, ...]]
+
+
+class ParamStat(msgspec.Struct, frozen=True, array_like=True):
+    buckets: dict[int, float]  # bucket of log1p(value) -> count, decayed in time
+    n: int  # values ever read
+    at_ns: int
+    unit: str
+
+    def aged(self, now_ns: int, tau_s: float) -> dict[int, float]:
+        keep = math.exp(-max(0, now_ns - self.at_ns) / 1e9 / tau_s)
+        return {b: c * keep for b, c in self.buckets.items() if c * keep >= 1e-3}
+
+    def quantile(self, q: float) -> float:
+        """The upper edge of the bucket where the `q` quantile falls."""
+        total = sum(self.buckets.values())
+        seen = 0.0
+        for bucket in sorted(self.buckets):
+            seen += self.buckets[bucket]
+            if seen >= q * total:
+                return _edge(bucket)
+        return 0.0
+
+
+class ParameterState(msgspec.Struct):
+    stats: dict[str, ParamStat] = {}  # "template_id#token.group" -> baseline
+    streak: Streak = Streak()
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    key: str
+    entry_index: int
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterDetector:
+    """One finding per batch, led by the number furthest above its usual range."""
+
+    high_quantile: float = 0.99
+    min_ratio: float = 4.0  # a value must exceed the high quantile this many times over
+    single_window_cap: float = 0.55
+    warmup_values: int = 30
+    tau_s: float = 6 * 3600.0
+    outlier_weight: float = 0.1  # outliers are learned a little: a recurring mode is normal
+    identifier_floor: float = 1e5  # unitless slots with a median this high hold ids
+    max_keys: int = 500
+    sustain: Sustain = field(default_factory=Sustain)
+    name = "parameters"
+    state_type = ParameterState
+
+    def initial_state(self) -> ParameterState:
+        return ParameterState()
+
+    def detect(
+        self, mined: MinedBatch, state: ParameterState
+    ) -> tuple[list[Finding], ParameterState]:
+        stats = _inherit(state.stats, mined.ancestors)
+        readings = read_numbers(mined)
+        excess = {(r.key, r.entry_index): x for r in readings if (x := self._excess(stats, r))}
+        outliers = [r for r in readings if (r.key, r.entry_index) in excess]
+        streak = state.streak.advance(bool(outliers))
+        findings = [self._finding(mined, stats, outliers, excess, streak)] if outliers else []
+        learned = self._learn(stats, readings, excess, mined.batch.end_ns)
+        return findings, ParameterState(learned, streak)
+
+    def _excess(self, stats: dict[str, ParamStat], reading: Reading) -> float:
+        """log(value / high quantile) when the value is an outlier, else 0."""
+        stat = stats.get(reading.key)
+        if stat is None or stat.n < self.warmup_values or reading.value <= 0:
+            return 0.0
+        if not stat.unit and stat.quantile(0.5) >= self.identifier_floor:
+            return 0.0
+        excess = math.log1p(reading.value) - math.log1p(stat.quantile(self.high_quantile))
+        return excess if excess >= math.log(self.min_ratio) else 0.0
+
+    def _finding(
+        self,
+        mined: MinedBatch,
+        stats: dict[str, ParamStat],
+        outliers: list[Reading],
+        excess: dict[tuple[str, int], float],
+        streak: Streak,
+    ) -> Finding:
+        lead = max(outliers, key=lambda r: (excess[r.key, r.entry_index], r.key))
+        same = [r for r in outliers if r.key == lead.key]
+        stat = stats[lead.key]
+        template_id, slot = lead.key.split("#", 1)
+        high, median = stat.quantile(self.high_quantile), stat.quantile(0.5)
+        limit = math.log(self.min_ratio)
+        weight = {1: 0.7, 2: 0.85}.get(len(same), 1.0)  # one odd value is weak evidence
+        raw = ramp(excess[lead.key, lead.entry_index], limit, limit + math.log(25.0)) * weight
+        score = self.sustain.score(raw, streak.windows)
+        if streak.windows <= 1:
+            # Slow first requests, a cold cache: one minute of odd values is common in
+            # healthy services. It alerts once it lasts into a second window.
+            score = min(score, self.single_window_cap)
+        return Finding(
+            detector=self.name,
+            anomaly_type="parameter_outlier",
+            score=score,
+            summary=(
+                f'A number in "{clip(mined.templates.get(template_id, "?"))}" (token '
+                f"{int(slot.split('.')[0]) + 1}) reached {_show(lead.value, stat.unit)} in "
+                f"{len(same)} entries; {self.high_quantile:.0%} of its values stay under "
+                f"{_show(high, stat.unit)} (median about {_show(median, stat.unit)})."
+            ),
+            evidence=Evidence(
+                entry_ids=entry_ids(mined.entries[r.entry_index] for r in same),
+                template_ids=(template_id,),
+                numbers={
+                    "value": lead.value,
+                    "high_quantile": high,
+                    "median": median,
+                    "entries": len(same),
+                    "other_outliers": len(outliers) - len(same),
+                    "streak": streak.windows,
+                },
+            ),
+        )
+
+    def _learn(
+        self,
+        stats: dict[str, ParamStat],
+        readings: list[Reading],
+        excess: dict[tuple[str, int], float],
+        now: int,
+    ) -> dict[str, ParamStat]:
+        added: dict[str, dict[int, float]] = {}
+        units: dict[str, str] = {}
+        seen: Counter[str] = Counter()
+        for r in readings:
+            if r.value < 0:
+                continue
+            units.setdefault(r.key, r.unit)
+            seen[r.key] += 1
+            weight = self.outlier_weight if (r.key, r.entry_index) in excess else 1.0
+            bucket = _bucket(r.value)
+            counts = added.setdefault(r.key, {})
+            counts[bucket] = counts.get(bucket, 0.0) + weight
+        grown = dict(stats)
+        for key, counts in added.items():
+            old = grown.get(key)
+            buckets = old.aged(now, self.tau_s) if old else {}
+            for bucket, count in counts.items():
+                buckets[bucket] = buckets.get(bucket, 0.0) + count
+            n = (old.n if old else 0) + seen[key]
+            grown[key] = ParamStat(dict(sorted(buckets.items())), n, now, units[key])
+        if len(grown) > self.max_keys:
+            keep = sorted(grown, key=lambda k: (grown[k].at_ns, k))[-self.max_keys :]
+            grown = {k: grown[k] for k in keep}
+        return grown
+
+
+def read_numbers(mined: MinedBatch) -> list[Reading]:
+    """Every number a placeholder of its entry's template holds, in entry order."""
+    patterns: dict[str, Pattern] = {}
+    readings = []
+    for index, (entry, template_id) in enumerate(
+        zip(mined.entries, mined.template_ids, strict=True)
+    ):
+        if template_id not in patterns:
+            patterns[template_id] = _pattern(mined.templates.get(template_id, ""))
+        width, slots = patterns[template_id]
+        if not slots:
+            continue
+        tokens = entry.message.split()
+        if len(tokens) != width:
+            continue
+        for position, regex, unit in slots:
+            match = regex.fullmatch(tokens[position])
+            for group, text in enumerate(match.groups() if match else ()):
+                number = _number(text, unit)
+                if number is not None:
+                    key = f"{template_id}#{position}.{group}"
+                    readings.append(Reading(key, index, number[0], number[1]))
+    return readings
+
+
+def _pattern(template: str) -> Pattern:
+    found = []
+    tokens = template.split()
+    for position, token in enumerate(tokens):
+        parts = _PLACEHOLDER.split(token)
+        if len(parts) > 1:
+            after = tokens[position + 1].lower().rstrip(",;.") if position + 1 < len(tokens) else ""
+            unit = after if after and after in _UNITS and parts[-1] == "" else ""
+            regex = re.compile("(.*?)".join(re.escape(p) for p in parts))
+            found.append((position, regex, unit))
+    return len(tokens), tuple(found)
+
+
+def _number(text: str, written_after: str = "") -> tuple[float, str] | None:
+    match = _NUMBER.match(text)
+    unit = _UNITS.get((match[2] or written_after).lower()) if match else None
+    if match is None or unit is None:
+        return None
+    return float(match[1]) * unit[1], unit[0]
+
+
+def _bucket(value: float) -> int:
+    return int(math.log1p(value) * BUCKETS_PER_E)
+
+
+def _edge(bucket: int) -> float:
+    return math.expm1((bucket + 1) / BUCKETS_PER_E)
+
+
+def _show(value: float, unit: str) -> str:
+    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return f"{text} {unit}" if unit else text
+
+
+def _inherit(
+    stats: dict[str, ParamStat], ancestors: dict[str, tuple[str, ...]]
+) -> dict[str, ParamStat]:
+    """A generalized template keeps the baselines of the templates it replaced (Drain
+    keeps the token count, so token positions still line up)."""
+    if not ancestors:
+        return stats
+    grown = dict(stats)
+    for template_id, olds in ancestors.items():
+        for old in olds:
+            for key in [k for k in stats if k.startswith(f"{old}#")]:
+                moved = grown.pop(key, None)
+                if moved is not None:
+                    grown.setdefault(f"{template_id}{key[len(old) :]}", moved)
+    return grown

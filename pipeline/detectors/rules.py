@@ -1,0 +1,176 @@
+"""Rule-based detection: regexes, severities, field predicates and per-batch counts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipeline.detectors.base import MinedBatch
+from pipeline.entry import LogEntry, Severity
+from pipeline.findings import Evidence, Finding
+
+EVIDENCE_LIMIT = 20
+
+
+class RuleConfigError(ValueError):
+    """The rules file is wrong; the message says where and how."""
+
+
+class Rule(BaseModel):
+    """One rule. It matches an entry when every condition given holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    anomaly_type: str = Field(pattern=r"^[a-z0-9_]+$")
+    description: str
+    regex: str | None = None
+    severity_at_least: Severity | None = None
+    http_status_at_least: int | None = Field(default=None, ge=100, le=599)
+    fields: dict[str, str] = {}  # dotted path -> regex, e.g. "labels.env": "^prod$"
+    min_count: int = Field(default=1, ge=1)
+    min_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    score: float = Field(default=0.8, ge=0.0, le=1.0)
+    enabled: bool = True
+
+    @field_validator("severity_at_least", mode="before")
+    @classmethod
+    def _severity_by_name(cls, value: Any) -> Any:
+        return Severity[value.upper()] if isinstance(value, str) else value
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from exc
+        return value
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[Rule]
+
+
+def load_rules(path: Path | None = None, *, builtin: bool = True) -> list[Rule]:
+    """The built-in pack, overridden and extended by name by the rules in `path`."""
+    by_name: dict[str, Rule] = {}
+    if builtin:
+        text = resources.files("pipeline.detectors").joinpath("rulepack.yaml").read_text()
+        by_name.update((r.name, r) for r in _parse(text, "built-in rule pack"))
+    if path is not None:
+        by_name.update((r.name, r) for r in _parse(path.read_text(), str(path)))
+    return [r for r in by_name.values() if r.enabled]
+
+
+def _parse(text: str, origin: str) -> list[Rule]:
+    try:
+        return RuleSet.model_validate(yaml.safe_load(text) or {"rules": []}).rules
+    except yaml.YAMLError as exc:
+        raise RuleConfigError(f"{origin}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise RuleConfigError(f"{origin}: {problems}") from exc
+
+
+class _CompiledRule:
+    __slots__ = ("fields", "regex", "rule")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.regex = re.compile(rule.regex) if rule.regex else None
+        self.fields = [(path.split("."), re.compile(rx)) for path, rx in rule.fields.items()]
+
+    def matches(self, entry: LogEntry) -> bool:
+        rule = self.rule
+        if rule.severity_at_least is not None and entry.severity < rule.severity_at_least:
+            return False
+        if rule.http_status_at_least is not None and (
+            entry.http_status is None or entry.http_status < rule.http_status_at_least
+        ):
+            return False
+        if self.regex is not None and not self.regex.search(entry.message):
+            return False
+        return all(
+            (value := _field(entry, path)) is not None and rx.search(value)
+            for path, rx in self.fields
+        )
+
+
+def _field(entry: LogEntry, path: list[str]) -> str | None:
+    """Looks up `labels.x`, `resource.labels.x`, `payload.a.b` or a top-level attribute."""
+    head, rest = path[0], path[1:]
+    node: Any
+    if head == "resource" and rest[:1] == ["labels"]:
+        node, rest = entry.resource_labels, rest[1:]
+    elif head == "resource" and rest == ["type"]:
+        return entry.resource_type
+    elif head in ("labels", "payload"):
+        node = getattr(entry, head)
+    else:
+        value = getattr(entry, head, None)
+        return None if value is None else str(value.name if head == "severity" else value)
+    for part in rest:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return None if node is None or isinstance(node, dict | list) else str(node)
+
+
+class RuleState(msgspec.Struct):
+    """Rules keep no memory between batches."""
+
+
+class RuleDetector:
+    """Fires a finding per rule whose matches in one batch reach its count and share."""
+
+    name = "rules"
+    state_type = RuleState
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._rules = [_CompiledRule(r) for r in rules]
+
+    def initial_state(self) -> RuleState:
+        return RuleState()
+
+    def detect(self, mined: MinedBatch, state: RuleState) -> tuple[list[Finding], RuleState]:
+        total = len(mined.entries)
+        findings = []
+        for compiled in self._rules:
+            hits = [i for i, e in enumerate(mined.entries) if compiled.matches(e)]
+            rule = compiled.rule
+            if len(hits) >= rule.min_count and len(hits) >= rule.min_share * total:
+                findings.append(_finding(rule, mined, hits, total))
+        return findings, state
+
+
+def _finding(rule: Rule, mined: MinedBatch, hits: list[int], total: int) -> Finding:
+    # More matches than the threshold make the finding surer, up to the rule's score.
+    strength = min(1.0, 0.75 + 0.25 * len(hits) / (2 * rule.min_count))
+    templates = tuple(dict.fromkeys(mined.template_ids[i] for i in hits))
+    return Finding(
+        detector=f"rules/{rule.name}",
+        anomaly_type=rule.anomaly_type,
+        score=round(rule.score * strength, 4),
+        summary=(
+            f"{len(hits)} of {total} entries ({len(hits) / total:.0%}) match rule "
+            f"'{rule.name}' ({rule.description}); the rule fires at {rule.min_count}."
+        ),
+        evidence=Evidence(
+            entry_ids=tuple(mined.entries[i].insert_id for i in hits[:EVIDENCE_LIMIT]),
+            template_ids=templates[:EVIDENCE_LIMIT],
+            numbers={"matches": len(hits), "entries": total, "min_count": rule.min_count},
+        ),
+    )

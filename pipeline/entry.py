@@ -1,0 +1,74 @@
+"""LogEntry: one parsed Cloud Logging entry, and the stream it belongs to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+
+class Severity(IntEnum):
+    """Cloud Logging's LogSeverity, with its numeric values (so they compare)."""
+
+    DEFAULT = 0
+    DEBUG = 100
+    INFO = 200
+    NOTICE = 300
+    WARNING = 400
+    ERROR = 500
+    CRITICAL = 600
+    ALERT = 700
+    EMERGENCY = 800
+
+    @property
+    def is_error(self) -> bool:
+        return self >= Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StreamKey:
+    """What a stream is: one service of one resource type in one project."""
+
+    project: str
+    resource_type: str
+    service: str
+
+    def __str__(self) -> str:
+        return f"{self.project}/{self.resource_type}/{self.service}"
+
+    @classmethod
+    def parse(cls, text: str) -> StreamKey:
+        project, resource_type, service = text.split("/", 2)
+        return cls(project, resource_type, service)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One log entry as Logwarden sees it; times are nanoseconds since the epoch (UTC)."""
+
+    insert_id: str
+    timestamp_ns: int
+    severity: Severity
+    message: str
+    project: str = ""
+    service: str = ""
+    log_name: str = ""
+    resource_type: str = "global"
+    resource_labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    payload: dict[str, Any] | None = None
+    receive_timestamp_ns: int | None = None
+    trace: str | None = None
+    span_id: str | None = None
+    http_status: int | None = None
+    http_latency_s: float | None = None
+    size: int = 0  # bytes of the raw entry, for byte-bounded batching
+
+    @property
+    def stream_key(self) -> StreamKey:
+        return StreamKey(self.project, self.resource_type, self.service)
+
+    @property
+    def timestamp(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp_ns / 1e9, tz=UTC)

@@ -1,0 +1,83 @@
+"""A file or stdin, line by line: JSON LogEntry lines and plain text lines mixed."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from pipeline.entry import LogEntry
+from pipeline.parsing.logentry import parse_entry
+from pipeline.parsing.rejection import (
+    DEFAULT_MAX_ENTRY_BYTES,
+    MAX_STORED_RAW,
+    Rejection,
+    RejectReason,
+)
+from pipeline.parsing.text import parse_text_line
+
+_BOM = b"\xef\xbb\xbf"
+_SKIP_CHUNK = 1 << 20
+
+
+def iter_lines(
+    stream: BinaryIO,
+    *,
+    source_name: str,
+    project: str,
+    service: str,
+    now_ns: int,
+    max_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+) -> Iterator[LogEntry | Rejection]:
+    """Parses each non-blank line of `stream`; never raises for bad content.
+
+    A line starting with `{` is a JSON LogEntry (an entry without a project takes
+    `project`); any other line is plain text of `project` and `service`. Sources are
+    `source_name:lineno`. A line over `max_bytes` is rejected without being held whole
+    in memory.
+    """
+    for lineno, (line, oversize) in enumerate(_bounded_lines(stream, max_bytes), 1):
+        if lineno == 1 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+        if not line or line.isspace():
+            continue
+        source = f"{source_name}:{lineno}"
+        if oversize:
+            detail = f"The line is {oversize} bytes, over the limit of {max_bytes} bytes."
+            yield Rejection(RejectReason.OVERSIZED, detail, line[:MAX_STORED_RAW], oversize, source)
+        elif line.lstrip(b" \t")[:1] == b"{":
+            yield _json_line(line, source, project, now_ns, max_bytes)
+        else:
+            yield parse_text_line(
+                line, source=source, project=project, service=service, now_ns=now_ns,
+                max_bytes=max_bytes,
+            )  # fmt: skip
+
+
+def _json_line(
+    line: bytes, source: str, project: str, now_ns: int, max_bytes: int
+) -> LogEntry | Rejection:
+    if line.endswith(b"\n"):
+        line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+    item = parse_entry(line, source=source, max_bytes=max_bytes, receive_ns=now_ns)
+    if isinstance(item, LogEntry) and not item.project and project:
+        item = dataclasses.replace(item, project=project)
+    return item
+
+
+def _bounded_lines(stream: BinaryIO, limit: int) -> Iterator[tuple[bytes, int]]:
+    """(line, 0) for each line; (its first bytes, its full size) for one far over `limit`.
+
+    Lines just over the limit come whole: the parsers reject those themselves.
+    """
+    cap = limit + 2  # room for the content, "\r" and "\n"
+    while line := stream.readline(cap):
+        if len(line) < cap or line.endswith(b"\n"):
+            yield line, 0
+            continue
+        size = len(line)
+        while chunk := stream.readline(_SKIP_CHUNK):
+            size += len(chunk)
+            if chunk.endswith(b"\n"):
+                break
+        yield line, size

@@ -1,0 +1,145 @@
+"""One Cloud Logging LogEntry JSON, exactly as a log sink writes it, into a LogEntry."""
+
+from __future__ import annotations
+
+from pipeline.entry import LogEntry
+from pipeline.parsing.fields import (
+    http_status_of,
+    labelled_service,
+    latency_s_of,
+    log_name_parts,
+    severity_of,
+    synthetic_insert_id,
+)
+from pipeline.parsing.payloads import message_and_payload
+from pipeline.parsing.rejection import (
+    DEFAULT_MAX_ENTRY_BYTES,
+    InvalidInput,
+    Rejection,
+    RejectReason,
+    as_bytes,
+    check_size,
+    check_utf8,
+    quote,
+    stored_bytes,
+)
+from pipeline.parsing.timestamps import TimestampError, rfc3339_ns
+from pipeline.parsing.wire import WireEntry, check_depth, decode_entry
+
+MAX_DEPTH = 64  # containers within containers in a payload; real logs stay far below
+_BOM = b"\xef\xbb\xbf"
+
+
+def parse_entry(
+    raw: bytes | str,
+    *,
+    source: str = "",
+    max_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+    receive_ns: int | None = None,
+) -> LogEntry | Rejection:
+    """Parses one LogEntry JSON; never raises.
+
+    The timestamp falls back to receiveTimestamp, then to `receive_ns` (when we received
+    it); an entry without insertId gets one hashed from its bytes, so a redelivered copy
+    gets the same id. Anything unusable comes back as a Rejection naming `source`.
+    """
+    return parse_entry_or_reject(raw, source, max_bytes, receive_ns, receive_ns)
+
+
+def parse_entry_or_reject(
+    raw: bytes | str,
+    source: str,
+    max_bytes: int,
+    fallback_ns: int | None,
+    receive_ns: int | None,
+) -> LogEntry | Rejection:
+    """parse_entry, with the timestamp fallback apart from the receive time; never raises."""
+    try:
+        return _entry(as_bytes(raw), max_bytes, fallback_ns, receive_ns)
+    except InvalidInput as error:
+        return Rejection.of(error.reason, error.detail, stored_bytes(raw), source)
+    except Exception as error:  # the last guard of "parsing never raises"
+        return parser_bug(error, raw, source)
+
+
+def parser_bug(error: Exception, raw: object, source: str) -> Rejection:
+    """The Rejection for an input the parser itself failed on (a bug to fix, not bad input)."""
+    detail = f"The parser failed on this input with {type(error).__name__}: {quote(str(error))}."
+    return Rejection.of(RejectReason.PARSER_BUG, detail, stored_bytes(raw), source)
+
+
+def _entry(
+    data: bytes, max_bytes: int, fallback_ns: int | None, receive_ns: int | None
+) -> LogEntry:
+    check_size(data, max_bytes)
+    body = data[3:] if data.startswith(_BOM) else data
+    if not body.isascii():
+        check_utf8(body)
+    wire = decode_entry(body)
+    check_depth(body, wire.json_payload or wire.proto_payload, MAX_DEPTH)
+    message, payload = message_and_payload(wire, body)
+    timestamp_ns, received_ns = _times(wire, fallback_ns, receive_ns)
+    http = wire.http_request
+    resource = wire.resource
+    resource_type = (resource.type if resource else "") or "global"
+    resource_labels = resource.labels if resource else {}
+    labels = wire.labels or {}
+    log_name = wire.log_name or ""
+    project, service = _project_and_service(resource_type, resource_labels, labels, log_name)
+    return LogEntry(
+        insert_id=wire.insert_id or synthetic_insert_id(body),
+        timestamp_ns=timestamp_ns,
+        severity=severity_of(wire.severity),
+        message=message,
+        project=project,
+        service=service,
+        log_name=log_name,
+        resource_type=resource_type,
+        resource_labels=resource_labels,
+        labels=labels,
+        payload=payload,
+        receive_timestamp_ns=received_ns,
+        trace=wire.trace,
+        span_id=wire.span_id,
+        http_status=http_status_of(http.status) if http else None,
+        http_latency_s=latency_s_of(http.latency) if http else None,
+        size=len(data),
+    )
+
+
+def _project_and_service(
+    resource_type: str, resource_labels: dict[str, str], labels: dict[str, str], log_name: str
+) -> tuple[str, str]:
+    project = resource_labels.get("project_id", "")
+    service = labelled_service(resource_labels, labels)
+    if not project or not service:
+        log_project, log_short_name = log_name_parts(log_name)
+        project = project or log_project
+        service = service or log_short_name or resource_type
+    return project, service
+
+
+def _times(
+    wire: WireEntry, fallback_ns: int | None, receive_ns: int | None
+) -> tuple[int, int | None]:
+    """(timestamp, receive timestamp) of an entry, each with its fallback."""
+    received_ns = receive_ns
+    if wire.receive_timestamp is not None:
+        received_ns = fallback_ns = _time_field(wire.receive_timestamp, "receiveTimestamp")
+    if wire.timestamp is not None:
+        return _time_field(wire.timestamp, "timestamp"), received_ns
+    if fallback_ns is None:
+        raise InvalidInput(
+            RejectReason.BAD_TIMESTAMP,
+            "The entry has neither timestamp nor receiveTimestamp, and no receive time was given.",
+        )
+    return fallback_ns, received_ns
+
+
+def _time_field(value: str, field: str) -> int:
+    try:
+        return rfc3339_ns(value)
+    except TimestampError as error:
+        raise InvalidInput(
+            RejectReason.BAD_TIMESTAMP, f"Field {field} holds {quote(value)}, which {error}."
+        ) from None

@@ -1,0 +1,251 @@
+"""One batch, start to finish: drop duplicates, mine, detect, score, store.
+
+This is the code the Celery task and the embedded runner both call (invariant 7).
+It is safe to run twice on the same batch: the ledger row makes the second run a no-op,
+and detector state is saved only after the batch is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+
+from observability.metrics import Metrics, get_metrics
+from pipeline.anomaly import Anomaly
+from pipeline.batch import Batch
+from pipeline.changes import ChangeState, latest_change
+from pipeline.changes import describe as describe_change
+from pipeline.changes import observe as observe_changes
+from pipeline.detectors.base import AnyDetector, MinedBatch
+from pipeline.entry import LogEntry, StreamKey
+from pipeline.findings import Finding
+from pipeline.scoring import ScoringPolicy, score_batch
+from pipeline.state import StateStore
+from pipeline.storage import BatchRecord, Store, TemplateRow
+from pipeline.templates import TemplateMatch, TemplateStats
+
+log = logging.getLogger(__name__)
+
+CHANGES = "changes"  # the state key of the deploy and config-change tracker
+T = TypeVar("T")
+
+
+class Miner(Protocol):
+    """A TemplateMiner, or the fleet's shared one: what processing needs of a miner."""
+
+    def mine_many(self, lines: Iterable[tuple[str, int]]) -> list[TemplateMatch]: ...
+    def resolve(self, template_id: str) -> str: ...
+    def template_text(self, template_id: str) -> str | None: ...
+    def ancestors(self, template_id: str) -> tuple[str, ...]: ...
+    def templates(self) -> list[TemplateStats]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingConfig:
+    policy: ScoringPolicy = field(default_factory=ScoringPolicy)
+    alert_window_s: float = 3600.0
+    channels: tuple[str, ...] = ()
+    dedup_ttl_s: float = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    batch_id: str
+    entries: int
+    processed: int
+    duplicates: int
+    anomalies: tuple[Anomaly, ...]
+    new_alert_ids: tuple[str, ...]
+    already_recorded: bool
+    findings: tuple[Finding, ...] = ()  # every finding, also those below the line
+
+
+class BatchProcessor:
+    """Owns one miner and one set of detectors; call `process` once per batch."""
+
+    def __init__(
+        self,
+        *,
+        miner: Miner,
+        detectors: Sequence[AnyDetector],
+        state: StateStore,
+        store: Store,
+        config: ProcessingConfig = ProcessingConfig(),
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.miner = miner
+        self.detectors = list(detectors)
+        self.state = state
+        self.store = store
+        self.config = config
+        self.metrics = metrics or get_metrics()
+
+    def process(self, batch: Batch) -> BatchOutcome:
+        stage = self.metrics.batch_seconds
+        with stage.labels(stage="mine").time():
+            fresh = self._drop_duplicates(batch)
+            changes = self._observe_changes(batch.key, fresh)
+            mined, templates, lineage = self._mine(batch, fresh, changes)
+        with stage.labels(stage="detect").time():
+            findings, states = self._detect(mined)
+            anomalies = score_batch(batch, findings, self.config.policy)
+            anomalies = [_after_change(a, changes) for a in anomalies]
+            states[CHANGES] = changes
+        record = BatchRecord(
+            batch_id=batch.id,
+            stream=str(batch.key),
+            entries=len(batch.entries),
+            processed=len(fresh),
+            duplicates=len(batch.entries) - len(fresh),
+            start_ns=batch.start_ns,
+            end_ns=batch.end_ns,
+        )
+        with stage.labels(stage="store").time():
+            result = self.store.record_batch(
+                record,
+                anomalies,
+                templates,
+                lineage,
+                alert_window_s=self.config.alert_window_s,
+                channels=self.config.channels,
+            )
+        if not result.already_recorded:
+            self._save_states(batch, states)
+        outcome = BatchOutcome(
+            batch_id=batch.id,
+            entries=record.entries,
+            processed=record.processed,
+            duplicates=record.duplicates,
+            anomalies=tuple(a for a in anomalies if a.id in result.new_anomaly_ids),
+            new_alert_ids=tuple(result.new_alert_ids),
+            already_recorded=result.already_recorded,
+            findings=tuple(findings),
+        )
+        self._count(outcome, findings, result.alert_of)
+        return outcome
+
+    def _observe_changes(self, key: StreamKey, entries: list[LogEntry]) -> ChangeState:
+        """Notes the deploys and config changes these entries show (before detection, so
+        detectors can weigh what is new since a deploy)."""
+        state = self.load_state(CHANGES, ChangeState, ChangeState, key)
+        return observe_changes(Batch(key, tuple(entries)), state)[1]
+
+    def _count(
+        self, outcome: BatchOutcome, findings: Sequence[Finding], alert_of: Mapping[str, str]
+    ) -> None:
+        m = self.metrics
+        if outcome.already_recorded:
+            m.batches_total.labels(outcome="already_recorded").inc()
+            return
+        m.batches_total.labels(outcome="processed").inc()
+        m.batch_entries.observe(outcome.entries)
+        m.entries_processed_total.inc(outcome.processed)
+        m.entries_duplicate_total.inc(outcome.duplicates)
+        for finding in findings:
+            m.detector_findings_total.labels(detector=finding.detector).inc()
+        now_ns = time.time_ns()
+        for anomaly in outcome.anomalies:
+            m.anomalies_total.labels(
+                anomaly_type=anomaly.anomaly_type, severity=str(anomaly.severity)
+            ).inc()
+            m.end_to_end_seconds.observe(max(0.0, (now_ns - anomaly.end_ns) / 1e9))
+            if alert_of.get(anomaly.id) in outcome.new_alert_ids:
+                m.alerts_total.labels(severity=str(anomaly.severity)).inc()
+
+    def _drop_duplicates(self, batch: Batch) -> list[LogEntry]:
+        unique: dict[str, LogEntry] = {}
+        for entry in batch.entries:
+            unique.setdefault(f"dedup:{entry.project}:{entry.insert_id}", entry)
+        # Claimed by this batch id: a redelivery of this same batch claims them again.
+        claims = self.state.claim(list(unique), batch.id, self.config.dedup_ttl_s)
+        return [e for e, ok in zip(unique.values(), claims, strict=True) if ok]
+
+    def _mine(
+        self, batch: Batch, entries: list[LogEntry], changes: ChangeState
+    ) -> tuple[MinedBatch, list[TemplateRow], dict[str, str]]:
+        matches = self.miner.mine_many((e.message, e.timestamp_ns) for e in entries)
+        lineage = {m.previous_id: m.template_id for m in matches if m.previous_id}
+        # A template generalized later in the batch: every line names what it became.
+        ids = tuple(self.miner.resolve(m.template_id) for m in matches)
+        texts = {t: self.miner.template_text(t) or "" for t in set(ids)}
+        ancestors = {t: self.miner.ancestors(t) for t in texts}
+        change = latest_change(changes, before_ns=batch.end_ns)
+        mined = MinedBatch(
+            Batch(batch.key, tuple(entries), batch.id), ids, texts, ancestors,
+            last_change_ns=change.at_ns if change else None,
+        )
+        return mined, _template_rows(entries, ids, texts), lineage
+
+    def _detect(self, mined: MinedBatch) -> tuple[list[Finding], dict[str, Any]]:
+        findings: list[Finding] = []
+        states: dict[str, Any] = {}
+        for detector in self.detectors:
+            state = self._load_state(detector, mined.batch)
+            started = time.perf_counter()
+            try:
+                found, states[detector.name] = detector.detect(mined, state)
+            except Exception:  # one broken detector must not silence the others
+                log.exception(
+                    "detector failed", extra={"detector": detector.name, "batch_id": mined.batch.id}
+                )
+                continue
+            findings.extend(found)
+            log.debug(
+                "detector ran",
+                extra={"detector": detector.name, "seconds": time.perf_counter() - started},
+            )
+        return findings, states
+
+    def load_state(
+        self, name: str, state_type: type[T], initial: Callable[[], T], stream: StreamKey
+    ) -> T:
+        """The state `name` keeps for `stream`, or `initial()` when there is none yet."""
+        raw = self.state.get(_state_key(name, stream))
+        if raw is None:
+            return initial()
+        try:
+            return msgspec.msgpack.decode(raw, type=state_type)
+        except msgspec.DecodeError:  # a state from an older version: start afresh
+            log.warning(
+                "detector state unreadable, starting afresh",
+                extra={"detector": name, "stream": str(stream)},
+            )
+            return initial()
+
+    def _load_state(self, detector: AnyDetector, batch: Batch) -> Any:
+        return self.load_state(
+            detector.name, detector.state_type, detector.initial_state, batch.key
+        )
+
+    def _save_states(self, batch: Batch, states: dict[str, Any]) -> None:
+        for name, state in states.items():
+            self.state.put(_state_key(name, batch.key), msgspec.msgpack.encode(state))
+
+
+def _template_rows(
+    entries: Sequence[LogEntry], ids: Sequence[str], texts: dict[str, str]
+) -> list[TemplateRow]:
+    """This batch's count and first/last sighting of each template (the store adds them up)."""
+    seen: dict[str, tuple[int, int, int]] = {}
+    for entry, template_id in zip(entries, ids, strict=True):
+        at = entry.timestamp_ns
+        count, first, last = seen.get(template_id, (0, at, at))
+        seen[template_id] = (count + 1, min(first, at), max(last, at))
+    return [TemplateRow(t, texts[t], c, first, last) for t, (c, first, last) in seen.items()]
+
+
+def _after_change(anomaly: Anomaly, changes: ChangeState) -> Anomaly:
+    change = latest_change(changes, before_ns=anomaly.end_ns)
+    if change is None:
+        return anomaly
+    note = describe_change(change, anomaly.start_ns)
+    return replace(anomaly, summary=f"{anomaly.summary} {note[0].upper()}{note[1:]}.")
+
+
+def _state_key(name: str, stream: StreamKey) -> str:
+    return f"detector:{name}:{stream}"

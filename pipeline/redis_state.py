@@ -1,0 +1,36 @@
+"""The fleet's StateStore: Redis, so that any worker can take any batch of any stream."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis
+
+
+class RedisStateStore:
+    """Keys live under `prefix`; claims use `SET NX GET`, one round trip per batch."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "logwarden:") -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "logwarden:") -> RedisStateStore:
+        return cls(redis.Redis.from_url(url), prefix)
+
+    def get(self, key: str) -> bytes | None:
+        value = self._redis.get(self._prefix + key)
+        return value if value is None else bytes(value)
+
+    def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        ttl = None if ttl_s is None else max(1, int(ttl_s))
+        self._redis.set(self._prefix + key, value, ex=ttl)
+
+    def claim(self, keys: Sequence[str], owner: str, ttl_s: float) -> list[bool]:
+        if not keys:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(self._prefix + key, owner, nx=True, get=True, ex=max(1, int(ttl_s)))
+        mine = owner.encode()
+        return [previous is None or previous == mine for previous in pipe.execute()]

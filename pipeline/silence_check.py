@@ -1,0 +1,49 @@
+"""The scheduled silence check: streams that stopped logging raise no batch, so a clock
+(Celery beat in the fleet, the log clock in a replay) has to look for them."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pipeline.anomaly import Anomaly
+from pipeline.detectors.silence import SilenceDetector, SilenceState
+from pipeline.entry import StreamKey
+from pipeline.processing import BatchProcessor
+from pipeline.scoring import Window, score_window
+from pipeline.storage import BatchRecord
+
+
+def check_silent_streams(processor: BatchProcessor, now_ns: int) -> list[Anomaly]:
+    """Stores an anomaly for each stream silent past its threshold; returns the new ones.
+
+    Safe to run as often as you like: one silence (a stream's last entry) is one window,
+    so its anomaly and alert are stored once however many checks see it.
+    """
+    detector = next((d for d in processor.detectors if isinstance(d, SilenceDetector)), None)
+    if detector is None:
+        return []
+    since_ns = now_ns - int(detector.give_up_s * 1e9)
+    new: list[Anomaly] = []
+    for text in processor.store.streams(since_ns=since_ns):
+        stream = StreamKey.parse(text)
+        state = processor.load_state(detector.name, SilenceState, SilenceState, stream)
+        finding = detector.check(state, now_ns, stream)
+        if finding is not None:
+            new += _record(processor, stream, state.last_seen_ns, now_ns, finding)
+    return new
+
+
+def _record(processor, stream: StreamKey, last_seen_ns: int, now_ns: int, finding) -> list[Anomaly]:
+    digest = hashlib.blake2b(f"silence|{stream}|{last_seen_ns}".encode(), digest_size=16)
+    window = Window(digest.hexdigest(), stream, last_seen_ns, now_ns)
+    anomalies = score_window(window, [finding], processor.config.policy)
+    record = BatchRecord(window.id, str(stream), 0, 0, 0, last_seen_ns, now_ns)
+    result = processor.store.record_batch(
+        record,
+        anomalies,
+        [],
+        {},
+        alert_window_s=processor.config.alert_window_s,
+        channels=processor.config.channels,
+    )
+    return [a for a in anomalies if a.id in result.new_anomaly_ids]

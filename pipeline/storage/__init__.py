@@ -1,0 +1,34 @@
+"""Storage: the tables, the engine and the `Store` repository (SQLite or Postgres)."""
+
+from pipeline.storage.db import make_engine, normalize_url
+from pipeline.storage.models import Base
+from pipeline.storage.records import (
+    MAX_RAW_BYTES,
+    BatchRecord,
+    BatchResult,
+    DeadLetterRow,
+    DeliveryAttempt,
+    OutboxItem,
+    OutboxStatus,
+    StoredAlert,
+    TemplateRow,
+    Totals,
+)
+from pipeline.storage.repository import Store
+
+__all__ = [
+    "MAX_RAW_BYTES",
+    "Base",
+    "BatchRecord",
+    "BatchResult",
+    "DeadLetterRow",
+    "DeliveryAttempt",
+    "OutboxItem",
+    "OutboxStatus",
+    "Store",
+    "StoredAlert",
+    "TemplateRow",
+    "Totals",
+    "make_engine",
+    "normalize_url",
+]

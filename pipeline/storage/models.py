@@ -1,0 +1,197 @@
+"""The tables. Migrations (`migrations/versions`) create exactly this; a test compares them.
+
+Times of log events are nanoseconds since the epoch (BigInteger), as everywhere in the
+pipeline; times of our own bookkeeping are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite rowid aliases must be spelled INTEGER to autoincrement.
+AUTO_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on both dialects (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass a timezone-aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON(), int: Integer()}
+
+
+class ProcessedBatch(Base):
+    """The ledger: one row per batch ever recorded, which makes recording idempotent."""
+
+    __tablename__ = "processed_batches"
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(512))
+    entries: Mapped[int]
+    processed: Mapped[int]
+    duplicates: Mapped[int]
+    start_ns: Mapped[int] = mapped_column(BigInteger)
+    end_ns: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class DeadLetter(Base):
+    __tablename__ = "dead_letters"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(512))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_size: Mapped[int]
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Template(Base):
+    __tablename__ = "templates"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_seen_ns: Mapped[int] = mapped_column(BigInteger)
+    last_seen_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class TemplateLineage(Base):
+    """A template id that was generalized, and the id it became."""
+
+    __tablename__ = "template_lineage"
+    old_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    new_id: Mapped[str] = mapped_column(String(128), index=True)
+
+
+class AnomalyRecord(Base):
+    __tablename__ = "anomalies"
+    __table_args__ = (
+        Index(None, "service", "start_ns"),
+        Index(None, "severity", "start_ns"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    stream: Mapped[str] = mapped_column(String(512))
+    service: Mapped[str] = mapped_column(String(256))
+    start_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    end_ns: Mapped[int] = mapped_column(BigInteger)
+    anomaly_type: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column(Double)
+    summary: Mapped[str] = mapped_column(Text)
+    findings: Mapped[list[Any]] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    lead_template_id: Mapped[str | None] = mapped_column(String(128))
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    status: Mapped[str] = mapped_column(String(16))
+    alert_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("alerts.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime]
+
+
+class AlertRecord(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("fingerprint", "window_start_ns"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    window_start_ns: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    stream: Mapped[str] = mapped_column(String(512))
+    anomaly_type: Mapped[str] = mapped_column(String(64))
+    first_seen_ns: Mapped[int] = mapped_column(BigInteger)
+    last_seen_ns: Mapped[int] = mapped_column(BigInteger, index=True)
+    anomaly_count: Mapped[int]
+
+
+class OutboxRecord(Base):
+    """One message for one channel, written with its alert; delivered later, retried."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel"),
+        Index(None, "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str] = mapped_column(String(64), ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class DeliveryRecord(Base):
+    """Every delivery attempt, successful or not."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(
+        AUTO_ID, ForeignKey("outbox.id", ondelete="CASCADE"), index=True
+    )
+    alert_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("alerts.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+# The same tables as Core objects, for the store's INSERT ... ON CONFLICT statements.
+LEDGER = Base.metadata.tables[ProcessedBatch.__tablename__]
+DEAD_LETTERS = Base.metadata.tables[DeadLetter.__tablename__]
+TEMPLATES = Base.metadata.tables[Template.__tablename__]
+LINEAGE = Base.metadata.tables[TemplateLineage.__tablename__]
+ANOMALIES = Base.metadata.tables[AnomalyRecord.__tablename__]
+ALERTS = Base.metadata.tables[AlertRecord.__tablename__]
+OUTBOX = Base.metadata.tables[OutboxRecord.__tablename__]
+DELIVERIES = Base.metadata.tables[DeliveryRecord.__tablename__]

@@ -1,0 +1,185 @@
+"""What goes into the store and what comes out of it, besides the contract types."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+MAX_RAW_BYTES = 64 * 1024  # a dead letter keeps this much of its raw input
+
+
+class OutboxStatus(StrEnum):
+    """Where one outgoing message is; the values of `alerting.alert.DeliveryStatus`."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+ALERT_FIRING = "firing"  # `alerting.alert.AlertStatus.FIRING`: what a new alert starts as
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """The ledger line of one batch: how many entries came and what became of them."""
+
+    batch_id: str
+    stream: str
+    entries: int
+    processed: int
+    duplicates: int
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateRow:
+    """A template as seen in one batch: `count` occurrences between first and last seen."""
+
+    id: str
+    text: str
+    count: int
+    first_seen_ns: int
+    last_seen_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What `Store.record_batch` did; all empty when the batch was already recorded."""
+
+    already_recorded: bool
+    new_anomaly_ids: tuple[str, ...] = ()
+    new_alert_ids: tuple[str, ...] = ()
+    updated_alert_ids: tuple[str, ...] = ()
+    alert_of: Mapping[str, str] = field(default_factory=dict)  # anomaly id -> alert id
+
+
+class Rejected(Protocol):
+    """The shape of a parser rejection (`pipeline.parsing.Rejection`), as the store needs it."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def raw_size(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    """Input that could not be used, with its reason. `id` is stable for the same input."""
+
+    id: str
+    reason: str
+    detail: str
+    source: str
+    raw: bytes  # at most MAX_RAW_BYTES of it
+    raw_size: int  # of the whole input
+    received_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        reason: str,
+        detail: str,
+        source: str,
+        raw: bytes | str,
+        received_at: datetime | None = None,
+        *,
+        raw_size: int | None = None,
+    ) -> DeadLetterRow:
+        """Builds a row; the id hashes source, reason and raw (as given, before cutting).
+
+        Pass `raw_size` when `raw` was already cut to size by the caller.
+        """
+        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+        digest = hashlib.blake2b(digest_size=16)
+        for part in (source.encode(), str(reason).encode(), data):
+            digest.update(len(part).to_bytes(8, "big") + part)
+        return cls(
+            id=digest.hexdigest(),
+            reason=str(reason),
+            detail=detail,
+            source=source,
+            raw=data[:MAX_RAW_BYTES],
+            raw_size=len(data) if raw_size is None else raw_size,
+            received_at=received_at or datetime.now(UTC),
+        )
+
+    @classmethod
+    def from_rejection(
+        cls, rejection: Rejected, received_at: datetime | None = None
+    ) -> DeadLetterRow:
+        return cls.of(
+            rejection.reason,
+            rejection.detail,
+            rejection.source,
+            rejection.raw,
+            received_at,
+            raw_size=rejection.raw_size,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One due message: `payload` holds the fields of `alerting.alert.AlertMessage`."""
+
+    id: int
+    alert_id: str
+    channel: str
+    status: OutboxStatus
+    attempts: int
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    id: str
+    fingerprint: str
+    window_start_ns: int
+    status: str
+    severity: str
+    title: str
+    summary: str
+    stream: str
+    anomaly_type: str
+    first_seen_ns: int
+    last_seen_ns: int
+    anomaly_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    outbox_id: int
+    alert_id: str
+    channel: str
+    attempt: int
+    status: OutboxStatus
+    error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Everything counted so far; `entries == processed + duplicates` per batch ledger."""
+
+    entries: int = 0
+    processed: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    dead_letters: int = 0
+    anomalies: int = 0
+    alerts: int = 0
+    anomalies_by_type: Mapping[str, int] = field(default_factory=dict)
+    dead_letters_by_reason: Mapping[str, int] = field(default_factory=dict)
+    deliveries_by_status: Mapping[str, int] = field(default_factory=dict)  # outbox messages
+    attempts_by_status: Mapping[str, int] = field(default_factory=dict)  # every attempt

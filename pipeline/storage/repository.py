@@ -1,0 +1,184 @@
+"""Store: the one repository of Logwarden, the same on SQLite and Postgres."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, update
+
+from pipeline.anomaly import Anomaly, Verdict
+from pipeline.storage import batches, codec, delivery, queries
+from pipeline.storage.db import insert_for
+from pipeline.storage.models import ANOMALIES, DEAD_LETTERS
+from pipeline.storage.records import (
+    BatchRecord,
+    BatchResult,
+    DeadLetterRow,
+    DeliveryAttempt,
+    OutboxItem,
+    OutboxStatus,
+    StoredAlert,
+    TemplateRow,
+    Totals,
+)
+
+DEFAULT_LEASE = timedelta(minutes=2)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Reads and writes Logwarden's tables; every write is idempotent and safe to repeat.
+
+    `clock` stamps the rows' bookkeeping times (`created_at`); tests pass their own.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.engine = engine
+        self._clock = clock
+
+    def record_batch(
+        self,
+        record: BatchRecord,
+        anomalies: Sequence[Anomaly],
+        templates: Sequence[TemplateRow],
+        lineage: Mapping[str, str],
+        *,
+        alert_window_s: float,
+        channels: Sequence[str],
+    ) -> BatchResult:
+        """Records one processed batch in ONE transaction, exactly once.
+
+        Writes the ledger row, upserts templates (counts added, first/last seen widened)
+        and lineage, inserts the anomalies and groups each new one into the alert of its
+        (fingerprint, window) — a new alert gets one pending outbox row per channel, an
+        existing one counts the anomaly and takes the higher severity. When the ledger
+        already holds `record.batch_id`, nothing is written and `already_recorded` is True.
+        """
+        with self.engine.begin() as conn:
+            return batches.record_batch(
+                conn,
+                record,
+                anomalies,
+                templates,
+                lineage,
+                alert_window_s=alert_window_s,
+                channels=channels,
+                now=self._clock(),
+            )
+
+    def add_dead_letters(self, items: Sequence[DeadLetterRow]) -> int:
+        """Stores dead letters; returns how many were new (a redelivered one is not)."""
+        unique = {item.id: item for item in items}
+        if not unique:
+            return 0
+        table = DEAD_LETTERS
+        with self.engine.begin() as conn:
+            stmt = insert_for(conn, table).on_conflict_do_nothing(index_elements=[table.c.id])
+            rows = [asdict(unique[key]) for key in sorted(unique)]
+            return len(conn.execute(stmt.returning(table.c.id), rows).all())
+
+    def set_verdict(self, anomaly_id: str, verdict: Verdict) -> bool:
+        """Attaches the LLM's verdict to an anomaly; False when there is no such anomaly."""
+        table = ANOMALIES
+        stmt = (
+            update(table)
+            .where(table.c.id == anomaly_id)
+            .values(verdict=codec.verdict_json(verdict))
+            .returning(table.c.id)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).first() is not None
+
+    def due_deliveries(
+        self, now: datetime, limit: int, *, lease: timedelta = DEFAULT_LEASE
+    ) -> list[OutboxItem]:
+        """Pending or retrying messages whose `next_attempt_at` <= `now`, oldest first.
+
+        Each returned message is leased: it is not due again until `now + lease`, so
+        concurrent senders never take the same one; if the sender dies before
+        `record_attempt`, the message comes due again when the lease runs out.
+        """
+        with self.engine.begin() as conn:
+            return delivery.lease_due(conn, now, limit, lease)
+
+    def record_attempt(
+        self,
+        outbox_id: int,
+        *,
+        ok: bool,
+        retryable: bool,
+        error: str | None,
+        retry_at: datetime | None,
+    ) -> OutboxStatus:
+        """Records one delivery attempt and returns the message's new status.
+
+        ok → sent; not ok and retryable → retrying, due again at `retry_at` (now when
+        None); otherwise failed for good with `error` kept. Attempts count up by one and
+        the attempt is appended to `deliveries`. Raises LookupError for an unknown id.
+        """
+        with self.engine.begin() as conn:
+            return delivery.record_attempt(
+                conn,
+                outbox_id,
+                ok=ok,
+                retryable=retryable,
+                error=error,
+                retry_at=retry_at,
+                now=self._clock(),
+            )
+
+    def anomalies(
+        self,
+        service: str | None = None,
+        severity: str | None = None,
+        since_ns: int | None = None,
+        limit: int = 100,
+    ) -> list[Anomaly]:
+        """Stored anomalies, newest first, rebuilt as contract types."""
+        with self.engine.connect() as conn:
+            return queries.anomalies(
+                conn, service=service, severity=severity, since_ns=since_ns, limit=limit
+            )
+
+    def streams(self, since_ns: int | None = None) -> list[str]:
+        """The streams that logged since `since_ns` (for the scheduled silence check)."""
+        with self.engine.connect() as conn:
+            return queries.streams(conn, since_ns=since_ns)
+
+    def dead_letters(self, reason: str | None = None, limit: int = 100) -> list[DeadLetterRow]:
+        """Stored dead letters, most recently received first."""
+        with self.engine.connect() as conn:
+            return queries.dead_letters(conn, reason=reason, limit=limit)
+
+    def alerts(
+        self,
+        status: str | None = None,
+        severity: str | None = None,
+        since_ns: int | None = None,
+        limit: int = 100,
+    ) -> list[StoredAlert]:
+        """Alerts, most recently seen first; `since_ns` filters on last seen."""
+        with self.engine.connect() as conn:
+            return queries.alerts(
+                conn, status=status, severity=severity, since_ns=since_ns, limit=limit
+            )
+
+    def deliveries(self, alert_id: str | None = None, limit: int = 1000) -> list[DeliveryAttempt]:
+        """Delivery attempts in the order they happened."""
+        with self.engine.connect() as conn:
+            return queries.deliveries(conn, alert_id=alert_id, limit=limit)
+
+    def totals(self) -> Totals:
+        """Counts over everything stored (one consistent snapshot on Postgres)."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return queries.totals(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,168 @@
+"""TemplateMiner: Drain3 behind a typed interface, with ids that depend on the text only.
+
+A template id is a hash of the template text, so the same line gets the same id in
+any worker and after a restart (DESIGN.md invariant 4). When Drain generalizes a
+template (a token becomes `<*>`) the id changes; the old id is linked to the new one
+and `resolve` follows the links, so anything stored under an old id still finds it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from drain3 import TemplateMiner as Drain3Miner
+from drain3.drain import LogCluster
+
+from pipeline.templates import snapshot
+from pipeline.templates.masking import LogMasker
+from pipeline.templates.results import TemplateChange, TemplateMatch, template_id
+from pipeline.templates.settings import DEFAULT_SETTINGS, MiningSettings, drain3_config
+from pipeline.templates.table import TemplateStats, TemplateTable
+
+
+class TemplateMiner:
+    """Mines log lines into templates; holds at most `max_templates` of them.
+
+    The least recently seen template is evicted first (Drain's LRU cluster cache,
+    mirrored by our stats). Not thread-safe: one miner per worker process.
+    """
+
+    def __init__(
+        self,
+        max_templates: int = 10_000,
+        *,
+        max_lineage: int | None = None,
+        settings: MiningSettings = DEFAULT_SETTINGS,
+    ) -> None:
+        if max_templates < 1:
+            raise ValueError(f"max_templates must be at least 1, not {max_templates}")
+        self.max_templates = max_templates
+        self.settings = settings
+        self._drain = Drain3Miner(config=drain3_config(settings, max_templates)).drain
+        self._mask = LogMasker().mask
+        self._table = TemplateTable(max_templates if max_lineage is None else max_lineage)
+        self._cluster_ids: OrderedDict[int, str] = OrderedDict()  # LRU order, as Drain's
+
+    def mine(self, message: str, timestamp_ns: int) -> TemplateMatch:
+        """Learns from one line and returns its template; never raises on odd text."""
+        cluster, change = self._drain.add_log_message(self._masked(message))
+        cid = cluster.cluster_id
+        known = self._cluster_ids.get(cid)
+        if known is None:
+            match = self._created(cluster)
+        elif change == "cluster_template_changed":
+            match = self._generalized(cluster, known)
+        else:
+            self._cluster_ids.move_to_end(cid)
+            match = TemplateMatch(known, self._table.text(known) or "", TemplateChange.NONE)
+        self._table.record(match.template_id, timestamp_ns)
+        return match
+
+    def mine_many(self, lines: Iterable[tuple[str, int]]) -> list[TemplateMatch]:
+        """`mine` for each (message, timestamp_ns) pair, in order."""
+        mine = self.mine
+        return [mine(message, timestamp_ns) for message, timestamp_ns in lines]
+
+    def match(self, message: str) -> TemplateMatch | None:
+        """The current template that fits the line exactly, learning nothing; or None."""
+        cluster = self._drain.match(self._masked(message), full_search_strategy="fallback")
+        if cluster is None:
+            return None
+        known = self._cluster_ids.get(cluster.cluster_id) or template_id(cluster.get_template())
+        return TemplateMatch(known, cluster.get_template(), TemplateChange.NONE)
+
+    def resolve(self, template_id: str) -> str:
+        """The current id of a template, following generalizations; unknown ids as is."""
+        return self._table.lineage.resolve(template_id)
+
+    def ancestors(self, template_id: str) -> tuple[str, ...]:
+        """The ids this template replaced when it generalized (nearest first)."""
+        return self._table.lineage.ancestors(template_id)
+
+    def template_text(self, template_id: str) -> str | None:
+        """The text of a current template (after `resolve`), or None if unknown."""
+        return self._table.text(self.resolve(template_id))
+
+    def stats(self, template_id: str) -> TemplateStats | None:
+        """Counts of the template this id resolves to; None once it was evicted."""
+        return self._table.stats(self.resolve(template_id))
+
+    def templates(self) -> list[TemplateStats]:
+        """Every current template, least recently seen first."""
+        return self._table.all_stats()
+
+    def snapshot(self) -> bytes:
+        """The whole miner as bytes for `restore` (safe to load: plain values only)."""
+        order = list(self._cluster_ids)
+        return snapshot.encode(
+            snapshot.MinerState(
+                settings=self.settings.fingerprint(),
+                max_templates=self.max_templates,
+                max_lineage=self._table.lineage.max_links,
+                clusters_counter=self._drain.clusters_counter,
+                clusters=snapshot.capture_clusters(self._drain, order),
+                tree=snapshot.capture_tree(self._drain.root_node),
+                stats=snapshot.stats_states(self._table.all_stats()),
+                lineage=self._table.lineage.items(),
+            )
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        data: bytes,
+        *,
+        max_templates: int | None = None,
+        settings: MiningSettings = DEFAULT_SETTINGS,
+    ) -> TemplateMiner:
+        """A miner from `snapshot` bytes, optionally with a new bound (oldest dropped).
+
+        Raises SnapshotError when the bytes are damaged or were made with other mining
+        settings or masking rules: start a fresh miner then (ids stay the same).
+        """
+        state = snapshot.decode(data)
+        if state.settings != settings.fingerprint():
+            raise snapshot.SnapshotError(
+                f"snapshot made with other mining settings ({state.settings})"
+            )
+        miner = cls(
+            max_templates or state.max_templates,
+            max_lineage=state.max_lineage,
+            settings=settings,
+        )
+        snapshot.install(miner._drain, state, miner.max_templates)
+        for kept in state.clusters:
+            cluster = miner._drain.id_to_cluster.get(kept.cluster_id)
+            if cluster is not None:  # None: dropped by a smaller `max_templates`
+                miner._attach(cluster)
+        miner._table.load(snapshot.stats_from_states(state.stats), state.lineage)
+        return miner
+
+    def _masked(self, message: str) -> str:
+        text = message[: self.settings.max_message_chars]
+        if not text.isascii():  # lone surrogates can be neither hashed nor stored as UTF-8
+            text = text.encode("utf-8", "replace").decode("utf-8")
+        return self._mask(text)
+
+    def _created(self, cluster: LogCluster) -> TemplateMatch:
+        new_id = self._attach(cluster)
+        if len(self._cluster_ids) > self.max_templates:
+            _, evicted = self._cluster_ids.popitem(last=False)  # as Drain's cache just did
+            self._table.detach(evicted)
+        return TemplateMatch(new_id, cluster.get_template(), TemplateChange.CREATED)
+
+    def _generalized(self, cluster: LogCluster, old_id: str) -> TemplateMatch:
+        text = cluster.get_template()
+        new_id = template_id(text)
+        self._cluster_ids[cluster.cluster_id] = new_id
+        self._cluster_ids.move_to_end(cluster.cluster_id)
+        self._table.generalize(old_id, new_id, text)
+        return TemplateMatch(new_id, text, TemplateChange.GENERALIZED, old_id)
+
+    def _attach(self, cluster: LogCluster) -> str:
+        text = cluster.get_template()
+        new_id = template_id(text)
+        self._cluster_ids[cluster.cluster_id] = new_id
+        self._table.attach(new_id, text)
+        return new_id

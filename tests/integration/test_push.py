@@ -1,0 +1,147 @@
+"""POST /pubsub/push over a real socket: token, enqueue into the real Redis broker, dead
+letters, and 503 when the broker is gone."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import uvicorn
+from celery import Celery
+
+from pipeline.batch import BatchLimits
+from pipeline.storage import Store, make_engine
+from tests.integration.fleet import REDIS_DB_URL, FleetConfig, query
+from workers.celery_app import make_app
+from workers.push import PushReceiver, make_push_app
+from workers.tasks import batch_sender, decode_batch
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "push-token-for-tests"
+ENTRY = {
+    "insertId": "push-1",
+    "timestamp": "2026-11-02T08:00:00.123Z",
+    "severity": "ERROR",
+    "textPayload": "upstream connect error: connection refused",
+    "resource": {"type": "cloud_run_revision", "labels": {"service_name": "checkout"}},
+    "logName": "projects/acme-fleet/logs/run.googleapis.com%2Fstderr",
+}
+
+
+def envelope(entry: dict[str, Any], message_id: str = "m-1") -> dict[str, Any]:
+    data = base64.b64encode(json.dumps(entry).encode()).decode()
+    return {
+        "message": {
+            "data": data,
+            "messageId": message_id,
+            "publishTime": "2026-11-02T08:00:01Z",
+            "attributes": {},
+        },
+        "subscription": "projects/acme-fleet/subscriptions/push",
+    }
+
+
+@contextmanager
+def serving(fleet: FleetConfig, app: Celery) -> Iterator[httpx.Client]:
+    """The push app under uvicorn on a free loopback port, with a client for it."""
+    store = Store(make_engine(fleet.database_url))
+    limits = BatchLimits(max_entries=10, max_wait_s=0.2)
+    receiver = PushReceiver(store, batch_sender(app), TOKEN, limits)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(make_push_app(receiver, tick_s=0.05), log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    port = sock.getsockname()[1]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            client.get("/healthz")  # the first answer means it is serving
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        store.close()
+        sock.close()
+
+
+@pytest.fixture
+def client(fleet: FleetConfig) -> Iterator[httpx.Client]:
+    app = fleet.app()
+    with serving(fleet, app) as client:
+        yield client
+    app.close()
+
+
+def queued_batches(fleet: FleetConfig) -> list[Any]:
+    """The batches waiting in the broker's `detect` list, decoded from Celery's messages."""
+    broker = redis.Redis.from_url(REDIS_DB_URL)
+    raw = broker.lrange(fleet.prefix + "broker:detect", 0, -1)
+    broker.close()
+    batches = []
+    for item in raw:
+        message = json.loads(item)
+        body = zlib.decompress(base64.b64decode(message["body"]))
+        args, _kwargs, _embed = json.loads(body)
+        assert message["headers"]["task"] == "logwarden.detect_batch"
+        batches.append(decode_batch(args[0]))
+    return batches
+
+
+def test_without_the_token_nothing_is_taken(fleet: FleetConfig, client: httpx.Client) -> None:
+    assert client.post("/pubsub/push", json=envelope(ENTRY)).status_code == 401
+    wrong = client.post("/pubsub/push?token=guess", json=envelope(ENTRY))
+    assert wrong.status_code == 401
+    assert queued_batches(fleet) == []
+
+
+def test_a_good_message_is_answered_once_it_is_in_the_detect_queue(
+    fleet: FleetConfig, client: httpx.Client
+) -> None:
+    second = {**ENTRY, "insertId": "push-2"}
+    assert client.post(f"/pubsub/push?token={TOKEN}", json=envelope(ENTRY)).status_code == 204
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    reply = client.post("/pubsub/push", json=envelope(second, "m-2"), headers=headers)
+    assert reply.status_code == 204
+    queued = [e for batch in queued_batches(fleet) for e in batch.entries]
+    assert sorted(e.insert_id for e in queued) == ["push-1", "push-2"]
+    assert queued[0].message == ENTRY["textPayload"]
+    assert queued[0].service == "checkout"
+
+
+def test_a_malformed_envelope_is_dead_lettered_and_acked(
+    fleet: FleetConfig, client: httpx.Client
+) -> None:
+    reply = client.post(f"/pubsub/push?token={TOKEN}", content=b'{"message": [1, 2')
+    assert reply.status_code == 204
+    bad_data = envelope(ENTRY, "m-3")
+    bad_data["message"]["data"] = base64.b64encode(b'{"insertId": ').decode()
+    assert client.post(f"/pubsub/push?token={TOKEN}", json=bad_data).status_code == 204
+    rows = query(fleet.database_url, "SELECT reason, source FROM dead_letters ORDER BY reason")
+    assert [row[0] for row in rows] == ["bad_envelope", "invalid_json"]
+    assert rows[1][1] == "m-3"
+    assert queued_batches(fleet) == []
+
+
+def test_an_enqueue_failure_is_answered_503(fleet: FleetConfig) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    settings = fleet.settings().model_copy(update={"broker_url": f"redis://127.0.0.1:{port}/0"})
+    app = make_app(settings)
+    with serving(fleet, app) as client:
+        reply = client.post(f"/pubsub/push?token={TOKEN}", json=envelope(ENTRY))
+    app.close()
+    assert reply.status_code == 503
+    assert queued_batches(fleet) == []

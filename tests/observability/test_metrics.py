@@ -1,0 +1,160 @@
+"""Metrics on a fresh registry: declared once, with help text, and bounded labels."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from observability.labels import InvalidLabelValue, Labelled
+from observability.metrics import Metrics
+from tests.observability.declared import child, declared_metrics, example_labels
+
+# The metrics the fleet's rules, dashboards and runbooks rely on, with their labels.
+EXPECTED = {
+    "logwarden_entries_received_total": {"source"},
+    "logwarden_entries_processed_total": set(),
+    "logwarden_entries_duplicate_total": set(),
+    "logwarden_dead_letters_total": {"reason"},
+    "logwarden_batches_total": {"outcome"},
+    "logwarden_batch_entries": set(),
+    "logwarden_batch_seconds": {"stage"},
+    "logwarden_detector_findings_total": {"detector"},
+    "logwarden_anomalies_total": {"anomaly_type", "severity"},
+    "logwarden_alerts_total": {"severity"},
+    "logwarden_deliveries_total": {"channel", "status"},
+    "logwarden_delivery_seconds": {"channel"},
+    "logwarden_templates": set(),
+    "logwarden_ingest_open_batch_entries": set(),
+    "logwarden_ingest_flow_paused": set(),
+    "logwarden_queue_depth": {"queue"},
+    "logwarden_llm_requests_total": {"outcome"},
+    "logwarden_llm_tokens_total": {"kind"},
+    "logwarden_task_retries_total": {"task"},
+    "logwarden_end_to_end_seconds": set(),
+}
+FREE_TEXT = [
+    "Connection refused by 10.0.0.7:5432",
+    "https://hooks.slack.com/services/T000/B000/XXXX",
+    "someone@example.com",
+    "disk full",
+    "ERROR",
+    "",
+    "/api/users/42",
+    "x" * 65,
+]
+
+
+class Reason(StrEnum):
+    INVALID_JSON = "invalid_json"
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def metrics(registry: CollectorRegistry) -> Metrics:
+    return Metrics(registry)
+
+
+def exposed_name(metric: Any) -> str:
+    base = metric.metric if isinstance(metric, Labelled) else metric
+    suffix = "_total" if isinstance(base, Counter) else ""
+    return f"{base.describe()[0].name}{suffix}"
+
+
+def test_the_expected_metrics_are_declared_with_their_labels(metrics: Metrics) -> None:
+    declared = {
+        exposed_name(metric): {label.name for label in getattr(metric, "declared", ())}
+        for metric in declared_metrics(metrics).values()
+    }
+    assert declared == EXPECTED
+
+
+def test_attributes_are_named_after_the_exposed_metrics(metrics: Metrics) -> None:
+    for attribute, metric in declared_metrics(metrics).items():
+        assert exposed_name(metric) == f"logwarden_{attribute}"
+
+
+@pytest.mark.parametrize("attribute", sorted(name.removeprefix("logwarden_") for name in EXPECTED))
+def test_each_metric_moves_and_is_exposed_with_its_help(
+    registry: CollectorRegistry, metrics: Metrics, attribute: str
+) -> None:
+    metric, labels = child(getattr(metrics, attribute))
+    name = f"logwarden_{attribute}"
+    if isinstance(metric, Counter):
+        metric.inc(3)
+        assert registry.get_sample_value(name, labels) == 3
+    elif isinstance(metric, Gauge):
+        metric.set(7)
+        assert registry.get_sample_value(name, labels) == 7
+    else:
+        assert isinstance(metric, Histogram)
+        metric.observe(0.3)
+        assert registry.get_sample_value(f"{name}_count", labels) == 1
+        assert registry.get_sample_value(f"{name}_sum", labels) == pytest.approx(0.3)
+    help_lines = [
+        line
+        for line in generate_latest(registry).decode().splitlines()
+        if line.startswith(f"# HELP {name} ")
+    ]
+    assert len(help_lines) == 1
+    assert len(help_lines[0]) > len(f"# HELP {name} ") + 10  # a sentence, not a stub
+
+
+def test_no_label_takes_free_text(metrics: Metrics) -> None:
+    labelled = [m for m in declared_metrics(metrics).values() if isinstance(m, Labelled)]
+    assert labelled
+    for metric in labelled:
+        for label in metric.declared:
+            for text in FREE_TEXT:
+                labels = {**example_labels(metric), label.name: text}
+                with pytest.raises(InvalidLabelValue):
+                    metric.labels(**labels)
+
+
+@pytest.mark.parametrize(
+    "detector", ["volume", "http/5xx", "rules/out-of-memory", "learned", "rules/disk.full"]
+)
+def test_code_made_names_are_accepted(
+    registry: CollectorRegistry, metrics: Metrics, detector: str
+) -> None:
+    metrics.detector_findings_total.labels(detector=detector).inc()
+    assert registry.get_sample_value("logwarden_detector_findings_total", {"detector": detector})
+
+
+def test_string_enums_are_label_values(registry: CollectorRegistry, metrics: Metrics) -> None:
+    metrics.dead_letters_total.labels(reason=Reason.INVALID_JSON).inc()
+    sample = registry.get_sample_value("logwarden_dead_letters_total", {"reason": "invalid_json"})
+    assert sample == 1
+
+
+def test_closed_sets_reject_other_values_and_wrong_names(metrics: Metrics) -> None:
+    with pytest.raises(InvalidLabelValue):
+        metrics.entries_received_total.labels(source="kafka")
+    with pytest.raises(InvalidLabelValue):
+        metrics.entries_received_total.labels(sources="file")
+    with pytest.raises(InvalidLabelValue):
+        metrics.deliveries_total.labels(channel="slack")
+
+
+def test_closed_label_sets_are_exposed_at_zero_before_any_event(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    for outcome in ("processed", "already_recorded", "failed"):
+        assert registry.get_sample_value("logwarden_batches_total", {"outcome": outcome}) == 0
+    for source in ("pubsub", "push", "file"):
+        labels = {"source": source}
+        assert registry.get_sample_value("logwarden_entries_received_total", labels) == 0
+
+
+def test_two_registries_do_not_share_values() -> None:
+    first, second = CollectorRegistry(), CollectorRegistry()
+    Metrics(first).entries_processed_total.inc(5)
+    Metrics(second)
+    assert first.get_sample_value("logwarden_entries_processed_total") == 5
+    assert second.get_sample_value("logwarden_entries_processed_total") == 0

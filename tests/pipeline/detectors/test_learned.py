@@ -1,0 +1,96 @@
+"""Learned: an isolation forest over window features, kept and refitted in the state."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import msgspec
+
+from pipeline.detectors.learned import FEATURES, LearnedDetector, LearnedState, features
+from pipeline.entry import Severity
+from tests.pipeline.detectors.factory import entry, mined
+
+MIX = {
+    "GET /items": (30, Severity.INFO),
+    "cache miss": (10, Severity.DEBUG),
+    "user logged in": (5, Severity.INFO),
+    "retrying call": (2, Severity.WARNING),
+}
+
+
+def window(w: int, rng: random.Random, mix=MIX):
+    counts = {m: max(0, round(rng.gauss(rate, math.sqrt(rate)))) for m, (rate, _) in mix.items()}
+    messages = [m for m, n in counts.items() for _ in range(n)]
+    rng.shuffle(messages)
+    return mined(
+        entry(
+            m,
+            at_s=w * 60 + 59 * i / len(messages),
+            n=i,
+            severity=mix[m][1],
+            http_status=200 if m == "GET /items" else None,
+            http_latency_s=rng.lognormvariate(math.log(0.08), 0.3) if m == "GET /items" else None,
+        )
+        for i, m in enumerate(messages)
+    )
+
+
+def run(detector, batches, state=None):
+    state, out = state or detector.initial_state(), []
+    for batch in batches:
+        findings, state = detector.detect(batch, state)
+        state = msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=LearnedState)
+        out.append(findings)
+    return out, state
+
+
+def test_features_have_a_fixed_width_and_meaning():
+    vector = features(window(1, random.Random(1)), 60.0)
+    assert vector.shape == (len(FEATURES),)
+    assert vector[FEATURES.index("errors")] == 0.0
+    assert 0.0 < vector[FEATURES.index("warnings")] < 0.2
+    assert abs(sum(vector[len(FEATURES) - 16 :]) - 1.0) < 1e-5  # template shares add up
+
+
+def test_silent_until_it_has_history_then_keeps_a_model():
+    detector = LearnedDetector(min_history=40, retrain_every=40)
+    rng = random.Random(2)
+    results, state = run(detector, [window(w, rng) for w in range(40)])
+    assert not state.model and results == [[]] * 40
+    results, state = run(detector, [window(w, rng) for w in range(40, 130)], state)
+    assert state.model and state.since_fit < 40
+    assert [f for found in results for f in found] == []
+
+
+def test_an_unusual_window_fires_and_says_what_moved():
+    detector = LearnedDetector(min_history=40, retrain_every=40)
+    rng = random.Random(3)
+    _, state = run(detector, [window(w, rng) for w in range(90)])
+    broken = {**MIX, "upstream refused": (60, Severity.ERROR)}
+    results, _ = run(detector, [window(w, rng, broken) for w in (90, 91)], state)
+    findings = [f for found in results for f in found]
+    assert [f.anomaly_type for f in findings] == ["unusual_window"] * 2
+    assert "error share" in findings[0].summary
+    assert findings[1].score > findings[0].score > 0.4
+    assert findings[1].score < 0.6  # evidence, below the alerting line
+    assert findings[1].score <= detector.max_score
+
+
+def test_refresh_is_deterministic_and_needs_history():
+    detector = LearnedDetector(min_history=40, retrain_every=1000)
+    rng = random.Random(4)
+    _, state = run(detector, [window(w, rng) for w in range(60)])
+    assert detector.refresh(LearnedState()) == LearnedState()
+    first, second = detector.refresh(state), detector.refresh(state)
+    assert first.model and first.model == second.model and first.since_fit == 0
+    assert first.cut == second.cut
+
+
+def test_an_unreadable_model_is_ignored_until_the_refit():
+    detector = LearnedDetector(min_history=40, retrain_every=40)
+    rng = random.Random(5)
+    _, state = run(detector, [window(w, rng) for w in range(50)])
+    spoiled = msgspec.structs.replace(state, model=b"not a model")
+    results, state = run(detector, [window(w, rng) for w in range(50, 80)], spoiled)
+    assert [f for found in results for f in found] == [] and state.model != b"not a model"

@@ -1,0 +1,86 @@
+"""Parameters: numbers read through templates, and values far above their usual range."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+
+from pipeline.detectors.parameters import ParameterDetector, read_numbers
+from tests.pipeline.detectors.factory import entry, mined
+
+
+def shape(message: str) -> str:
+    return re.sub(r"\d+(\.\d+)?", "<*>", message)
+
+
+def window(w: int, rng: random.Random, *, slow: float = 1.0, outliers: int = 0):
+    lines = [
+        f"GET /items took {rng.lognormvariate(math.log(120), 0.3):.0f} ms retries=1"
+        for _ in range(30)
+    ]
+    lines += [f"request {rng.randrange(10**7, 10**8)} queued" for _ in range(10)]
+    lines += [f"GET /items took {slow * 120:.0f} ms retries=1" for _ in range(outliers)]
+    return mined((entry(m, at_s=w * 60 + i, n=i) for i, m in enumerate(lines)), template_of=shape)
+
+
+def run(batches):
+    detector = ParameterDetector()
+    state, out = detector.initial_state(), []
+    for batch in batches:
+        findings, state = detector.detect(batch, state)
+        out.append(findings)
+    return out, state
+
+
+def test_numbers_are_read_where_the_template_has_placeholders():
+    batch = mined(
+        [
+            entry("served in 250ms to 10.0.0.1 after retries=3", n=0),
+            entry("served in 1.5s to 10.0.0.2 after retries=0", n=1),
+            entry("served in too long", n=2),
+        ],
+        template_of=lambda m: "served in <*> to <*> after retries=<*>",
+    )
+    readings = read_numbers(batch)
+    assert [(r.entry_index, r.value, r.unit) for r in readings] == [
+        (0, 250.0, "ms"),
+        (0, 3.0, ""),
+        (1, 1500.0, "ms"),
+        (1, 0.0, ""),
+    ]
+    assert readings[0].key.endswith("#2.0") and readings[1].key.endswith("#6.0")
+
+
+def test_quiet_on_steady_values_and_ids():
+    rng = random.Random(1)
+    results, _ = run([window(w, rng) for w in range(200)])
+    assert [f for found in results for f in found] == []
+
+
+def test_a_duration_far_above_its_range_fires():
+    rng = random.Random(2)
+    batches = [window(w, rng) for w in range(20)] + [window(20, rng, slow=40, outliers=5)]
+    results, _ = run(batches)
+    assert all(found == [] for found in results[:20])
+    [finding] = results[-1]
+    assert finding.anomaly_type == "parameter_outlier" and finding.score >= 0.5
+    assert finding.summary.startswith('A number in "GET /items took <*> ms retries=<*>" (token 4)')
+    assert "reached 4,800 ms in 5 entries" in finding.summary
+    assert finding.evidence.numbers["value"] == 4800.0
+    assert len(finding.evidence.entry_ids) == 5
+
+
+def test_one_odd_value_weighs_less_than_several():
+    rng = random.Random(3)
+    history = [window(w, rng) for w in range(20)]
+    one, _ = run([*history, window(20, random.Random(9), slow=40, outliers=1)])
+    many, _ = run([*history, window(20, random.Random(9), slow=40, outliers=5)])
+    assert one[-1][0].score < many[-1][0].score
+
+
+def test_a_recurring_high_mode_becomes_usual():
+    rng = random.Random(4)
+    batches = [window(w, rng, slow=40, outliers=5 if w % 3 == 0 else 0) for w in range(300)]
+    results, _ = run(batches)
+    assert sum(1 for found in results[200:] if found) == 0

@@ -1,0 +1,124 @@
+"""Changes: new revisions in a stream's labels and audit entries that update a service."""
+
+from __future__ import annotations
+
+import msgspec
+
+from pipeline.batch import Batch
+from pipeline.changes import Change, ChangeState, describe, latest_change, observe
+from tests.pipeline.detectors.factory import STREAM, T0, entry
+
+AUDIT_LOG = "projects/acme-prod/logs/cloudaudit.googleapis.com%2Factivity"
+
+
+def batch(*entries) -> Batch:
+    return Batch(STREAM, tuple(entries))
+
+
+def served(at_s: float, revision: str, n: int = 0):
+    return entry("GET /", at_s=at_s, n=n, resource_labels={"revision_name": revision})
+
+
+def audit(at_s: float, method: str, *, refused: bool = False, log_name: str = AUDIT_LOG):
+    payload = {
+        "methodName": method,
+        "resourceName": "namespaces/acme-prod/services/checkout",
+        "status": {"code": 7} if refused else {},
+        "response": {"status": {"latestCreatedRevisionName": "checkout-00042-vup"}},
+    }
+    return entry("audit", at_s=at_s, log_name=log_name, payload=payload)
+
+
+def roundtrip(state: ChangeState) -> ChangeState:
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(state), type=ChangeState)
+
+
+def test_the_first_revision_is_not_a_change_and_a_new_one_is():
+    changes, state = observe(batch(served(0, "checkout-00041")), ChangeState())
+    assert changes == []
+    changes, state = observe(
+        batch(served(60, "checkout-00041"), served(70, "checkout-00042", 1)), roundtrip(state)
+    )
+    assert changes == [
+        Change(
+            "deploy",
+            "checkout",
+            T0 + 70 * 10**9,
+            "revision checkout-00042",
+            "revision_name",
+            "checkout-00041",
+            changes[0].entry_id,
+        )
+    ]
+    assert latest_change(state, T0 + 600 * 10**9) == changes[0]
+
+
+def test_a_rollout_mixing_old_and_new_revisions_is_one_change():
+    state = observe(batch(served(0, "a")), ChangeState())[1]
+    found = []
+    for i in range(10):
+        changes, state = observe(batch(served(60 + i, "a" if i % 2 else "b", i)), state)
+        found += changes
+    assert [c.subject for c in found] == ["revision b"]
+
+
+def test_an_audit_entry_that_replaces_a_service_is_a_change():
+    changes, state = observe(
+        batch(audit(0, "google.cloud.run.v1.Services.ReplaceService")), ChangeState()
+    )
+    [change] = changes
+    assert (change.kind, change.service, change.subject) == (
+        "deploy",
+        "checkout",
+        "revision checkout-00042-vup",
+    )
+    # The revision's own entries then show it: the same deploy, not a second one.
+    state = observe(batch(served(10, "checkout-00041")), state)[1]
+    assert observe(batch(served(30, "checkout-00042-vup")), state)[0] == []
+
+
+def test_reads_refusals_and_data_access_are_not_changes():
+    reads = batch(
+        audit(0, "google.cloud.run.v1.Services.GetService"),
+        audit(1, "io.k8s.apps.v1.deployments.patch", refused=True),
+        audit(
+            2,
+            "storage.objects.create",
+            log_name="projects/p/logs/cloudaudit.googleapis.com%2Fdata_access",
+        ),
+    )
+    assert observe(reads, ChangeState())[0] == []
+
+
+def test_a_config_change_without_a_revision_names_the_call():
+    payload = {
+        "methodName": "io.k8s.apps.v1.deployments.patch",
+        "resourceName": "apps/v1/namespaces/shop/deployments/cart",
+    }
+    changes, _ = observe(batch(entry("patch", log_name=AUDIT_LOG, payload=payload)), ChangeState())
+    assert [(c.kind, c.service, c.subject) for c in changes] == [
+        ("config", "cart", "patch on cart")
+    ]
+
+
+def test_describe_says_how_long_after_the_change_it_started():
+    change = Change("deploy", "checkout", T0, "revision checkout-00042", "revision_name")
+    assert describe(change, T0 + 12 * 60 * 10**9) == (
+        "started 12 minutes after revision checkout-00042 was deployed"
+    )
+    config = Change("config", "cart", T0, "patch on cart")
+    assert describe(config, T0 + 40 * 10**9) == (
+        "started 40 seconds after a config change (patch on cart)"
+    )
+    assert describe(config, T0 - 120 * 10**9).startswith("started 2 minutes before")
+
+
+def test_latest_change_ignores_later_and_old_changes():
+    state = ChangeState(
+        recent=[
+            Change("deploy", "a", T0, "revision 1"),
+            Change("deploy", "a", T0 + 3600 * 10**9, "revision 2"),
+        ]
+    )
+    assert latest_change(state, T0 + 60 * 10**9).subject == "revision 1"
+    assert latest_change(state, T0 + 8 * 3600 * 10**9, within_s=3600) is None

@@ -1,0 +1,1 @@
+"""Wire-level stand-ins for outside services, used by integration tests."""

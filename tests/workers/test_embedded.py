@@ -1,0 +1,95 @@
+"""The embedded run on the bundled sample: incidents found, few false alerts, counts add up."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline.storage import Store, make_engine
+from workers import sample
+from workers.embedded import RunSummary, run_embedded
+from workers.settings import Settings
+
+# An incident counts as found when an anomaly of its service starts within this slack.
+SLACK = timedelta(minutes=2)
+MAX_OTHER_ALERTS = 5
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory) -> tuple[RunSummary, Store, Settings]:
+    tmp = tmp_path_factory.mktemp("embedded")
+    settings = Settings(
+        database_url=f"sqlite:///{tmp / 'logwarden.db'}",
+        channels=["file"],
+        alerts_file=tmp / "alerts.jsonl",
+    )
+    with gzip.open(sample.sample_path(), "rb") as stream:
+        summary = run_embedded(stream, source_name="sample", settings=settings, progress=False)
+    return summary, Store(make_engine(settings.database_url)), settings
+
+
+def _truth() -> dict:
+    return json.loads(sample.truth_path().read_text())
+
+
+def test_counts_add_up(replay):
+    summary, store, _ = replay
+    truth = _truth()
+    assert summary.entries == truth["entries"]
+    assert sum(summary.dead_letters.values()) == truth["malformed"]
+    assert summary.duplicates == truth["duplicates"]
+    assert summary.accounted
+    totals = store.totals()
+    assert totals.processed == summary.processed
+    assert totals.duplicates == summary.duplicates
+    assert totals.dead_letters == truth["malformed"]
+
+
+def _anomalies_near(store: Store, incident: sample.Incident):
+    start, end = incident.start - SLACK, incident.end + SLACK
+    return [
+        a
+        for a in store.anomalies(service=incident.service, limit=10_000)
+        if start <= datetime.fromtimestamp(a.start_ns / 1e9, UTC) <= end
+        and a.severity != "info"
+    ]
+
+
+@pytest.mark.parametrize("incident", sample.load_truth(), ids=lambda i: i.id)
+def test_every_incident_is_found(replay, incident):
+    _, store, _ = replay
+    found = _anomalies_near(store, incident)
+    assert found, f"no anomaly for {incident.kind} on {incident.service}"
+
+
+def test_few_other_alerts(replay):
+    _, store, settings = replay
+    incidents = sample.load_truth()
+    alerts = [json.loads(line) for line in settings.alerts_file.read_text().splitlines()]
+    assert alerts, "the file channel received no alerts"
+    other = [
+        a for a in store.alerts(limit=10_000)
+        if not any(
+            i.service == a.stream.split("/")[-1]
+            and i.start - SLACK <= datetime.fromtimestamp(a.first_seen_ns / 1e9, UTC)
+            <= i.end + SLACK
+            for i in incidents
+        )
+    ]
+    assert len(other) <= MAX_OTHER_ALERTS, [(a.stream, a.anomaly_type, a.summary) for a in other]
+
+
+def test_replay_is_idempotent(replay):
+    """Replaying the same file into the same database stores nothing twice."""
+    summary, store, settings = replay
+    before = store.totals()
+    with gzip.open(sample.sample_path(), "rb") as stream:
+        again = run_embedded(stream, source_name="sample", settings=settings, progress=False)
+    after = store.totals()
+    assert again.already_recorded == again.batches
+    assert after.anomalies == before.anomalies
+    assert after.alerts == before.alerts
+    assert after.processed == before.processed

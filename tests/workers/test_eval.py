@@ -1,0 +1,155 @@
+"""`logwarden eval` on the development sets (the detection acceptance criteria), on a small
+file of our own, and its label-format errors."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import evaluation as ev
+from workers import devsets
+from workers.cli import main
+from workers.devsets.build import write_set
+from workers.evaluate import Evaluation, LabelError, evaluate, read_labels, render_table
+from workers.sample.loghub import default_loghub_dir
+from workers.settings import Settings
+
+SETS = devsets.set_names()
+KINDS = {
+    "error_burst",
+    "new_failure_message",
+    "crash_loop",
+    "auth_failure_burst",
+    "volume_spike",
+    "volume_drop",
+    "silent_stream",
+    "template_burst",
+    "rare_template_burst",
+    "latency_increase",
+    "http_5xx_burst",
+    "parameter_outlier",
+    "deploy_regression",
+}
+
+
+def _evaluate(name: str) -> Evaluation:
+    incidents = read_labels(devsets.labels_path(name))
+    return evaluate(devsets.data_path(name), incidents, Settings(), progress=False)
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Evaluation]:
+    """Every development set evaluated once, two at a time (the replays are CPU-bound)."""
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return dict(zip(SETS, pool.map(_evaluate, SETS), strict=True))
+
+
+def _score(result: Evaluation, source: str) -> ev.Score:
+    return next(s for s in result.scores if s.source == source)
+
+
+def test_the_sets_are_there_and_cover_every_incident_kind():
+    assert len(SETS) >= 4
+    kinds = {i.kind for name in SETS for i in read_labels(devsets.labels_path(name))}
+    assert kinds >= KINDS, KINDS - kinds
+    assert any(not read_labels(devsets.labels_path(name)) for name in SETS), "no clean set"
+
+
+@pytest.mark.parametrize("name", [n for n in SETS if read_labels(devsets.labels_path(n))])
+def test_logwarden_beats_the_baseline(results, name):
+    result = results[name]
+    combined, baseline = _score(result, ev.COMBINED), _score(result, ev.BASELINE)
+    assert combined.f1 > baseline.f1, render_table(result, name, details=True)
+
+
+@pytest.mark.parametrize("name", [n for n in SETS if not read_labels(devsets.labels_path(n))])
+def test_under_one_false_alert_per_service_day_on_a_clean_set(results, name):
+    result = results[name]
+    combined = _score(result, ev.COMBINED)
+    assert combined.service_days >= 4.0  # several services over a whole day
+    assert combined.false_alerts_per_service_day < 1.0, render_table(result, name, details=True)
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_combined_alerts_are_the_stored_alerts(results, name):
+    result = results[name]
+    assert _score(result, ev.COMBINED).alerts == result.stored_alerts
+    assert result.summary.accounted
+
+
+def test_the_generator_is_deterministic(tmp_path):
+    write_set("edge", default_loghub_dir(), tmp_path)
+    for built in ("edge.jsonl.gz", "edge.labels.csv"):
+        assert (tmp_path / built).read_bytes() == (devsets.DATA / built).read_bytes(), built
+
+
+def _entry(i: int, *, marked: bool = False, severity: str = "INFO") -> str:
+    labels = {"logwarden.dev/anomaly": "true"} if marked else {}
+    minute, second = divmod(i * 20, 60)
+    return json.dumps(
+        {
+            "insertId": f"e{i}",
+            "textPayload": f"request {i % 3} served",
+            "severity": severity,
+            "timestamp": f"2026-11-02T08:{minute:02d}:{second:02d}Z",
+            "labels": labels,
+            "resource": {"type": "cloud_run_revision", "labels": {"service_name": "checkout"}},
+        }
+    )
+
+
+@pytest.fixture
+def small_file(tmp_path) -> Path:
+    """An hour of `checkout`: 3 entries a minute, four marked in minutes 30 and 31."""
+    path = tmp_path / "checkout.jsonl"
+    lines = [
+        _entry(i, marked=i in (90, 91, 92, 93), severity="ERROR" if i >= 90 else "INFO")
+        for i in range(180)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_line_labels_mark_their_windows(small_file):
+    result = evaluate(small_file, [], Settings(), progress=False)
+    assert result.summary.entries == 180
+    assert result.positive_windows == 2  # minutes 30 and 31
+    assert [r.incident.kind for r in result.incidents] == ["line label", "line label"]
+
+
+def test_json_output_and_labels_from_csv(small_file, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "service,start,end,kind\ncheckout,2026-11-02T08:30:00Z,2026-11-02T08:31:59Z,error_burst\n"
+    )
+    run = CliRunner().invoke(main, ["eval", str(small_file), "--labels", str(labels), "--json"])
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.output)
+    sources = [s["source"] for s in data["scores"]]
+    assert sources[-2:] == [ev.COMBINED, ev.BASELINE] and "error_share" in sources
+    assert data["incidents"][0]["kind"] == "error_burst"
+    baseline = data["scores"][-1]
+    assert baseline["tp"] >= 1  # every entry of those minutes is an error
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ("checkout,2026-11-02T08:00:00Z,2026-11-02T09:00:00Z", "line 3: expected 4 fields"),
+        ("checkout,yesterday,2026-11-02T09:00:00Z,x", "line 3: start 'yesterday'"),
+        ("checkout,2026-11-02T09:00:00Z,2026-11-02T08:00:00Z,x", "line 3: end"),
+        (",2026-11-02T08:00:00Z,2026-11-02T09:00:00Z,x", "line 3: the service is empty"),
+    ],
+)
+def test_a_bad_label_row_is_named_by_its_line(tmp_path, small_file, row, expected):
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"service,start,end,kind\n# the incident\n{row}\n")
+    with pytest.raises(LabelError, match=expected):
+        read_labels(labels)
+    run = CliRunner().invoke(main, ["eval", str(small_file), "--labels", str(labels)])
+    assert run.exit_code == 2
+    assert expected in run.output

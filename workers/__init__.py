@@ -1,0 +1,1 @@
+"""The composition root: settings, the CLI, the Celery app and the ingest processes."""

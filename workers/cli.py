@@ -1,0 +1,235 @@
+"""The `logwarden` command."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+import migrations
+from workers import sample
+from workers.embedded import RunSummary, run_embedded
+from workers.runtime import build_store
+from workers.settings import Settings
+
+
+@click.group()
+@click.option("--db", "database_url", help="Database URL (default: LOGWARDEN_DATABASE_URL).")
+@click.pass_context
+def main(ctx: click.Context, database_url: str | None) -> None:
+    """Logwarden: streaming log anomaly detection with alerts that explain themselves."""
+    ctx.obj = Settings(database_url=database_url) if database_url else Settings()
+
+
+@main.command()
+@click.option("--from", "source", type=click.Path(allow_dash=True, dir_okay=False),
+              help="A file of JSON lines or plain text, or - for stdin. Default: the bundled sample.")
+@click.option("--service", default="", help="Service name for plain-text lines.")
+@click.pass_obj
+def run(settings: Settings, source: str | None, service: str) -> None:
+    """Run embedded (no servers): replay logs, detect, store, alert."""
+    if source is None:
+        # The demo starts from an empty database so every run shows the same thing.
+        demo_db = Path(tempfile.mkdtemp(prefix="logwarden-")) / "demo.db"
+        if "database_url" not in settings.model_fields_set:
+            settings = settings.model_copy(update={"database_url": f"sqlite:///{demo_db}"})
+        path = sample.sample_path()
+        click.echo(f"Replaying the bundled sample ({path.name}); alerts follow.\n", err=True)
+        summary = _replay(settings, path, service)
+    elif source == "-":
+        summary = run_embedded(sys.stdin.buffer, source_name="stdin", settings=settings,
+                               service=service)
+    else:
+        summary = _replay(settings, Path(source), service)
+    _print_summary(summary, settings)
+
+
+def _replay(settings: Settings, path: Path, service: str) -> RunSummary:
+    opener = _open_maybe_gzip(path)
+    with opener as stream:
+        return run_embedded(stream, source_name=path.name.split(".")[0], settings=settings,
+                            service=service, size_hint=None)
+
+
+def _open_maybe_gzip(path: Path):
+    import gzip
+
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _print_summary(s: RunSummary, settings: Settings) -> None:
+    rate = s.entries / s.seconds if s.seconds else 0.0
+    lines = [
+        "",
+        f"entries     {s.entries:>8}  ({rate:,.0f}/s over {s.seconds:.1f}s)",
+        f"processed   {s.processed:>8}",
+        f"duplicates  {s.duplicates:>8}",
+        f"dead letters{sum(s.dead_letters.values()):>8}  {_counts(s.dead_letters)}",
+        f"batches     {s.batches:>8}" + (f"  ({s.already_recorded} already recorded)"
+                                         if s.already_recorded else ""),
+        f"templates   {s.templates:>8}",
+        f"anomalies   {sum(s.anomalies.values()):>8}  {_counts(s.anomalies)}",
+        f"alerts      {s.alerts:>8}  deliveries: {_counts(s.deliveries)}",
+        f"all entries accounted for: {'yes' if s.accounted else 'NO'}",
+        f"database: {settings.database_url}",
+    ]
+    click.echo("\n".join(lines))
+
+
+def _counts(counter) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counter.most_common() if v) or "-"
+
+
+@main.command()
+@click.option("--service", help="Only this service.")
+@click.option("--severity", type=click.Choice(["info", "warning", "critical"]))
+@click.option("--since", help="Only newer: a duration like 2h / 30m / 7d, or an RFC 3339 time.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_obj
+def anomalies(settings: Settings, service: str | None, severity: str | None,
+              since: str | None, limit: int) -> None:
+    """List stored anomalies, newest first."""
+    store = build_store(settings)
+    since_ns = _since_ns(since) if since else None
+    for a in store.anomalies(service=service, severity=severity, since_ns=since_ns, limit=limit):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(a.start_ns / 1e9))
+        click.echo(f"{when}Z  {a.severity:<8}  {a.stream.service:<16}  {a.anomaly_type:<18} "
+                   f"{a.score:.2f}  {a.summary}")
+
+
+@main.command("dead-letters")
+@click.option("--reason", help="Only this reason code.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_obj
+def dead_letters(settings: Settings, reason: str | None, limit: int) -> None:
+    """List stored dead letters with their reason."""
+    store = build_store(settings)
+    for d in store.dead_letters(reason=reason, limit=limit):
+        click.echo(f"{d.reason:<16} {d.source:<28} {d.detail}")
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+@click.pass_obj
+def migrate(settings: Settings, revision: str) -> None:
+    """Bring the database schema up to date (Alembic)."""
+    migrations.upgrade(settings.database_url, revision)
+    click.echo(f"migrated {settings.database_url.split('@')[-1]} to {revision}")
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+
+
+def _since_ns(text: str) -> int:
+    match = _DURATION.match(text)
+    if match:
+        seconds = int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+        return time.time_ns() - seconds * 1_000_000_000
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1e9)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is neither a duration (2h) nor an RFC 3339 time") from exc
+
+
+@main.command()
+@click.option("--subscription", required=True, help="projects/P/subscriptions/S")
+@click.pass_obj
+def ingest(settings: Settings, subscription: str) -> None:
+    """Pull a Pub/Sub subscription into batches for the workers (stops cleanly on SIGTERM)."""
+    from workers.fleet import run_ingest
+
+    run_ingest(settings, subscription)
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@click.pass_obj
+def push(settings: Settings, host: str, port: int) -> None:
+    """Serve POST /pubsub/push for push subscriptions."""
+    from workers.fleet import run_push
+
+    run_push(settings, host, port)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", "-c", type=int, help="Worker processes (default: cores).")
+@click.option("--queues", "-Q", default="detect,notify,llm", show_default=True)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(concurrency: int | None, queues: str, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker (prefork) on the given queues."""
+    from workers.worker import app
+
+    argv = ["worker", "-Q", queues, "--pool", "prefork", "--loglevel", "INFO"]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    app.worker_main([*argv, *celery_args])
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat(celery_args: tuple[str, ...]) -> None:
+    """Run Celery beat: outbox sweeps and the other schedules."""
+    from workers.worker import app
+
+    app.start(["beat", "--loglevel", "INFO", *celery_args])
+
+
+@main.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--labels", "labels_file", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of incident windows: service,start,end,kind (see above).")
+@click.option("--sensitivity", type=click.FloatRange(0, 5, min_open=True),
+              help="Scales every score before the thresholds (default: settings).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--details", is_flag=True, help="Also list each incident and each false alert.")
+@click.pass_obj
+def eval_(settings: Settings, file: Path, labels_file: Path, sensitivity: float | None,
+          as_json: bool, details: bool) -> None:
+    """Score detection on FILE (JSON lines or plain text, .gz ok) against labeled incidents.
+
+    \b
+    Replays FILE embedded, on a throwaway SQLite database, and prints per detector,
+    for Logwarden's stored anomalies ("combined") and for the baseline rule (error
+    share above 10 % or 5 identical error lines in a batch), on the same batches:
+    window-level precision, recall and F1, and false alerts per hour of log time and
+    per service-day.
+
+    \b
+    LABELS is a CSV, one incident per line:  service,start,end,kind
+      service  the service as Logwarden derives it from the entry
+      start    RFC 3339 time, e.g. 2026-11-02T10:08:00Z (end likewise)
+      kind     free text, e.g. crash_loop
+    An optional first line "service,start,end,kind" is a header; blank lines and
+    lines starting with # are skipped. Entries whose labels hold
+    "logwarden.dev/anomaly": "true" also mark their window as an incident.
+
+    \b
+    A window is one batch (one stream, about a minute of log time); it is positive
+    when it overlaps an incident of its service. A detector flags a window when one of
+    its findings there scores at least 0.6; "combined" flags the windows with a stored
+    anomaly. A false alert is an alert (flags grouped per fingerprint within the alert
+    window) that overlaps no incident.
+    """
+    import json
+
+    from workers.evaluate import LabelError, evaluate, read_labels, render_table, to_json
+
+    try:
+        incidents = read_labels(labels_file)
+    except LabelError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if sensitivity is not None:
+        settings = settings.model_copy(update={"sensitivity": sensitivity})
+    result = evaluate(file, incidents, settings)
+    if as_json:
+        click.echo(json.dumps(to_json(result, file.name), indent=2))
+    else:
+        click.echo(render_table(result, file.name, details=details))

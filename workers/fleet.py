@@ -1,0 +1,56 @@
+"""Composition of the fleet's long-running processes: ingest and the push endpoint."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import redis
+import uvicorn
+from google.cloud import pubsub_v1
+
+from pipeline.batch import Batch
+from workers.pubsub_ingest import IngestConfig, PubSubIngest
+from workers.push import PushReceiver, make_push_app
+from workers.runtime import build_store
+from workers.settings import Settings
+from workers.tasks import detect_batch, encode_batch
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_batch(batch: Batch) -> None:
+    """Hands a batch to the broker; returns only once the broker has it."""
+    detect_batch.apply_async(args=[encode_batch(batch)], queue="detect", retry=False)
+
+
+def broker_depth(settings: Settings, queue: str = "detect"):
+    """How many tasks wait in a Redis broker queue (the list Celery's Redis transport uses)."""
+    client = redis.Redis.from_url(settings.broker_url or settings.redis_url)
+    return lambda: int(client.llen(queue))  # type: ignore[arg-type]
+
+
+def run_ingest(settings: Settings, subscription: str) -> None:
+    import workers.worker  # noqa: F401  (configures the Celery app the tasks publish with)
+
+    ingest = PubSubIngest(
+        IngestConfig(subscription, settings.batch.limits(),
+                     max_entry_bytes=settings.max_entry_bytes),
+        pubsub_v1.SubscriberClient(),
+        build_store(settings),
+        enqueue_batch,
+        broker_depth(settings),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
+    signal.signal(signal.SIGINT, lambda *_: ingest.stop())
+    ingest.run()
+
+
+def run_push(settings: Settings, host: str, port: int) -> None:
+    import workers.worker  # noqa: F401
+
+    if settings.push_token is None:
+        raise SystemExit("logwarden push needs LOGWARDEN_PUSH_TOKEN (the ?token= Pub/Sub sends)")
+    receiver = PushReceiver(build_store(settings), enqueue_batch,
+                            settings.push_token.get_secret_value(), settings.batch.limits())
+    uvicorn.run(make_push_app(receiver), host=host, port=port, log_config=None)

@@ -1,0 +1,72 @@
+"""Builds the parts from settings: the store, the processor, the notifiers.
+
+Embedded mode and the fleet both build through here; they differ only in the state
+store and in where batches go (invariant 7).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+import migrations
+from alerting.console import ConsoleNotifier, FileNotifier
+from alerting.email import EmailNotifier
+from alerting.notifier import Notifier
+from alerting.slack import SlackNotifier
+from pipeline.detectors import default_detectors
+from pipeline.processing import BatchProcessor, Miner, ProcessingConfig
+from pipeline.scoring import ScoringPolicy
+from pipeline.state import StateStore
+from pipeline.storage import Store, make_engine
+from pipeline.templates import TemplateMiner
+from workers.settings import Settings
+
+
+def build_store(settings: Settings, *, migrate: bool = False) -> Store:
+    if migrate:
+        migrations.upgrade(settings.database_url)
+    return Store(make_engine(settings.database_url))
+
+
+def build_processor(
+    settings: Settings, state: StateStore, store: Store, miner: Miner | None = None
+) -> BatchProcessor:
+    return BatchProcessor(
+        miner=miner or TemplateMiner(max_templates=settings.template_capacity),
+        detectors=default_detectors(settings.rules_file),
+        state=state,
+        store=store,
+        config=ProcessingConfig(
+            policy=ScoringPolicy(sensitivity=settings.sensitivity),
+            alert_window_s=settings.alert_window_s,
+            channels=tuple(settings.channels),
+        ),
+    )
+
+
+def build_notifiers(settings: Settings) -> Mapping[str, Notifier]:
+    """The configured channels; a channel named but not configured is a clear error."""
+    notifiers: dict[str, Notifier] = {}
+    for channel in settings.channels:
+        notifiers[channel] = _notifier(channel, settings)
+    return notifiers
+
+
+def _notifier(channel: str, settings: Settings) -> Notifier:
+    if channel == "console":
+        return ConsoleNotifier(sys.stdout)
+    if channel == "file":
+        return FileNotifier(settings.alerts_file)
+    if channel == "slack":
+        if settings.slack_webhook_url is None:
+            raise ValueError("channel 'slack' needs LOGWARDEN_SLACK_WEBHOOK_URL")
+        return SlackNotifier(settings.slack_webhook_url.get_secret_value(), timeout_s=10)
+    if channel == "email":
+        smtp = settings.smtp
+        if not smtp.recipients:
+            raise ValueError("channel 'email' needs LOGWARDEN_SMTP__RECIPIENTS")
+        password = smtp.password.get_secret_value() if smtp.password else None
+        return EmailNotifier(smtp.host, smtp.port, smtp.sender, smtp.recipients,
+                             username=smtp.username, password=password, starttls=smtp.starttls)
+    raise ValueError(f"unknown channel {channel!r}: use console, file, slack or email")

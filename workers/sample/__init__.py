@@ -1,0 +1,80 @@
+"""The bundled demo sample: four hours of Cloud Logging entries built from real Loghub
+lines, with its incidents written down beside it (`truth.json`).
+
+`python -m workers.sample.build` regenerates both files; see LOGHUB.md for the source.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One incident planted in the sample: where, when, and what should notice it."""
+
+    id: str
+    kind: str  # error_burst, new_failure_message, crash_loop, auth_failure_burst, ...
+    service: str
+    resource_type: str
+    start: datetime
+    end: datetime
+    description: str
+    signals: tuple[str, ...]  # anomaly types expected to fire, the main one first
+
+    def covers(self, when: datetime) -> bool:
+        return self.start <= when <= self.end
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "service": self.service,
+            "resource_type": self.resource_type,
+            "start": _rfc3339(self.start),
+            "end": _rfc3339(self.end),
+            "description": self.description,
+            "signals": list(self.signals),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Incident:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            service=data["service"],
+            resource_type=data["resource_type"],
+            start=datetime.fromisoformat(data["start"]),
+            end=datetime.fromisoformat(data["end"]),
+            description=data["description"],
+            signals=tuple(data["signals"]),
+        )
+
+
+def sample_path() -> Path:
+    """The gzipped JSON-lines sample (one LogEntry per line, as a log sink writes them)."""
+    return _HERE / "sample.jsonl.gz"
+
+
+def truth_path() -> Path:
+    """The ground truth: span, counts (entries, malformed, duplicates), deploys, incidents."""
+    return _HERE / "truth.json"
+
+
+def load_truth(path: Path | None = None) -> list[Incident]:
+    """The incidents of the bundled sample (or of the truth file at `path`), in time order."""
+    data = json.loads((path or truth_path()).read_text(encoding="utf-8"))
+    return sorted(
+        (Incident.from_json(item) for item in data["incidents"]),
+        key=lambda incident: incident.start,
+    )
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,107 @@
+"""One typed settings object: environment (LOGWARDEN_*) over an optional TOML/YAML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+from pipeline.batch import BatchLimits
+
+
+class BatchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_entries: int = Field(500, ge=1)
+    max_span_s: float = Field(60.0, gt=0)
+    max_bytes: int = Field(1_000_000, ge=1024)
+    max_wait_s: float = Field(5.0, gt=0)
+
+    def limits(self) -> BatchLimits:
+        return BatchLimits(**self.model_dump())
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str = "logwarden@localhost"
+    recipients: list[str] = []
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+
+
+class Settings(BaseSettings):
+    """Built once by the composition root; nothing reads the environment elsewhere."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOGWARDEN_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = "sqlite:///logwarden.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"  # detector state, template sync
+    redis_prefix: str = "logwarden:"  # of every state key, so deployments can share a db
+    broker_url: str | None = None  # Celery broker; defaults to redis_url
+    broker_prefix: str = ""  # of the broker's keys (queues too), for a shared Redis db
+    # A task a worker took is handed to another after this long without its ack (that is
+    # how the batches of a worker that died come back): longer than any batch may run.
+    broker_visibility_timeout_s: float = Field(600.0, ge=1)
+    rules_file: Path | None = None
+    sensitivity: float = Field(1.0, gt=0, le=5)
+    alert_window_s: float = Field(3600.0, gt=0)
+    channels: list[str] = ["console", "file"]
+    alerts_file: Path = Path("logwarden-alerts.jsonl")
+    slack_webhook_url: SecretStr | None = None
+    smtp: SmtpSettings = SmtpSettings()
+    push_token: SecretStr | None = None  # required by POST /pubsub/push
+    batch: BatchSettings = BatchSettings()
+    max_entry_bytes: int = Field(262_144, ge=1024)
+    template_capacity: int = Field(20_000, ge=100)
+    log_level: str = "INFO"
+    log_json: bool = True
+    metrics_port: int | None = None
+    trace_exporter: str = "none"  # none, console, file:PATH, otlp, otlp:URL
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("LOGWARDEN_CONFIG_FILE")
+        if config_file:
+            sources.append(_file_source(settings_cls, Path(config_file)))
+        return (*sources, file_secret_settings)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so logs can redact them."""
+        values = [self.slack_webhook_url, self.smtp.password, self.push_token]
+        return [v.get_secret_value() for v in values if v is not None]
+
+    def masked(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    if not path.is_file():
+        raise FileNotFoundError(f"LOGWARDEN_CONFIG_FILE points to {path}, which does not exist")
+    if path.suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    if path.suffix in (".yaml", ".yml"):
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+    raise ValueError(f"config file {path} must be .toml, .yaml or .yml")

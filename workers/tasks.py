@@ -1,0 +1,119 @@
+"""Celery tasks: thin, idempotent, each rebuilding typed objects and calling the domain."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import msgspec
+import redis
+from celery import Celery, shared_task
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+
+from alerting.notifier import Notifier
+from alerting.outbox import deliver_due
+from pipeline.batch import Batch
+from pipeline.processing import BatchProcessor
+from pipeline.redis_state import RedisStateStore
+from pipeline.silence_check import check_silent_streams
+from pipeline.storage import Store
+from workers.runtime import build_notifiers, build_processor, build_store
+from workers.settings import Settings
+from workers.shared_miner import SharedMiner
+
+log = logging.getLogger(__name__)
+
+# Transient infrastructure trouble: retried with backoff; anything else is a bug.
+TRANSIENT = (OperationalError, RedisError, ConnectionError, TimeoutError)
+DETECT_TASK = "logwarden.detect_batch"
+
+
+@dataclass(frozen=True)
+class FleetRuntime:
+    settings: Settings
+    store: Store
+    processor: BatchProcessor
+    notifiers: dict[str, Notifier]
+
+
+@cache
+def runtime() -> FleetRuntime:
+    """Built once per worker process, after the fork (connections are not shared)."""
+    settings = Settings()
+    store = build_store(settings)
+    client = redis.Redis.from_url(settings.redis_url)
+    miner = SharedMiner(client, settings.template_capacity, settings.redis_prefix)
+    processor = build_processor(
+        settings, RedisStateStore(client, settings.redis_prefix), store, miner
+    )
+    return FleetRuntime(settings, store, processor, dict(build_notifiers(settings)))
+
+
+def encode_batch(batch: Batch) -> str:
+    return msgspec.json.encode(batch).decode()
+
+
+def batch_sender(app: Celery) -> Callable[[Batch], None]:
+    """Sends batches to `detect` through `app`; a call returns once the broker holds it."""
+
+    def send(batch: Batch) -> None:
+        app.send_task(DETECT_TASK, args=[encode_batch(batch)], queue="detect", retry=False)
+
+    return send
+
+
+def decode_batch(payload: str) -> Batch:
+    return msgspec.json.decode(payload, type=Batch)
+
+
+@shared_task(
+    name=DETECT_TASK,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=8,
+)
+def detect_batch(payload: str) -> None:
+    """Processes one batch; running it twice changes nothing the second time."""
+    batch = decode_batch(payload)
+    outcome = runtime().processor.process(batch)
+    log.info(
+        "batch processed",
+        extra={
+            "batch_id": batch.id,
+            "entries": outcome.entries,
+            "anomalies": len(outcome.anomalies),
+        },
+    )
+    if outcome.new_alert_ids:
+        notify.delay()
+
+
+@shared_task(
+    name="logwarden.notify",
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_jitter=True,
+    max_retries=8,
+)
+def notify() -> None:
+    """Delivers whatever the outbox holds that is due; safe to run any number of times.
+
+    Sent after each batch that raised an alert, and by beat every 30 s for retries that
+    came due and for anything a lost notify left behind.
+    """
+    rt = runtime()
+    deliver_due(rt.store, rt.notifiers)
+
+
+@shared_task(name="logwarden.check_silence", autoretry_for=TRANSIENT, max_retries=2)
+def check_silence() -> None:
+    """Beat, every minute: streams that stopped logging raise no batch of their own."""
+    found = check_silent_streams(runtime().processor, time.time_ns())
+    if found:
+        notify.delay()

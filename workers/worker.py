@@ -1,0 +1,46 @@
+"""Entry point for `celery -A workers.worker worker|beat`: the app, built from settings,
+with metrics, JSON logs and traces wired to the worker's life cycle."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import signals
+
+from observability.logging import configure_logging
+from observability.metrics import mark_process_dead, start_metrics_server
+from observability.tracing import configure_tracing, instrument_celery
+from workers import tasks  # noqa: F401  (registers the tasks with the app)
+from workers.celery_app import make_app
+from workers.settings import Settings
+
+settings = Settings()
+app = make_app(settings)
+
+
+@signals.setup_logging.connect
+def _logging(**_: Any) -> None:
+    configure_logging(settings.log_level, json=settings.log_json, secrets=settings.secrets())
+    # Celery logs task arguments at INFO: batches carry log text, which stays out of ours.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    if settings.metrics_port:
+        multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        start_metrics_server(settings.metrics_port, multiprocess)
+
+
+@signals.worker_process_init.connect
+def _trace_child(**_: Any) -> None:
+    # Each prefork child needs its own exporter thread; the parent's does not survive fork.
+    configure_tracing("logwarden-worker", settings.trace_exporter)
+    instrument_celery()
+
+
+@signals.worker_process_shutdown.connect
+def _child_gone(pid: int | None = None, **_: Any) -> None:
+    mark_process_dead(pid or os.getpid())
