@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 
 $(BIN)/logwarden: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
+	# pip 23 rejects hashed extras (google-auth[requests]); a pinned newer pip does not.
+	$(BIN)/pip install -q pip==26.3
 	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
 	@touch $@

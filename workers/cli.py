@@ -27,7 +27,7 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 @main.command()
 @click.option("--from", "source", type=click.Path(allow_dash=True, dir_okay=False),
-              help="A file of JSON lines or plain text, or - for stdin. Default: the bundled sample.")
+              help="JSON lines or plain text, or - for stdin. Default: the bundled sample.")
 @click.option("--service", default="", help="Service name for plain-text lines.")
 @click.pass_obj
 def run(settings: Settings, source: str | None, service: str) -> None:
@@ -134,7 +134,8 @@ def _since_ns(text: str) -> int:
     try:
         return int(datetime.fromisoformat(text).timestamp() * 1e9)
     except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is neither a duration (2h) nor an RFC 3339 time") from exc
+        message = f"{text!r} is neither a duration (2h) nor an RFC 3339 time"
+        raise click.BadParameter(message) from exc
 
 
 @main.command()

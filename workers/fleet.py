@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 
 import redis
 import uvicorn
@@ -24,10 +25,10 @@ def enqueue_batch(batch: Batch) -> None:
     detect_batch.apply_async(args=[encode_batch(batch)], queue="detect", retry=False)
 
 
-def broker_depth(settings: Settings, queue: str = "detect"):
+def broker_depth(settings: Settings, queue: str = "detect") -> Callable[[], int]:
     """How many tasks wait in a Redis broker queue (the list Celery's Redis transport uses)."""
     client = redis.Redis.from_url(settings.broker_url or settings.redis_url)
-    return lambda: int(client.llen(queue))  # type: ignore[arg-type]
+    return lambda: int(client.llen(queue))
 
 
 def run_ingest(settings: Settings, subscription: str) -> None:

@@ -76,7 +76,7 @@ def main() -> None:
     }
     baseline = rates["Drain3 alone (baseline)"]
     print(f"{len(lines)} sample lines, {len(entries)} entries, best of {args.repeat}\n")
-    print(f"{'stage':<38}{'entries/s':>12}{'× Drain3':>10}")
+    print(f"{'stage':<38}{'entries/s':>12}{'x Drain3':>10}")
     for name, rate in rates.items():
         print(f"{name:<38}{rate:>12,.0f}{rate / baseline:>10.2f}")
 

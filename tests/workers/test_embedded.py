@@ -84,7 +84,7 @@ def test_few_other_alerts(replay):
 
 def test_replay_is_idempotent(replay):
     """Replaying the same file into the same database stores nothing twice."""
-    summary, store, settings = replay
+    _summary, store, settings = replay
     before = store.totals()
     with gzip.open(sample.sample_path(), "rb") as stream:
         again = run_embedded(stream, source_name="sample", settings=settings, progress=False)
