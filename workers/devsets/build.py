@@ -8,14 +8,13 @@ files give the same bytes (fixed seeds, gzip with mtime 0).
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import sys
 from pathlib import Path
 
 from workers.devsets import DATA
 from workers.devsets.sets import SETS
-from workers.sample.loghub import default_loghub_dir
+from workers.sample.loghub import builder_arguments
 
 
 def write_set(name: str, loghub: Path, out: Path) -> tuple[Path, int, int]:
@@ -32,17 +31,7 @@ def write_set(name: str, loghub: Path, out: Path) -> tuple[Path, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m workers.devsets.build",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--loghub",
-        type=Path,
-        default=default_loghub_dir(),
-        help="folder with <System>/<System>_2k.log_structured.csv",
-    )
+    parser = builder_arguments("python -m workers.devsets.build", __doc__)
     parser.add_argument("--out", type=Path, default=DATA, help="where to write the sets")
     parser.add_argument(
         "--only", choices=sorted(SETS), action="append", help="build only this set (repeatable)"

@@ -7,7 +7,6 @@ Deterministic: the same Loghub files and seed give the same bytes (gzip with mti
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import sys
@@ -21,7 +20,7 @@ from workers.sample.crashloop import spark_story
 from workers.sample.deploy import compute_api_story, deploy_record
 from workers.sample.entries import PROJECT, log_name, rfc3339
 from workers.sample.faults import apply_faults
-from workers.sample.loghub import default_loghub_dir, read_system
+from workers.sample.loghub import builder_arguments, read_system
 from workers.sample.scenario import END_NS, START_NS, Emitter
 from workers.sample.services import BASTION, HADOOP, HDFS, SPARK, ZOOKEEPER
 from workers.sample.stories import bastion_story, hadoop_story, hdfs_story, zookeeper_story
@@ -103,17 +102,7 @@ def write_sample(sample: Sample, out: Path) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m workers.sample.build",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--loghub",
-        type=Path,
-        default=default_loghub_dir(),
-        help="folder with <System>/<System>_2k.log_structured.csv",
-    )
+    parser = builder_arguments("python -m workers.sample.build", __doc__)
     parser.add_argument(
         "--out",
         type=Path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import re
 from collections.abc import Sequence
@@ -14,6 +15,20 @@ _CLOCK = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d+))?")
 def default_loghub_dir() -> Path:
     """`../shared/data/loghub` next to the repository root."""
     return Path(__file__).parents[2].parent / "shared/data/loghub"
+
+
+def builder_arguments(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The command line every script that builds logs from Loghub starts with."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--loghub",
+        type=Path,
+        default=default_loghub_dir(),
+        help="folder with <System>/<System>_2k.log_structured.csv",
+    )
+    return parser
 
 
 @dataclass(frozen=True, slots=True)
