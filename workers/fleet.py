@@ -13,6 +13,7 @@ from google.cloud import pubsub_v1
 from pipeline.batch import Batch
 from workers.pubsub_ingest import IngestConfig, PubSubIngest
 from workers.push import PushReceiver, make_push_app
+from workers.push_auth import OidcPolicy, PushAuth
 from workers.runtime import build_store
 from workers.settings import Settings
 from workers.tasks import detect_batch, encode_batch
@@ -47,11 +48,23 @@ def run_ingest(settings: Settings, subscription: str) -> None:
     ingest.run()
 
 
+def push_auth(settings: Settings) -> PushAuth:
+    token = settings.push_token.get_secret_value() if settings.push_token else None
+    oidc = None
+    if settings.push_audience:
+        oidc = OidcPolicy(settings.push_audience, settings.push_service_account or None,
+                          settings.push_certs_url)
+    if not token and oidc is None:
+        raise SystemExit(
+            "logwarden push needs LOGWARDEN_PUSH_TOKEN (the ?token= the subscription sends) "
+            "or LOGWARDEN_PUSH_AUDIENCE (its OIDC audience)"
+        )
+    return PushAuth(token, oidc)
+
+
 def run_push(settings: Settings, host: str, port: int) -> None:
     import workers.worker  # noqa: F401
 
-    if settings.push_token is None:
-        raise SystemExit("logwarden push needs LOGWARDEN_PUSH_TOKEN (the ?token= Pub/Sub sends)")
-    receiver = PushReceiver(build_store(settings), enqueue_batch,
-                            settings.push_token.get_secret_value(), settings.batch.limits())
+    receiver = PushReceiver(build_store(settings), enqueue_batch, push_auth(settings),
+                            settings.batch.limits())
     uvicorn.run(make_push_app(receiver), host=host, port=port, log_config=None)

@@ -2,14 +2,13 @@
 
 A request is answered 2xx only once its entry is safe: in a batch the broker has
 taken, or stored as a dead letter. A malformed envelope is dead-lettered and answered
-204 too, since anything else makes Pub/Sub redeliver it forever. Requests without the
-configured token are refused with 401.
+204 too, since anything else makes Pub/Sub redeliver it forever. Requests with neither
+the configured token nor a valid Google OIDC token are refused with 401 (`push_auth`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.ingest import Ingest
 from pipeline.parsing import Rejection, parse_push_body
 from pipeline.storage import DeadLetterRow, Store
+from workers.push_auth import PushAuth
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +37,24 @@ class PushReceiver:
         self,
         store: Store,
         enqueue: Callable[[Batch], None],
-        token: str,
+        auth: PushAuth,
         limits: BatchLimits | None = None,
     ) -> None:
         self._store = store
         self._enqueue = enqueue
-        self._token = token.encode()
+        self._auth = auth
         self._closed: list[Batch] = []
         self._waiting: dict[int, asyncio.Future[bool]] = {}  # id(entry) -> outcome
         self.ingest = Ingest(
             Batcher(limits or BatchLimits()), self._closed.append, lambda r: None, source="push"
         )
 
-    def authorised(self, request: Request) -> bool:
-        given = request.query_params.get("token", "")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = given or auth[7:]
-        return bool(self._token) and hmac.compare_digest(given.encode(), self._token)
+    async def authorised(self, request: Request) -> bool:
+        return await asyncio.to_thread(
+            self._auth.allows,
+            request.query_params.get("token", ""),
+            request.headers.get("authorization", ""),
+        )
 
     async def receive(self, body: bytes) -> bool:
         """True once the message is safe (enqueued or dead-lettered)."""
@@ -97,7 +97,7 @@ class PushReceiver:
 
 def make_push_app(receiver: PushReceiver, tick_s: float = 0.25) -> Starlette:
     async def push(request: Request) -> Response:
-        if not receiver.authorised(request):
+        if not await receiver.authorised(request):
             return JSONResponse({"error": "missing or wrong token"}, status_code=401)
         ok = await receiver.receive(await request.body())
         return Response(status_code=204 if ok else 503)

@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     alerts_file: Path = Path("logwarden-alerts.jsonl")
     slack_webhook_url: SecretStr | None = None
     smtp: SmtpSettings = SmtpSettings()
-    push_token: SecretStr | None = None  # required by POST /pubsub/push
+    # POST /pubsub/push takes a request with the shared token (?token= or a bearer), or
+    # with a Google OIDC token for this audience (and, if set, this service account).
+    push_token: SecretStr | None = None
+    push_audience: str | None = None
+    push_service_account: str | None = None
+    push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     batch: BatchSettings = BatchSettings()
     max_entry_bytes: int = Field(262_144, ge=1024)
     template_capacity: int = Field(20_000, ge=100)

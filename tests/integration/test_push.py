@@ -1,5 +1,5 @@
-"""POST /pubsub/push over a real socket: token, enqueue into the real Redis broker, dead
-letters, and 503 when the broker is gone."""
+"""POST /pubsub/push over a real socket: token or Google OIDC token, enqueue into the real
+Redis broker, dead letters, and 503 when the broker is gone."""
 
 from __future__ import annotations
 
@@ -21,13 +21,17 @@ from celery import Celery
 from pipeline.batch import BatchLimits
 from pipeline.storage import Store, make_engine
 from tests.integration.fleet import REDIS_DB_URL, FleetConfig, query
+from tests.standins.google_oidc import CertsServer, OidcSigner
 from workers.celery_app import make_app
 from workers.push import PushReceiver, make_push_app
+from workers.push_auth import OidcPolicy, PushAuth
 from workers.tasks import batch_sender, decode_batch
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "push-token-for-tests"
+AUDIENCE = "https://logwarden.example.com/pubsub/push"
+PUSHER = "pubsub-push@acme-fleet.iam.gserviceaccount.com"
 ENTRY = {
     "insertId": "push-1",
     "timestamp": "2026-11-02T08:00:00.123Z",
@@ -52,13 +56,16 @@ def envelope(entry: dict[str, Any], message_id: str = "m-1") -> dict[str, Any]:
 
 
 @contextmanager
-def serving(fleet: FleetConfig, app: Celery) -> Iterator[httpx.Client]:
+def serving(
+    fleet: FleetConfig, app: Celery, auth: PushAuth | None = None
+) -> Iterator[httpx.Client]:
     """The push app under uvicorn on a free loopback port, with a client for it."""
     store = Store(make_engine(fleet.database_url))
     limits = BatchLimits(max_entries=10, max_wait_s=0.2)
-    receiver = PushReceiver(store, batch_sender(app), TOKEN, limits)
+    receiver = PushReceiver(store, batch_sender(app), auth or PushAuth(TOKEN), limits)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until uvicorn serves
     config = uvicorn.Config(make_push_app(receiver, tick_s=0.05), log_config=None)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -145,3 +152,64 @@ def test_an_enqueue_failure_is_answered_503(fleet: FleetConfig) -> None:
     app.close()
     assert reply.status_code == 503
     assert queued_batches(fleet) == []
+
+
+@pytest.fixture
+def google() -> Iterator[tuple[OidcSigner, CertsServer]]:
+    signer = OidcSigner("key-1")
+    with CertsServer(signer) as certs:
+        yield signer, certs
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_an_oidc_token_from_the_subscription_is_taken(
+    fleet: FleetConfig, google: tuple[OidcSigner, CertsServer]
+) -> None:
+    signer, certs = google
+    auth = PushAuth(oidc=OidcPolicy(AUDIENCE, PUSHER, certs.url))
+    app = fleet.app()
+    with serving(fleet, app, auth) as client:
+        first = client.post("/pubsub/push", json=envelope(ENTRY),
+                            headers=bearer(signer.token(AUDIENCE, PUSHER)))
+        second = client.post("/pubsub/push", json=envelope({**ENTRY, "insertId": "push-2"}, "m-2"),
+                             headers=bearer(signer.token(AUDIENCE, PUSHER)))
+    app.close()
+    assert (first.status_code, second.status_code) == (204, 204)
+    assert certs.fetches == 1  # the certificates are kept, not fetched per message
+    queued = [e.insert_id for batch in queued_batches(fleet) for e in batch.entries]
+    assert sorted(queued) == ["push-1", "push-2"]
+
+
+def test_oidc_tokens_that_are_not_ours_are_refused(
+    fleet: FleetConfig, google: tuple[OidcSigner, CertsServer]
+) -> None:
+    signer, certs = google
+    stranger = OidcSigner("key-1")  # same key id, another key: a forged signature
+    auth = PushAuth(oidc=OidcPolicy(AUDIENCE, PUSHER, certs.url, clock_skew_s=0))
+    refused = {
+        "another audience": signer.token("https://elsewhere.example.com", PUSHER),
+        "another account": signer.token(AUDIENCE, "intruder@evil.example.com"),
+        "unverified email": signer.token(AUDIENCE, PUSHER, email_verified=False),
+        "not Google": signer.token(AUDIENCE, PUSHER, iss="https://evil.example.com"),
+        "expired": signer.token(AUDIENCE, PUSHER, lifetime_s=-60),
+        "forged": stranger.token(AUDIENCE, PUSHER),
+        "not a JWT": "not.a.jwt",
+        "the shared token": TOKEN,  # none is configured here
+    }
+    app = fleet.app()
+    with serving(fleet, app, auth) as client:
+        answers = {
+            why: client.post("/pubsub/push", json=envelope(ENTRY), headers=bearer(jwt)).status_code
+            for why, jwt in refused.items()
+        }
+    app.close()
+    assert answers == dict.fromkeys(refused, 401)
+    assert queued_batches(fleet) == []
+
+
+def test_push_auth_needs_a_token_or_an_audience() -> None:
+    with pytest.raises(ValueError, match="shared token or an OIDC audience"):
+        PushAuth()
