@@ -24,7 +24,7 @@ from pipeline.detectors.explain import (
     overrepresented,
     sentence,
 )
-from pipeline.detectors.sustain import Streak, Sustain, ramp, window_seconds
+from pipeline.detectors.sustain import Sustain, poisson_surprise, ramp, window_seconds
 from pipeline.entry import Severity
 from pipeline.findings import Evidence, Finding
 
@@ -64,12 +64,25 @@ class TemplateRate(msgspec.Struct, frozen=True, array_like=True):
 NEVER = TemplateRate(0.0, 0.0, 0, 0, 0)
 
 
+class Run(msgspec.Struct, frozen=True, array_like=True):
+    """A template above its usual rate for `windows` windows in a row, summed up: a
+    handful of lines a minute for ten minutes is a burst even when no minute is."""
+
+    count: int
+    expected: float
+    windows: int
+    seen_before: int  # entries of the template ever seen before the run began
+
+    def extend(self, count: int, expected: float) -> Run:
+        return Run(self.count + count, self.expected + expected, self.windows + 1,
+                   self.seen_before)
+
+
 class TemplateRateState(msgspec.Struct):
     templates: dict[str, TemplateRate] = {}
     stream: TemplateRate = NEVER
     last_end_ns: int = 0
-    burst_streak: Streak = Streak()
-    rare_streak: Streak = Streak()
+    runs: dict[str, Run] = {}  # the templates above their rate in the last window
     labels: FieldCounts = {}
 
 
@@ -78,8 +91,7 @@ class Surge:
     kind: str  # "template_burst" or "rare_template"
     template_id: str
     indexes: tuple[int, ...]
-    expected: float  # entries the template's usual rate gives in this window
-    seen_before: int
+    run: Run
     raw: float
 
 
@@ -89,9 +101,11 @@ class TemplateRateDetector:
 
     tau_s: float = 4 * 3600.0
     burst_ratio: float = 5.0
-    spread_z: float = 4.0  # above the expected count by this many spreads
+    spread_z: float = 4.0  # a window is above the usual count by this many spreads
     share_ratio: float = 2.0
-    min_burst_entries: int = 10
+    min_window_entries: int = 3  # a window with fewer neither starts nor extends a run
+    min_burst_entries: int = 20  # in the run
+    min_surprise: float = 8.0  # -log10 of the chance of the run's count at the usual rate
     min_age_s: float = 600.0  # a template's rate is trusted after this long
     rare_max_total: int = 5  # "seen only a few times ever"
     rare_min_entries: int = 5
@@ -112,108 +126,103 @@ class TemplateRateDetector:
             return [], state
         templates = _merge_ancestors(state.templates, mined.ancestors, self.tau_s)
         seconds = window_seconds(mined.batch, state.last_end_ns, self.max_gap_s)
-        surges = self._surges(mined, templates, state.stream, seconds) if seconds else []
-        bursts = [s for s in surges if s.kind == "template_burst"]
-        rares = [s for s in surges if s.kind == "rare_template"]
-        streaks = {
-            "template_burst": state.burst_streak.advance(bool(bursts)),
-            "rare_template": state.rare_streak.advance(bool(rares)),
-        }
+        runs = self._runs(mined, templates, state, seconds) if seconds else {}
+        surges = [s for t, run in runs.items() if (s := self._judge(t, run, mined)) is not None]
+        surges.sort(key=lambda s: (-s.raw, s.template_id))
         findings = [
-            self._finding(mined, state, group, streaks[group[0].kind])
-            for group in (bursts, rares)
-            if group
+            self._finding(mined, state, group)
+            for kind in ("template_burst", "rare_template")
+            if (group := [s for s in surges if s.kind == kind])
         ]
         minutes = (seconds or max(60.0, (mined.batch.end_ns - mined.batch.start_ns) / 1e9)) / 60
-        return findings, self._learn(mined, state, templates, surges, streaks, minutes)
+        return findings, self._learn(mined, state, templates, runs, surges, minutes)
 
-    def _surges(
+    def _runs(
         self,
         mined: MinedBatch,
         templates: dict[str, TemplateRate],
-        stream: TemplateRate,
+        state: TemplateRateState,
         seconds: float,
-    ) -> list[Surge]:
+    ) -> dict[str, Run]:
+        """The runs this window starts or extends; a template back at its rate ends one."""
         now = mined.batch.end_ns
-        stream_expected = max(stream.usual(now, seconds, self.tau_s)[0], 1e-9)
-        by_template: dict[str, list[int]] = {}
-        for i, template_id in enumerate(mined.template_ids):
-            by_template.setdefault(template_id, []).append(i)
-        surges = []
-        for template_id, indexes in by_template.items():
+        stream_expected = max(state.stream.usual(now, seconds, self.tau_s)[0], 1e-9)
+        counts = Counter(mined.template_ids)
+        runs = {}
+        for template_id, count in counts.items():
             known = templates.get(template_id)
             if known is None or (now - known.first_ns) / 1e9 < self.min_age_s:
                 continue
             expected, spread = known.usual(now, seconds, self.tau_s)
-            share = len(indexes) / len(mined.entries) / max(expected / stream_expected, 1e-9)
-            surge = self._judge(template_id, indexes, expected, spread, known.total, share)
-            if surge is not None:
-                surges.append(surge)
-        return sorted(surges, key=lambda s: (-s.raw, s.template_id))
+            share = count / len(mined.entries) / max(expected / stream_expected, 1e-9)
+            if (
+                count >= self.min_window_entries
+                and count >= self.burst_ratio * expected
+                and count >= expected + self.spread_z * spread
+                and share >= self.share_ratio
+            ):
+                run = state.runs.get(template_id) or Run(0, 0.0, 0, known.total)
+                runs[template_id] = run.extend(count, expected)
+        return runs
 
-    def _judge(
-        self,
-        template_id: str,
-        indexes: list[int],
-        expected: float,
-        spread: float,
-        seen_before: int,
-        share_ratio: float,
-    ) -> Surge | None:
-        count = len(indexes)
-        if seen_before <= self.rare_max_total and count >= self.rare_min_entries:
-            raw = ramp(count, self.rare_min_entries, 10 * self.rare_min_entries)
-            return Surge("rare_template", template_id, tuple(indexes), expected, seen_before, raw)
+    def _judge(self, template_id: str, run: Run, mined: MinedBatch) -> Surge | None:
+        indexes = tuple(i for i, t in enumerate(mined.template_ids) if t == template_id)
+        if run.seen_before <= self.rare_max_total and run.count >= self.rare_min_entries:
+            raw = ramp(run.count, self.rare_min_entries, 10 * self.rare_min_entries)
+            return Surge("rare_template", template_id, indexes, run, raw)
+        ratio = run.count / max(run.expected, 1e-9)
         if (
-            count < self.min_burst_entries
-            or count < self.burst_ratio * expected
-            or count < expected + self.spread_z * spread
-            or share_ratio < self.share_ratio
+            run.count < self.min_burst_entries
+            or ratio < self.burst_ratio
+            or poisson_surprise(run.count, run.expected) < self.min_surprise
         ):
             return None
         limit = math.log(self.burst_ratio)
         # A dozen lines are a weaker burst than a hundred, however rare the template.
-        size = min(1.0, 0.7 + 0.3 * (count - self.min_burst_entries) / (2 * self.min_burst_entries))
-        raw = ramp(math.log(count / max(expected, 1e-9)), limit, limit + math.log(20.0)) * size
-        return Surge("template_burst", template_id, tuple(indexes), expected, seen_before, raw)
+        least = self.min_burst_entries
+        size = min(1.0, 0.7 + 0.3 * (run.count - least) / least)
+        raw = ramp(math.log(ratio), limit, limit + math.log(20.0)) * size
+        return Surge("template_burst", template_id, indexes, run, raw)
 
     def _finding(
-        self, mined: MinedBatch, state: TemplateRateState, surges: list[Surge], streak: Streak
+        self, mined: MinedBatch, state: TemplateRateState, surges: list[Surge]
     ) -> Finding:
         lead = surges[0]
+        run = lead.run
         entries = [mined.entries[i] for i in lead.indexes]
         worst = max(e.severity for e in entries)
         # A burst of INFO lines is seldom an incident on its own; the volume detector
         # speaks for floods.
         weight = 1.0 if worst.is_error else 0.85 if worst >= Severity.WARNING else 0.65
         text = clip(mined.templates.get(lead.template_id, "?"))
-        count = len(lead.indexes)
+        span = "in one window" if run.windows == 1 else f"in the last {run.windows} windows"
         others = f" (and {len(surges) - 1} more message(s))" if len(surges) > 1 else ""
         if lead.kind == "rare_template":
             said = (
-                f'The rarely seen message "{text}" (only {lead.seen_before} time(s) before) '
-                f"was logged {count} times in one window{others}."
+                f'The rarely seen message "{text}" (only {run.seen_before} time(s) before) '
+                f"was logged {run.count} times {span}{others}."
             )
         else:
             said = (
-                f'The message "{text}" was logged {count} times in one window, '
-                f"{count / max(lead.expected, 1e-9):.0f}x its usual {lead.expected:.1f}"
+                f'The message "{text}" was logged {run.count} times {span}, '
+                f"{run.count / max(run.expected, 1e-9):.0f}x its usual {run.expected:.1f}"
                 f"{others}."
             )
         return Finding(
             detector=self.name,
             anomaly_type=lead.kind,
-            score=self.sustain.score(lead.raw * weight, streak.windows),
+            score=self.sustain.score(lead.raw * weight, run.windows),
             summary=said + sentence(overrepresented(entries, state.labels)),
             evidence=Evidence(
                 entry_ids=entry_ids(entries),
                 template_ids=tuple(s.template_id for s in surges[:10]),
                 numbers={
-                    "count": count,
-                    "expected": round(lead.expected, 3),
-                    "seen_before": lead.seen_before,
+                    "count": len(entries),
+                    "run_count": run.count,
+                    "expected": round(run.expected, 3),
+                    "seen_before": run.seen_before,
                     "severity": int(worst),
-                    "streak": streak.windows,
+                    "streak": run.windows,
                 },
             ),
         )
@@ -223,17 +232,15 @@ class TemplateRateDetector:
         mined: MinedBatch,
         state: TemplateRateState,
         templates: dict[str, TemplateRate],
+        runs: dict[str, Run],
         surges: list[Surge],
-        streaks: dict[str, Streak],
         minutes: float,
     ) -> TemplateRateState:
         now = mined.batch.end_ns
         # A surge is barely learned as the usual rate, but enough that a template which
         # keeps bursting comes to be known as bursty.
         weights = {
-            s.template_id: max(
-                self.surge_weight, self.sustain.learning_weight(streaks[s.kind].windows)
-            )
+            s.template_id: max(self.surge_weight, self.sustain.learning_weight(s.run.windows))
             for s in surges
         }
         grown = dict(templates)
@@ -249,8 +256,7 @@ class TemplateRateDetector:
             templates=grown,
             stream=state.stream.add(n, minutes, now, self.tau_s),
             last_end_ns=max(state.last_end_ns, now),
-            burst_streak=streaks["template_burst"],
-            rare_streak=streaks["rare_template"],
+            runs=runs,
             labels=state.labels if surges else count_fields(state.labels, mined.entries),
         )
 

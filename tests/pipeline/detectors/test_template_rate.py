@@ -121,3 +121,20 @@ def test_a_generalized_template_keeps_its_history():
     results, state = run([*batches, burst])
     assert results[-1][0].evidence.template_ids[0] == "tnew"
     assert old not in state.templates
+
+
+def test_a_few_lines_a_minute_for_many_minutes_is_a_burst_when_no_minute_is():
+    rng = random.Random(7)
+    usual = {"upstream timed out for {}": 1}
+    batches = [window(w, rng, extra=usual if w % 10 == 0 else None) for w in range(60)]
+    blip = [window(60, rng, extra={"upstream timed out for {}": 6})]
+    lasting = [window(w, rng, extra={"upstream timed out for {}": 6}) for w in range(61, 71)]
+    alone, _ = run([*batches, blip[0], *[window(w, rng) for w in range(61, 71)]])
+    assert [f for found in alone[60:] for f in found] == []  # six lines once are not a burst
+    results, _ = run([*batches, *lasting])
+    bursts = [found[0] for found in results[60:] if found]
+    assert bursts, "ten minutes at six times the rate went unnoticed"
+    first = bursts[0]
+    assert first.evidence.numbers["run_count"] >= 20
+    assert "in the last" in first.summary and "windows" in first.summary
+    assert bursts[-1].score > first.score
