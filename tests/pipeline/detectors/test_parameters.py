@@ -52,6 +52,22 @@ def test_numbers_are_read_where_the_template_has_placeholders():
     assert readings[0].key.endswith("#2.0") and readings[1].key.endswith("#6.0")
 
 
+def test_a_duration_written_with_a_unit_word_is_read_through_its_masked_token():
+    batch = mined(
+        [
+            entry("[instance: 7f3a] Took 19.05 seconds to build instance.", n=0),
+            entry("[instance: 7f3b] Took 2 minutes to build instance.", n=1),
+            entry("[instance: 7f3c] Took a while to build instance.", n=2),
+        ],
+        template_of=lambda m: "[instance: <HEX>] Took <DURATION> to build instance.",
+    )
+    readings = read_numbers(batch)
+    assert [(r.entry_index, r.value, r.unit) for r in readings] == [
+        (0, 19050.0, "ms"),
+        (1, 120000.0, "ms"),
+    ]
+
+
 def test_quiet_on_steady_values_and_ids():
     rng = random.Random(1)
     results, _ = run([window(w, rng) for w in range(200)])
