@@ -58,7 +58,7 @@ class PushReceiver:
 
     async def receive(self, body: bytes) -> bool:
         """True once the message is safe (enqueued or dead-lettered)."""
-        _, item = parse_push_body(body[: MAX_BODY_BYTES + 1])
+        _, item = parse_push_body(body)
         if isinstance(item, Rejection):
             row = DeadLetterRow.from_rejection(item)
             await asyncio.to_thread(self._store.add_dead_letters, [row])
@@ -95,11 +95,23 @@ class PushReceiver:
                     future.set_result(ok)
 
 
+async def _bounded_body(request: Request) -> bytes:
+    """The body, read no further than one byte past the limit: enough to reject it as
+    oversized without holding whatever a client chose to send."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            break
+    return b"".join(chunks)[: MAX_BODY_BYTES + 1]
+
+
 def make_push_app(receiver: PushReceiver, tick_s: float = 0.25) -> Starlette:
     async def push(request: Request) -> Response:
         if not await receiver.authorised(request):
             return JSONResponse({"error": "missing or wrong token"}, status_code=401)
-        ok = await receiver.receive(await request.body())
+        ok = await receiver.receive(await _bounded_body(request))
         return Response(status_code=204 if ok else 503)
 
     async def health(request: Request) -> Response:

@@ -213,3 +213,14 @@ def test_oidc_tokens_that_are_not_ours_are_refused(
 def test_push_auth_needs_a_token_or_an_audience() -> None:
     with pytest.raises(ValueError, match="shared token or an OIDC audience"):
         PushAuth()
+
+
+def test_an_oversized_body_is_dead_lettered_and_the_endpoint_keeps_serving(
+    fleet: FleetConfig, client: httpx.Client
+) -> None:
+    huge = envelope({**ENTRY, "textPayload": "x" * (8 * 1024 * 1024)}, "m-huge")
+    assert client.post(f"/pubsub/push?token={TOKEN}", json=huge).status_code == 204
+    assert client.post(f"/pubsub/push?token={TOKEN}", json=envelope(ENTRY)).status_code == 204
+    rows = query(fleet.database_url, "SELECT reason FROM dead_letters")
+    assert [row[0] for row in rows] == ["oversized"]
+    assert [e.insert_id for b in queued_batches(fleet) for e in b.entries] == ["push-1"]
