@@ -123,3 +123,8 @@ def top_templates(mined: MinedBatch, indexes: Iterable[int], limit: int = 5) -> 
 
 def entry_ids(entries: Iterable[LogEntry], limit: int = 20) -> tuple[str, ...]:
     return tuple(e.insert_id for _, e in zip(range(limit), entries, strict=False))
+
+
+def amount(value: float) -> str:
+    """A rate or count for a sentence: 0.29, 4.2, 47, 1,250; never a bare 0 for 0.3."""
+    return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.2g}"

@@ -18,6 +18,7 @@ import msgspec
 from pipeline.detectors.base import MinedBatch
 from pipeline.detectors.explain import (
     FieldCounts,
+    amount,
     clip,
     count_fields,
     entry_ids,
@@ -205,7 +206,7 @@ class TemplateRateDetector:
         else:
             said = (
                 f'The message "{text}" was logged {run.count} times {span}, '
-                f"{run.count / max(run.expected, 1e-9):.0f}x its usual {run.expected:.1f}"
+                f"{run.count / max(run.expected, 1e-9):.0f}x its usual {amount(run.expected)}"
                 f"{others}."
             )
         return Finding(

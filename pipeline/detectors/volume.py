@@ -16,6 +16,7 @@ import numpy as np
 from pipeline.detectors.base import MinedBatch
 from pipeline.detectors.explain import (
     FieldCounts,
+    amount,
     count_fields,
     entry_ids,
     overrepresented,
@@ -153,8 +154,8 @@ class VolumeDetector:
             anomaly_type="volume_spike" if direction > 0 else "volume_drop",
             score=self.sustain.score(raw, streak.windows),
             summary=(
-                f"The stream logged {rate:.0f} entries per minute, {how} "
-                f"{deviation.baseline_per_min:.0f}{running}.{why}"
+                f"The stream logged {amount(rate)} entries per minute, {how} "
+                f"{amount(deviation.baseline_per_min)}{running}.{why}"
             ),
             evidence=Evidence(
                 entry_ids=entry_ids(mined.entries),
