@@ -33,19 +33,26 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 def run(settings: Settings, source: str | None, service: str) -> None:
     """Run embedded (no servers): replay logs, detect, store, alert."""
     if source is None:
-        # The demo starts from an empty database so every run shows the same thing.
-        demo_db = Path(tempfile.mkdtemp(prefix="logwarden-")) / "demo.db"
-        if "database_url" not in settings.model_fields_set:
-            settings = settings.model_copy(update={"database_url": f"sqlite:///{demo_db}"})
-        path = sample.sample_path()
-        click.echo(f"Replaying the bundled sample ({path.name}); alerts follow.\n", err=True)
-        summary = _replay(settings, path, service)
-    elif source == "-":
+        _run_demo(settings, service)
+        return
+    if source == "-":
         summary = run_embedded(sys.stdin.buffer, source_name="stdin", settings=settings,
                                service=service)
     else:
         summary = _replay(settings, Path(source), service)
     _print_summary(summary, settings)
+
+
+def _run_demo(settings: Settings, service: str) -> None:
+    """The bundled sample, then how its alerts match the incidents planted in it."""
+    # The demo starts from an empty database so every run shows the same thing.
+    if "database_url" not in settings.model_fields_set:
+        demo_db = Path(tempfile.mkdtemp(prefix="logwarden-")) / "demo.db"
+        settings = settings.model_copy(update={"database_url": f"sqlite:///{demo_db}"})
+    path = sample.sample_path()
+    click.echo(f"Replaying the bundled sample ({path.name}); alerts follow.\n", err=True)
+    _print_summary(_replay(settings, path, service), settings)
+    _print_scorecard(settings)
 
 
 def _replay(settings: Settings, path: Path, service: str) -> RunSummary:
@@ -59,6 +66,28 @@ def _open_maybe_gzip(path: Path):
     import gzip
 
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _print_scorecard(settings: Settings) -> None:
+    """The demo's proof: each incident planted in the sample, and what it raised."""
+    incidents = sample.load_truth()
+    store = build_store(settings)
+    try:
+        alerts = [(a.stream.rsplit("/", 1)[-1], a.anomaly_type, a.first_seen_ns)
+                  for a in store.alerts(limit=10_000)]
+    finally:
+        store.close()
+    card = sample.score_alerts(incidents, alerts)
+    lines = ["", f"the sample's {len(incidents)} incidents (workers/sample/truth.json):"]
+    for incident in incidents:
+        kinds = card.found[incident.id]
+        verdict = "found " if kinds else "MISSED"
+        raised = ", ".join(sorted(set(kinds))) or "no alert"
+        lines.append(f"  {verdict} {incident.kind:<20} {incident.service:<15} "
+                     f"{incident.start:%H:%M}  {raised}")
+    others = ", ".join(f"{service} {kind}" for service, kind in card.other) or "none"
+    lines.append(f"alerts no incident explains: {len(card.other)} ({others})")
+    click.echo("\n".join(lines))
 
 
 def _print_summary(s: RunSummary, settings: Settings) -> None:

@@ -7,12 +7,15 @@ lines, with its incidents written down beside it (`truth.json`).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 _HERE = Path(__file__).parent
+# An alert belongs to an incident of its service when it starts within this slack of it.
+SLACK = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,11 @@ class Incident:
 
     def covers(self, when: datetime) -> bool:
         return self.start <= when <= self.end
+
+    def explains(self, service: str, start_ns: int) -> bool:
+        """Whether something on `service` that began at `start_ns` is this incident."""
+        when = datetime.fromtimestamp(start_ns / 1e9, UTC)
+        return service == self.service and self.start - SLACK <= when <= self.end + SLACK
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,3 +86,27 @@ def load_truth(path: Path | None = None) -> list[Incident]:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    """Alerts of a run on the sample, against its truth: what each incident raised, and
+    the alerts no incident explains."""
+
+    found: dict[str, list[str]]  # incident id -> the anomaly types of its alerts
+    other: list[tuple[str, str]]  # (service, anomaly type) of the unexplained alerts
+
+
+def score_alerts(
+    incidents: Sequence[Incident], alerts: Sequence[tuple[str, str, int]]
+) -> Scorecard:
+    """`alerts` as (service, anomaly type, first seen in ns)."""
+    found: dict[str, list[str]] = {incident.id: [] for incident in incidents}
+    other = []
+    for service, kind, first_ns in alerts:
+        owners = [i for i in incidents if i.explains(service, first_ns)]
+        for incident in owners:
+            found[incident.id].append(kind)
+        if not owners:
+            other.append((service, kind))
+    return Scorecard(found, other)
