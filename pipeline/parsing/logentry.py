@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pipeline.entry import LogEntry
 from pipeline.parsing.fields import (
     http_status_of,
@@ -28,6 +30,10 @@ from pipeline.parsing.wire import WireEntry, check_depth, decode_entry
 
 MAX_DEPTH = 64  # containers within containers in a payload; real logs stay far below
 _BOM = b"\xef\xbb\xbf"
+# JSON may spell NUL as \u0000 (unless its backslash is itself escaped: "\\u0000" is
+# text). No log line means it, and no Postgres text column can hold it: a single one would
+# fail the whole batch's transaction. It becomes U+FFFD, as an undecodable byte would.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def parse_entry(
@@ -75,6 +81,8 @@ def _entry(
     body = data[3:] if data.startswith(_BOM) else data
     if not body.isascii():
         check_utf8(body)
+    if b"\\u0000" in body:
+        body = _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
     wire = decode_entry(body)
     check_depth(body, wire.json_payload or wire.proto_payload, MAX_DEPTH)
     message, payload = message_and_payload(wire, body)

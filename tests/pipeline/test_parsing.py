@@ -421,3 +421,34 @@ def test_max_bytes_is_configurable() -> None:
 
 def test_source_names_the_rejection() -> None:
     assert rejected(b"{", source="app.jsonl:9").source == "app.jsonl:9"
+
+
+# --- NUL characters ----------------------------------------------------------------------
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def test_an_escaped_nul_anywhere_becomes_a_replacement_character() -> None:
+    source = gke_container_entry()
+    source["insertId"] = "id\u0000x"
+    source["textPayload"] = "disk\u0000full"
+    source["labels"] = {"k\u0000": "v\u0000"}
+    source["resource"]["labels"]["container_name"] = "api\u0000"
+    entry = parsed(encode(source))  # json.dumps writes each NUL as \u0000
+    texts = [entry.insert_id, entry.message, entry.service, *_strings(entry.labels),
+             *_strings(entry.resource_labels), *_strings(entry.payload)]
+    assert not [t for t in texts if "\x00" in t]
+    assert (entry.message, entry.insert_id) == ("disk\ufffdfull", "id\ufffdx")
+
+
+def test_an_escaped_backslash_before_u0000_stays_text() -> None:
+    raw = rb'{"textPayload": "C:\\u0000 and \\\u0000", "timestamp": "2026-11-02T08:00:00Z"}'
+    assert parsed(raw).message == "C:\\u0000 and \\\ufffd"
