@@ -24,9 +24,10 @@ from pipeline.changes import observe as observe_changes
 from pipeline.detectors.base import AnyDetector, MinedBatch
 from pipeline.entry import LogEntry, StreamKey
 from pipeline.findings import Finding
+from pipeline.parsing import RejectReason
 from pipeline.scoring import ScoringPolicy, score_batch
 from pipeline.state import StateStore
-from pipeline.storage import BatchRecord, Store, TemplateRow
+from pipeline.storage import BatchRecord, DeadLetterRow, Store, TemplateRow
 from pipeline.templates import TemplateMatch, TemplateStats
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,20 @@ class BatchProcessor:
     def _save_states(self, batch: Batch, states: dict[str, Any]) -> None:
         for name, state in states.items():
             self.state.put(_state_key(name, batch.key), msgspec.msgpack.encode(state))
+
+
+def failed_batch_letters(batch: Batch, error: BaseException) -> list[DeadLetterRow]:
+    """A batch the pipeline gave up on, as one dead letter per entry: counted like any
+    other dead letter, and holding the entry (as JSON) for a replay once fixed."""
+    first_line = str(error).split("\n", 1)[0]  # SQL errors append their parameters
+    detail = f"Its batch {batch.id} failed for good with {type(error).__name__}: {first_line}"
+    detail = detail[:500]
+    return [
+        DeadLetterRow.of(
+            RejectReason.PROCESSING_FAILED, detail, f"batch:{batch.id}#{i}", msgspec.json.encode(e)
+        )
+        for i, e in enumerate(batch.entries)
+    ]
 
 
 def _template_rows(

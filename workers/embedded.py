@@ -6,6 +6,7 @@ infrastructure around it is swapped.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,13 +18,15 @@ from tqdm import tqdm
 from alerting.outbox import deliver_due
 from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.ingest import Ingest
-from pipeline.parsing import Rejection, iter_lines
-from pipeline.processing import BatchOutcome
+from pipeline.parsing import Rejection, RejectReason, iter_lines
+from pipeline.processing import BatchOutcome, failed_batch_letters
 from pipeline.silence_check import check_silent_streams
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import DeadLetterRow
 from workers.runtime import build_notifiers, build_processor, build_store
 from workers.settings import Settings
+
+log = logging.getLogger(__name__)
 
 BEAT_S = 60.0  # log seconds between the replay's scheduled checks
 
@@ -72,7 +75,14 @@ def run_embedded(
     summary = RunSummary()
 
     def process(batch: Batch) -> None:
-        outcome = processor.process(batch)
+        try:
+            outcome = processor.process(batch)
+        except Exception as error:  # as the fleet does: keep the entries, go on
+            log.exception("batch failed; its entries are dead letters",
+                          extra={"batch_id": batch.id})
+            store.add_dead_letters(failed_batch_letters(batch, error))
+            failed[RejectReason.PROCESSING_FAILED.value] += len(batch.entries)
+            return
         if on_outcome is not None:
             on_outcome(batch, outcome)
         summary.batches += 1
@@ -85,6 +95,7 @@ def run_embedded(
             _deliver(store, notifiers, summary)
 
     dead: list[Rejection] = []
+    failed: Counter[str] = Counter()
     limits = settings.batch.limits()
     replay = BatchLimits(limits.max_entries, limits.max_span_s, limits.max_bytes, limits.max_span_s)
     ingest = Ingest(Batcher(replay), process, dead.append, source="file")
@@ -120,7 +131,7 @@ def run_embedded(
     _store_dead_letters(store, dead)
     _deliver(store, notifiers, summary)
     summary.entries = ingest.received
-    summary.dead_letters = ingest.rejected
+    summary.dead_letters = ingest.rejected + failed
     summary.templates = len(processor.miner.templates())
     summary.seconds = time.perf_counter() - started
     return summary

@@ -7,20 +7,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import msgspec
 import redis
-from celery import Celery, shared_task
+from celery import Celery, Task, shared_task
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from alerting.notifier import Notifier
 from alerting.outbox import deliver_due
+from observability.metrics import get_metrics
 from pipeline.batch import Batch
-from pipeline.processing import BatchProcessor
+from pipeline.parsing import RejectReason
+from pipeline.processing import BatchProcessor, failed_batch_letters
 from pipeline.redis_state import RedisStateStore
 from pipeline.silence_check import check_silent_streams
-from pipeline.storage import Store
+from pipeline.storage import DeadLetterRow, Store
 from workers.runtime import build_notifiers, build_processor, build_store
 from workers.settings import Settings
 from workers.shared_miner import SharedMiner
@@ -70,8 +73,49 @@ def decode_batch(payload: str) -> Batch:
     return msgspec.json.decode(payload, type=Batch)
 
 
+def keep_failed_batch(store: Store, payload: str, error: BaseException) -> int:
+    """A batch the fleet gave up on (a bug, or retries spent) becomes dead letters, so
+    its entries are kept and counted; nothing, if it was recorded before it failed.
+    Returns how many dead letters were new."""
+    try:
+        batch = decode_batch(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
+        rows = [DeadLetterRow.of(RejectReason.PROCESSING_FAILED,
+                                 f"The detect task's payload is not a batch: {exc}",
+                                 "detect_batch", payload.encode("utf-8", "replace"))]
+    else:
+        if store.batch_recorded(batch.id):
+            return 0
+        rows = failed_batch_letters(batch, error)
+    added = store.add_dead_letters(rows)
+    get_metrics().dead_letters_total.labels(reason=RejectReason.PROCESSING_FAILED.value).inc(added)
+    return added
+
+
+class DetectTask(Task):
+    def on_failure(
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        einfo: Any,
+    ) -> None:
+        """Called once Celery gives up; the message is acked after this returns."""
+        try:
+            added = keep_failed_batch(runtime().store, args[0], exc)
+        except Exception:
+            # Not stored: hand the batch back to the queue rather than lose it.
+            log.exception("keeping a failed batch failed; sent back to the queue")
+            self.apply_async(args=args, queue="detect", countdown=60)
+            return
+        log.error("batch failed for good; its entries are dead letters",
+                  extra={"task_id": task_id, "dead_letters": added, "error": repr(exc)})
+
+
 @shared_task(
     name=DETECT_TASK,
+    base=DetectTask,
     autoretry_for=TRANSIENT,
     retry_backoff=2,
     retry_backoff_max=120,

@@ -33,6 +33,7 @@ class RejectReason(StrEnum):
     BAD_ENVELOPE = "bad_envelope"  # the Pub/Sub push envelope around the entry
     BAD_BASE64 = "bad_base64"
     PARSER_BUG = "parser_bug"  # the parser itself failed: never expected, always a bug
+    PROCESSING_FAILED = "processing_failed"  # its batch failed for good: kept for replay
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from pipeline.anomaly import Anomaly, Verdict
 from pipeline.storage import batches, codec, delivery, queries
 from pipeline.storage.db import insert_for
-from pipeline.storage.models import ANOMALIES, DEAD_LETTERS
+from pipeline.storage.models import ANOMALIES, DEAD_LETTERS, LEDGER
 from pipeline.storage.records import (
     BatchRecord,
     BatchResult,
@@ -81,6 +81,12 @@ class Store:
             stmt = insert_for(conn, table).on_conflict_do_nothing(index_elements=[table.c.id])
             rows = [asdict(unique[key]) for key in sorted(unique)]
             return len(conn.execute(stmt.returning(table.c.id), rows).all())
+
+    def batch_recorded(self, batch_id: str) -> bool:
+        """Whether the batch's ledger row exists: its results are stored, all of them."""
+        stmt = select(LEDGER.c.batch_id).where(LEDGER.c.batch_id == batch_id)
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first() is not None
 
     def set_verdict(self, anomaly_id: str, verdict: Verdict) -> bool:
         """Attaches the LLM's verdict to an anomaly; False when there is no such anomaly."""
