@@ -4,6 +4,7 @@ file of our own, and its label-format errors."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -43,8 +44,13 @@ def _evaluate(name: str) -> Evaluation:
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, Evaluation]:
-    """Every development set evaluated once, two at a time (the replays are CPU-bound)."""
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    """Every development set evaluated once, two at a time (the replays are CPU-bound).
+
+    Spawned, not forked: earlier tests leave threads (gRPC, Celery, logging) whose locks a
+    forked child could inherit held, and hang on.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
         return dict(zip(SETS, pool.map(_evaluate, SETS), strict=True))
 
 
