@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pipeline.anomaly import Anomaly, AnomalySeverity, anomaly_id, fingerprint
 from pipeline.batch import Batch
@@ -17,11 +17,20 @@ URGENT_TYPES = frozenset({"crash", "resource_exhaustion", "http_5xx"})
 
 @dataclass(frozen=True, slots=True)
 class ScoringPolicy:
-    """`sensitivity` > 1 reports more, < 1 fewer; it scales scores before thresholds."""
+    """`sensitivity` > 1 reports more, < 1 fewer; it scales scores before thresholds.
+
+    `stream_sensitivity` overrides it for a stream, named by its full key
+    (`project/resource_type/service`) or by its service alone; the full key wins.
+    """
 
     anomaly_threshold: float = 0.6  # at and above, stored and alerted
     critical_threshold: float = 0.85
     sensitivity: float = 1.0
+    stream_sensitivity: Mapping[str, float] = field(default_factory=dict)
+
+    def sensitivity_for(self, stream: StreamKey) -> float:
+        per_stream = self.stream_sensitivity
+        return per_stream.get(str(stream), per_stream.get(stream.service, self.sensitivity))
 
     def severity(self, anomaly_type: str, score: float) -> AnomalySeverity:
         critical_at = self.critical_threshold - (0.1 if anomaly_type in URGENT_TYPES else 0.0)
@@ -66,8 +75,9 @@ def score_window(
     for finding in findings:
         by_type.setdefault(finding.anomaly_type, []).append(finding)
     anomalies = []
+    sensitivity = policy.sensitivity_for(window.stream)
     for anomaly_type, group in sorted(by_type.items()):
-        score = min(1.0, combine(_strongest_per_detector(group)) * policy.sensitivity)
+        score = min(1.0, combine(_strongest_per_detector(group)) * sensitivity)
         if score < policy.anomaly_threshold:
             continue
         group.sort(key=lambda f: f.score, reverse=True)

@@ -21,6 +21,7 @@ from pipeline import evaluation as ev
 from pipeline.anomaly import TEMPLATE_TYPES, Anomaly
 from pipeline.batch import Batch
 from pipeline.detectors import default_detectors
+from pipeline.entry import StreamKey
 from pipeline.findings import Finding
 from pipeline.parsing import rfc3339_ns
 from pipeline.parsing.timestamps import TimestampError
@@ -28,6 +29,7 @@ from pipeline.processing import BatchOutcome
 from pipeline.scoring import ScoringPolicy
 from pipeline.storage import Store, make_engine
 from workers.embedded import RunSummary, run_embedded
+from workers.runtime import scoring_policy
 from workers.settings import Settings
 
 LABEL_FIELDS = ("service", "start", "end", "kind")
@@ -97,8 +99,7 @@ class Evaluation:
 class _Collector:
     """Turns each batch and its outcome into a scored window."""
 
-    threshold: float
-    sensitivity: float
+    policy: ScoringPolicy
     windows: list[ev.Window] = field(default_factory=list)
     marked: list[ev.Incident] = field(default_factory=list)
     batch_ids: set[str] = field(default_factory=set)
@@ -106,7 +107,7 @@ class _Collector:
     def __call__(self, batch: Batch, outcome: BatchOutcome) -> None:
         self.batch_ids.add(batch.id)
         flags = [_combined(a) for a in outcome.anomalies]
-        flags += self._detector_flags(outcome.findings)
+        flags += self._detector_flags(outcome.findings, batch.key)
         flags += ev.baseline_flags(batch.entries)
         service = batch.key.service
         self.windows.append(ev.Window(service, batch.start_ns, batch.end_ns, tuple(flags)))
@@ -123,17 +124,18 @@ class _Collector:
 
     def _check_window(self, anomalies: list[Anomaly]) -> ev.Window:
         flags = [_combined(a) for a in anomalies]
-        flags += self._detector_flags([f for a in anomalies for f in a.findings])
         first = anomalies[0]
+        flags += self._detector_flags([f for a in anomalies for f in a.findings], first.stream)
         return ev.Window(first.stream.service, first.start_ns, first.end_ns, tuple(flags))
 
-    def _detector_flags(self, findings: Iterable[Finding]) -> list[ev.Flag]:
+    def _detector_flags(self, findings: Iterable[Finding], stream: StreamKey) -> list[ev.Flag]:
         """A detector flags a window with a finding that scores at the line by itself."""
+        sensitivity = self.policy.sensitivity_for(stream)
         return [
             # "rules/crash" is the rules detector speaking for its rule "crash".
             ev.Flag(f.detector.split("/")[0], _group(f), f.summary)
             for f in findings
-            if min(1.0, f.score * self.sensitivity) >= self.threshold
+            if min(1.0, f.score * sensitivity) >= self.policy.anomaly_threshold
         ]
 
 
@@ -153,8 +155,7 @@ def evaluate(
 ) -> Evaluation:
     """Replays `path` (JSON lines or plain text, gzipped or not) on a throwaway database
     and scores every detector, Logwarden's stored anomalies and the baseline rule."""
-    policy = ScoringPolicy(sensitivity=settings.sensitivity)
-    collector = _Collector(policy.anomaly_threshold, policy.sensitivity)
+    collector = _Collector(scoring_policy(settings))
     summary, checks, stored_alerts = _replay(path, settings, collector, progress)
     labels = [*incidents, *collector.marked]
     windows = ev.with_missed_incidents([*collector.windows, *checks], labels)

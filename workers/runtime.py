@@ -29,6 +29,12 @@ def build_store(settings: Settings, *, migrate: bool = False) -> Store:
     return Store(make_engine(settings.database_url))
 
 
+def scoring_policy(settings: Settings) -> ScoringPolicy:
+    return ScoringPolicy(
+        sensitivity=settings.sensitivity, stream_sensitivity=settings.stream_sensitivity
+    )
+
+
 def build_processor(
     settings: Settings, state: StateStore, store: Store, miner: Miner | None = None
 ) -> BatchProcessor:
@@ -38,7 +44,7 @@ def build_processor(
         state=state,
         store=store,
         config=ProcessingConfig(
-            policy=ScoringPolicy(sensitivity=settings.sensitivity),
+            policy=scoring_policy(settings),
             alert_window_s=settings.alert_window_s,
             channels=tuple(settings.channels),
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: float = Field(600.0, ge=1)
     rules_file: Path | None = None
     sensitivity: float = Field(1.0, gt=0, le=5)
+    # Per stream, by service name or full key ("project/resource_type/service").
+    stream_sensitivity: dict[str, Annotated[float, Field(gt=0, le=5)]] = {}
     alert_window_s: float = Field(3600.0, gt=0)
     channels: list[str] = ["console", "file"]
     alerts_file: Path = Path("logwarden-alerts.jsonl")
