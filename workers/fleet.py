@@ -27,9 +27,11 @@ def enqueue_batch(batch: Batch) -> None:
 
 
 def broker_depth(settings: Settings, queue: str = "detect") -> Callable[[], int]:
-    """How many tasks wait in a Redis broker queue (the list Celery's Redis transport uses)."""
+    """How many tasks wait in a Redis broker queue (the list Celery's Redis transport uses,
+    under the broker's key prefix)."""
     client = redis.Redis.from_url(settings.broker_url or settings.redis_url)
-    return lambda: int(client.llen(queue))
+    key = settings.broker_prefix + queue
+    return lambda: int(client.llen(key))
 
 
 def run_ingest(settings: Settings, subscription: str) -> None:

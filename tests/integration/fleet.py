@@ -7,6 +7,7 @@ Everything of one fleet lives in its own database and under its own Redis key pr
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from celery import Celery
 from google.cloud import pubsub_v1
 from sqlalchemy import text
 
-from pipeline.batch import BatchLimits
+from pipeline.batch import Batch, BatchLimits
 from pipeline.entry import LogEntry
 from pipeline.parsing import parse_pubsub_message
 from pipeline.storage import Store, make_engine
@@ -297,3 +299,18 @@ def why_unprocessed(fleet: FleetConfig, corpus: Corpus) -> str:
             lost[owner.decode()] += 1
     client.close()
     return f"{unclaimed} entries never claimed; claimed by batches not in the ledger: {dict(lost)}"
+
+
+def queued_batches(fleet: FleetConfig) -> list[Batch]:
+    """The batches waiting in the broker's `detect` list, decoded from Celery's messages."""
+    broker = redis.Redis.from_url(REDIS_DB_URL)
+    raw = broker.lrange(fleet.prefix + "broker:detect", 0, -1)
+    broker.close()
+    batches = []
+    for item in raw:
+        message = json.loads(item)
+        body = zlib.decompress(base64.b64decode(message["body"]))
+        args, _kwargs, _embed = json.loads(body)
+        assert message["headers"]["task"] == "logwarden.detect_batch"
+        batches.append(decode_batch(args[0]))
+    return batches

@@ -7,25 +7,23 @@ import base64
 import json
 import socket
 import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import redis
 import uvicorn
 from celery import Celery
 
 from pipeline.batch import BatchLimits
 from pipeline.storage import Store, make_engine
-from tests.integration.fleet import REDIS_DB_URL, FleetConfig, query
+from tests.integration.fleet import FleetConfig, query, queued_batches
 from tests.standins.google_oidc import CertsServer, OidcSigner
 from workers.celery_app import make_app
 from workers.push import PushReceiver, make_push_app
 from workers.push_auth import OidcPolicy, PushAuth
-from workers.tasks import batch_sender, decode_batch
+from workers.tasks import batch_sender
 
 pytestmark = pytest.mark.integration
 
@@ -88,21 +86,6 @@ def client(fleet: FleetConfig) -> Iterator[httpx.Client]:
     with serving(fleet, app) as client:
         yield client
     app.close()
-
-
-def queued_batches(fleet: FleetConfig) -> list[Any]:
-    """The batches waiting in the broker's `detect` list, decoded from Celery's messages."""
-    broker = redis.Redis.from_url(REDIS_DB_URL)
-    raw = broker.lrange(fleet.prefix + "broker:detect", 0, -1)
-    broker.close()
-    batches = []
-    for item in raw:
-        message = json.loads(item)
-        body = zlib.decompress(base64.b64decode(message["body"]))
-        args, _kwargs, _embed = json.loads(body)
-        assert message["headers"]["task"] == "logwarden.detect_batch"
-        batches.append(decode_batch(args[0]))
-    return batches
 
 
 def test_without_the_token_nothing_is_taken(fleet: FleetConfig, client: httpx.Client) -> None:
