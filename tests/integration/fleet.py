@@ -175,6 +175,7 @@ class IngestRunner:
     subscription: str
     limits: BatchLimits = FLEET_LIMITS
     max_queue_depth: int = 20
+    max_outstanding: int = 1000
 
     def __post_init__(self) -> None:
         app = self.config.app()
@@ -184,7 +185,7 @@ class IngestRunner:
             IngestConfig(
                 self.subscription,
                 self.limits,
-                max_outstanding=1000,
+                max_outstanding=self.max_outstanding,
                 max_queue_depth=self.max_queue_depth,
             ),
             self._subscriber,

@@ -281,3 +281,30 @@ def mined_ids(miner: TemplateMiner, batches: list[Batch]) -> set[str]:
 
 def template_ids(fleet: FleetConfig) -> set[str]:
     return {row[0] for row in query(fleet.database_url, "SELECT id FROM templates")}
+
+
+def test_a_deep_queue_slows_the_pull_instead_of_filling_redis(
+    fleet: FleetConfig,
+    start_worker: StartWorker,
+    pubsub: PubSubStandIn,
+    publisher: pubsub_v1.PublisherClient,
+) -> None:
+    corpus = build_corpus(seed=13, start_ns=time.time_ns() - 20 * MINUTE_NS, minutes=8)
+    publish(publisher, TOPIC, corpus.messages)
+    # No worker yet: the detect queue can only grow, up to the ingest's limit.
+    runner = IngestRunner(fleet, SUBSCRIPTION, max_queue_depth=3, max_outstanding=300)
+    depth = queue_depth(fleet.app())
+    wait_until(lambda: depth() >= 3, 60, "the detect queue to fill up to its limit")
+    seen = []
+    for _ in range(30):  # three seconds of watching
+        seen.append(depth())
+        time.sleep(0.1)
+    assert max(seen) <= 4  # the limit, and the one batch in hand when it was checked
+    assert pubsub.peak_outstanding(SUBSCRIPTION) <= 300  # flow control held the rest back
+    assert pubsub.backlog(SUBSCRIPTION) > corpus.published // 2  # Pub/Sub keeps the backlog
+
+    start_worker("w1")  # capacity arrives: everything flows through
+    assert pubsub.wait_until_drained(SUBSCRIPTION, timeout=120), "not every message was acked"
+    counts = runner.stop()
+    settle(fleet)
+    assert_accounted(fleet, corpus, [counts])
