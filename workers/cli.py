@@ -11,9 +11,12 @@ from pathlib import Path
 import click
 
 import migrations
+from pipeline.state import InMemoryStateStore
+from pipeline.storage import Store
 from workers import sample
 from workers.embedded import RunSummary, run_embedded
-from workers.runtime import build_store
+from workers.replay import replay_failed_batches
+from workers.runtime import build_fleet_processor, build_processor, build_store
 from workers.settings import Settings
 
 
@@ -133,12 +136,30 @@ def anomalies(settings: Settings, service: str | None, severity: str | None,
 @main.command("dead-letters")
 @click.option("--reason", help="Only this reason code.")
 @click.option("--limit", default=50, show_default=True)
+@click.option("--replay", is_flag=True,
+              help="Process the batches that failed for good (processing_failed) again.")
 @click.pass_obj
-def dead_letters(settings: Settings, reason: str | None, limit: int) -> None:
-    """List stored dead letters with their reason."""
+def dead_letters(settings: Settings, reason: str | None, limit: int, replay: bool) -> None:
+    """List stored dead letters with their reason, or replay the failed batches."""
     store = build_store(settings)
+    if replay:
+        _replay_failed(settings, store)
+        return
     for d in store.dead_letters(reason=reason, limit=limit):
         click.echo(f"{d.reason:<16} {d.source:<28} {d.detail}")
+
+
+def _replay_failed(settings: Settings, store: Store) -> None:
+    # On SQLite this is an embedded database; otherwise a fleet's, with state in Redis.
+    if store.engine.dialect.name == "sqlite":
+        processor = build_processor(settings, InMemoryStateStore(), store)
+    else:
+        processor = build_fleet_processor(settings, store)
+    report = replay_failed_batches(store, processor)
+    click.echo(f"replayed {report.batches} batches ({report.entries} entries); "
+               f"{report.failed} failed again; {report.unreadable} letters not replayable")
+    if report.failed:
+        raise SystemExit(1)
 
 
 @main.command()

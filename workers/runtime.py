@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
+import redis
+
 import migrations
 from alerting.console import ConsoleNotifier, FileNotifier
 from alerting.email import EmailNotifier
@@ -16,11 +18,13 @@ from alerting.notifier import Notifier
 from alerting.slack import SlackNotifier
 from pipeline.detectors import default_detectors
 from pipeline.processing import BatchProcessor, Miner, ProcessingConfig
+from pipeline.redis_state import RedisStateStore
 from pipeline.scoring import ScoringPolicy
 from pipeline.state import StateStore
 from pipeline.storage import Store, make_engine
 from pipeline.templates import TemplateMiner
 from workers.settings import Settings
+from workers.shared_miner import SharedMiner
 
 
 def build_store(settings: Settings, *, migrate: bool = False) -> Store:
@@ -49,6 +53,14 @@ def build_processor(
             channels=tuple(settings.channels),
         ),
     )
+
+
+def build_fleet_processor(settings: Settings, store: Store) -> BatchProcessor:
+    """What every worker runs: detector state and the template tree shared in Redis."""
+    client = redis.Redis.from_url(settings.redis_url)
+    miner = SharedMiner(client, settings.template_capacity, settings.redis_prefix)
+    state = RedisStateStore(client, settings.redis_prefix)
+    return build_processor(settings, state, store, miner)
 
 
 def build_notifiers(settings: Settings) -> Mapping[str, Notifier]:

@@ -10,7 +10,6 @@ from functools import cache
 from typing import Any
 
 import msgspec
-import redis
 from celery import Celery, Task, shared_task
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
@@ -21,12 +20,10 @@ from observability.metrics import get_metrics
 from pipeline.batch import Batch
 from pipeline.parsing import RejectReason
 from pipeline.processing import BatchProcessor, failed_batch_letters
-from pipeline.redis_state import RedisStateStore
 from pipeline.silence_check import check_silent_streams
 from pipeline.storage import DeadLetterRow, Store
-from workers.runtime import build_notifiers, build_processor, build_store
+from workers.runtime import build_fleet_processor, build_notifiers, build_store
 from workers.settings import Settings
-from workers.shared_miner import SharedMiner
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +45,7 @@ def runtime() -> FleetRuntime:
     """Built once per worker process, after the fork (connections are not shared)."""
     settings = Settings()
     store = build_store(settings)
-    client = redis.Redis.from_url(settings.redis_url)
-    miner = SharedMiner(client, settings.template_capacity, settings.redis_prefix)
-    processor = build_processor(
-        settings, RedisStateStore(client, settings.redis_prefix), store, miner
-    )
+    processor = build_fleet_processor(settings, store)
     return FleetRuntime(settings, store, processor, dict(build_notifiers(settings)))
 
 

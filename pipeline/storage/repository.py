@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from pipeline.anomaly import Anomaly, Verdict
 from pipeline.storage import batches, codec, delivery, queries
@@ -81,6 +81,14 @@ class Store:
             stmt = insert_for(conn, table).on_conflict_do_nothing(index_elements=[table.c.id])
             rows = [asdict(unique[key]) for key in sorted(unique)]
             return len(conn.execute(stmt.returning(table.c.id), rows).all())
+
+    def delete_dead_letters(self, ids: Sequence[str]) -> int:
+        """Removes dead letters that were dealt with (replayed); returns how many."""
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            stmt = delete(DEAD_LETTERS).where(DEAD_LETTERS.c.id.in_(list(ids)))
+            return int(conn.execute(stmt).rowcount)
 
     def batch_recorded(self, batch_id: str) -> bool:
         """Whether the batch's ledger row exists: its results are stored, all of them."""

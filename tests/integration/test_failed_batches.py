@@ -3,6 +3,10 @@ holds for bugs and poison input too, and the worker goes on."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import msgspec
 import pytest
 
@@ -89,4 +93,36 @@ def test_keeping_a_failed_batch_is_idempotent_and_skips_recorded_ones(
     build_processor(fleet.settings(), InMemoryStateStore(), store).process(recorded)
     assert keep_failed_batch(store, encode_batch(recorded), error) == 0
     assert store.totals().dead_letters == 3
+    store.close()
+
+
+def test_replay_processes_the_failed_batches_once_their_cause_is_gone(
+    fleet: FleetConfig,
+) -> None:
+    store = Store(make_engine(fleet.database_url))
+    fixed = batch("OutOfMemoryError: Java heap space", service="fixed")  # its bug is gone
+    poison = batch("disk full\x00")  # still fails: Postgres text holds no NUL
+    for failed in (fixed, poison):
+        keep_failed_batch(store, encode_batch(failed), RuntimeError("a bug"))
+
+    def replay() -> subprocess.CompletedProcess[str]:
+        command = [str(Path(sys.executable).parent / "logwarden"), "dead-letters", "--replay"]
+        return subprocess.run(command, env=fleet.env(), capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    first = replay()
+    assert first.returncode == 1, first.stderr  # one batch failed again
+    assert "replayed 1 batches (3 entries); 1 failed again" in first.stdout
+    assert store.batch_recorded(fixed.id) and not store.batch_recorded(poison.id)
+    left = [row.source for row in store.dead_letters(reason="processing_failed")]
+    assert sorted(left) == [f"batch:{poison.id}#{i}" for i in range(3)]
+    assert {a.anomaly_type for a in store.anomalies(service="fixed")} == {
+        "resource_exhaustion"
+    }
+    totals = store.totals()
+    assert (totals.processed, totals.dead_letters) == (3, 3)  # every entry counted once
+
+    again = replay()
+    assert "replayed 0 batches (0 entries); 1 failed again" in again.stdout
+    assert store.totals().processed == 3
     store.close()
