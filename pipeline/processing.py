@@ -234,12 +234,16 @@ def failed_batch_letters(batch: Batch, error: BaseException) -> list[DeadLetterR
     first_line = str(error).split("\n", 1)[0]  # SQL errors append their parameters
     detail = f"Its batch {batch.id} failed for good with {type(error).__name__}: {first_line}"
     detail = detail[:500]
-    return [
-        DeadLetterRow.of(
-            RejectReason.PROCESSING_FAILED, detail, f"batch:{batch.id}#{i}", msgspec.json.encode(e)
+    letters = []
+    for i, entry in enumerate(batch.entries):
+        raw = msgspec.json.encode(entry)
+        source = f"batch:{batch.id}#{i}"
+        # Kept whole, unlike other dead letters: the batch is rebuilt from these.
+        letters.append(
+            DeadLetterRow.of(RejectReason.PROCESSING_FAILED, detail, source, raw,
+                             keep_bytes=len(raw))
         )
-        for i, e in enumerate(batch.entries)
-    ]
+    return letters
 
 
 def _template_rows(

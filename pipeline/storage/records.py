@@ -96,10 +96,12 @@ class DeadLetterRow:
         received_at: datetime | None = None,
         *,
         raw_size: int | None = None,
+        keep_bytes: int = MAX_RAW_BYTES,
     ) -> DeadLetterRow:
         """Builds a row; the id hashes source, reason and raw (as given, before cutting).
 
-        Pass `raw_size` when `raw` was already cut to size by the caller.
+        Pass `raw_size` when `raw` was already cut to size by the caller, and a larger
+        `keep_bytes` when the raw input must stay whole (to be replayed).
         """
         data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
         digest = hashlib.blake2b(digest_size=16)
@@ -110,7 +112,7 @@ class DeadLetterRow:
             reason=str(reason),
             detail=detail,
             source=source,
-            raw=data[:MAX_RAW_BYTES],
+            raw=data[:keep_bytes],
             raw_size=len(data) if raw_size is None else raw_size,
             received_at=received_at or datetime.now(UTC),
         )

@@ -126,3 +126,16 @@ def test_replay_processes_the_failed_batches_once_their_cause_is_gone(
     assert "replayed 0 batches (0 entries); 1 failed again" in again.stdout
     assert store.totals().processed == 3
     store.close()
+
+
+def test_a_failed_batch_of_large_entries_is_kept_whole(fleet: FleetConfig) -> None:
+    store = Store(make_engine(fleet.database_url))
+    large = batch("x" * 200_000, n=2, service="large")  # past the 64 KiB other letters keep
+    assert keep_failed_batch(store, encode_batch(large), RuntimeError("a bug")) == 2
+    kept = [
+        msgspec.json.decode(raw, type=LogEntry)
+        for _, raw in failed_letters(fleet.database_url)
+    ]
+    assert sorted(e.insert_id for e in kept) == ["large-0", "large-1"]
+    assert all(len(e.message) == 200_002 for e in kept)
+    store.close()
