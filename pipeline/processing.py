@@ -228,6 +228,17 @@ class BatchProcessor:
             self.state.put(_state_key(name, batch.key), msgspec.msgpack.encode(state))
 
 
+def keep_failed_batch(store: Store, batch: Batch, error: BaseException) -> int:
+    """A batch the pipeline gave up on (a bug, or retries spent) becomes dead letters, so
+    its entries are kept and counted; nothing, if it was recorded before it failed.
+    Returns how many dead letters were new."""
+    if store.batch_recorded(batch.id):
+        return 0
+    added = store.add_dead_letters(failed_batch_letters(batch, error))
+    get_metrics().dead_letters_total.labels(reason=RejectReason.PROCESSING_FAILED.value).inc(added)
+    return added
+
+
 def failed_batch_letters(batch: Batch, error: BaseException) -> list[DeadLetterRow]:
     """A batch the pipeline gave up on, as one dead letter per entry: counted like any
     other dead letter, and holding the entry (as JSON) for a replay once fixed."""

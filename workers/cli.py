@@ -76,11 +76,9 @@ def _print_scorecard(settings: Settings) -> None:
     incidents = sample.load_truth()
     store = build_store(settings)
     try:
-        alerts = [(a.stream.rsplit("/", 1)[-1], a.anomaly_type, a.first_seen_ns)
-                  for a in store.alerts(limit=10_000)]
+        card = sample.score_alerts(incidents, store.alerts(limit=10_000))
     finally:
         store.close()
-    card = sample.score_alerts(incidents, alerts)
     lines = ["", f"the sample's {len(incidents)} incidents (workers/sample/truth.json):"]
     for incident in incidents:
         kinds = card.found[incident.id]

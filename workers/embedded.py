@@ -19,7 +19,7 @@ from alerting.outbox import deliver_due
 from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.ingest import Ingest
 from pipeline.parsing import Rejection, RejectReason, iter_lines
-from pipeline.processing import BatchOutcome, failed_batch_letters
+from pipeline.processing import BatchOutcome, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import DeadLetterRow
@@ -80,8 +80,7 @@ def run_embedded(
         except Exception as error:  # as the fleet does: keep the entries, go on
             log.exception("batch failed; its entries are dead letters",
                           extra={"batch_id": batch.id})
-            store.add_dead_letters(failed_batch_letters(batch, error))
-            failed[RejectReason.PROCESSING_FAILED.value] += len(batch.entries)
+            failed[RejectReason.PROCESSING_FAILED.value] += keep_failed_batch(store, batch, error)
             return
         if on_outcome is not None:
             on_outcome(batch, outcome)

@@ -19,7 +19,7 @@ from alerting.outbox import deliver_due
 from observability.metrics import get_metrics
 from pipeline.batch import Batch
 from pipeline.parsing import RejectReason
-from pipeline.processing import BatchProcessor, failed_batch_letters
+from pipeline.processing import BatchProcessor, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.storage import DeadLetterRow, Store
 from workers.runtime import build_fleet_processor, build_notifiers, build_store
@@ -66,23 +66,18 @@ def decode_batch(payload: str) -> Batch:
     return msgspec.json.decode(payload, type=Batch)
 
 
-def keep_failed_batch(store: Store, payload: str, error: BaseException) -> int:
-    """A batch the fleet gave up on (a bug, or retries spent) becomes dead letters, so
-    its entries are kept and counted; nothing, if it was recorded before it failed.
-    Returns how many dead letters were new."""
+def keep_failed_payload(store: Store, payload: str, error: BaseException) -> int:
+    """`keep_failed_batch` for a detect task's payload, which may not even be a batch."""
     try:
         batch = decode_batch(payload)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeError) as exc:
-        rows = [DeadLetterRow.of(RejectReason.PROCESSING_FAILED,
-                                 f"The detect task's payload is not a batch: {exc}",
-                                 "detect_batch", payload.encode("utf-8", "replace"))]
-    else:
-        if store.batch_recorded(batch.id):
-            return 0
-        rows = failed_batch_letters(batch, error)
-    added = store.add_dead_letters(rows)
-    get_metrics().dead_letters_total.labels(reason=RejectReason.PROCESSING_FAILED.value).inc(added)
-    return added
+        row = DeadLetterRow.of(RejectReason.PROCESSING_FAILED,
+                               f"The detect task's payload is not a batch: {exc}",
+                               "detect_batch", payload.encode("utf-8", "replace"))
+        added = store.add_dead_letters([row])
+        get_metrics().dead_letters_total.labels(reason=row.reason).inc(added)
+        return added
+    return keep_failed_batch(store, batch, error)
 
 
 class DetectTask(Task):
@@ -96,7 +91,7 @@ class DetectTask(Task):
     ) -> None:
         """Called once Celery gives up; the message is acked after this returns."""
         try:
-            added = keep_failed_batch(runtime().store, args[0], exc)
+            added = keep_failed_payload(runtime().store, args[0], exc)
         except Exception:
             # Not stored: hand the batch back to the queue rather than lose it.
             log.exception("keeping a failed batch failed; sent back to the queue")

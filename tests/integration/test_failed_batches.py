@@ -16,7 +16,7 @@ from pipeline.state import InMemoryStateStore
 from pipeline.storage import Store, make_engine
 from tests.integration.fleet import FleetConfig, ledger, query, wait_until
 from workers.runtime import build_processor
-from workers.tasks import DETECT_TASK, batch_sender, encode_batch, keep_failed_batch
+from workers.tasks import DETECT_TASK, batch_sender, encode_batch, keep_failed_payload
 
 pytestmark = pytest.mark.integration
 
@@ -82,8 +82,8 @@ def test_keeping_a_failed_batch_is_idempotent_and_skips_recorded_ones(
     store = Store(make_engine(fleet.database_url))
     failing = batch("connection refused")
     error = RuntimeError("detector state exploded\nwith a second line")
-    assert keep_failed_batch(store, encode_batch(failing), error) == 3
-    assert keep_failed_batch(store, encode_batch(failing), error) == 0  # redelivered
+    assert keep_failed_payload(store, encode_batch(failing), error) == 3
+    assert keep_failed_payload(store, encode_batch(failing), error) == 0  # redelivered
     [row, *_] = store.dead_letters(reason="processing_failed")
     assert row.detail == (
         f"Its batch {failing.id} failed for good with RuntimeError: detector state exploded"
@@ -91,7 +91,7 @@ def test_keeping_a_failed_batch_is_idempotent_and_skips_recorded_ones(
 
     recorded = batch("connection refused", service="recorded")
     build_processor(fleet.settings(), InMemoryStateStore(), store).process(recorded)
-    assert keep_failed_batch(store, encode_batch(recorded), error) == 0
+    assert keep_failed_payload(store, encode_batch(recorded), error) == 0
     assert store.totals().dead_letters == 3
     store.close()
 
@@ -103,7 +103,7 @@ def test_replay_processes_the_failed_batches_once_their_cause_is_gone(
     fixed = batch("OutOfMemoryError: Java heap space", service="fixed")  # its bug is gone
     poison = batch("disk full\x00")  # still fails: Postgres text holds no NUL
     for failed in (fixed, poison):
-        keep_failed_batch(store, encode_batch(failed), RuntimeError("a bug"))
+        keep_failed_payload(store, encode_batch(failed), RuntimeError("a bug"))
 
     def replay() -> subprocess.CompletedProcess[str]:
         command = [str(Path(sys.executable).parent / "logwarden"), "dead-letters", "--replay"]
@@ -131,7 +131,7 @@ def test_replay_processes_the_failed_batches_once_their_cause_is_gone(
 def test_a_failed_batch_of_large_entries_is_kept_whole(fleet: FleetConfig) -> None:
     store = Store(make_engine(fleet.database_url))
     large = batch("x" * 200_000, n=2, service="large")  # past the 64 KiB other letters keep
-    assert keep_failed_batch(store, encode_batch(large), RuntimeError("a bug")) == 2
+    assert keep_failed_payload(store, encode_batch(large), RuntimeError("a bug")) == 2
     kept = [
         msgspec.json.decode(raw, type=LogEntry)
         for _, raw in failed_letters(fleet.database_url)

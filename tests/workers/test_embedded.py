@@ -69,11 +69,7 @@ def test_few_other_alerts(replay):
     incidents = sample.load_truth()
     alerts = [json.loads(line) for line in settings.alerts_file.read_text().splitlines()]
     assert alerts, "the file channel received no alerts"
-    stored = [
-        (a.stream.rsplit("/", 1)[-1], a.anomaly_type, a.first_seen_ns)
-        for a in store.alerts(limit=10_000)
-    ]
-    card = sample.score_alerts(incidents, stored)
+    card = sample.score_alerts(incidents, store.alerts(limit=10_000))
     assert all(card.found.values()), card.found  # every incident raised an alert
     assert len(card.other) <= MAX_OTHER_ALERTS, card.other
 

@@ -13,6 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline.entry import StreamKey
+from pipeline.storage import StoredAlert
+
 _HERE = Path(__file__).parent
 # An alert belongs to an incident of its service when it starts within this slack of it.
 SLACK = timedelta(minutes=2)
@@ -97,16 +100,14 @@ class Scorecard:
     other: list[tuple[str, str]]  # (service, anomaly type) of the unexplained alerts
 
 
-def score_alerts(
-    incidents: Sequence[Incident], alerts: Sequence[tuple[str, str, int]]
-) -> Scorecard:
-    """`alerts` as (service, anomaly type, first seen in ns)."""
+def score_alerts(incidents: Sequence[Incident], alerts: Sequence[StoredAlert]) -> Scorecard:
     found: dict[str, list[str]] = {incident.id: [] for incident in incidents}
     other = []
-    for service, kind, first_ns in alerts:
-        owners = [i for i in incidents if i.explains(service, first_ns)]
+    for alert in alerts:
+        service = StreamKey.parse(alert.stream).service
+        owners = [i for i in incidents if i.explains(service, alert.first_seen_ns)]
         for incident in owners:
-            found[incident.id].append(kind)
+            found[incident.id].append(alert.anomaly_type)
         if not owners:
-            other.append((service, kind))
+            other.append((service, alert.anomaly_type))
     return Scorecard(found, other)
