@@ -145,6 +145,10 @@ class RuleDetector:
     def initial_state(self) -> RuleState:
         return RuleState()
 
+    def rules_matching(self, entry: LogEntry) -> list[str]:
+        """The names of the rules `entry` matches by itself (before counts and shares)."""
+        return [c.rule.name for c in self._rules if c.matches(entry)]
+
     def detect(self, mined: MinedBatch, state: RuleState) -> tuple[list[Finding], RuleState]:
         total = len(mined.entries)
         findings = []
