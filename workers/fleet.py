@@ -16,14 +16,17 @@ from workers.push import PushReceiver, make_push_app
 from workers.push_auth import OidcPolicy, PushAuth
 from workers.runtime import build_store
 from workers.settings import Settings
-from workers.tasks import detect_batch, encode_batch
+from workers.tasks import batch_sender
 
 log = logging.getLogger(__name__)
 
 
-def enqueue_batch(batch: Batch) -> None:
-    """Hands a batch to the broker; returns only once the broker has it."""
-    detect_batch.apply_async(args=[encode_batch(batch)], queue="detect", retry=False)
+def fleet_sender() -> Callable[[Batch], None]:
+    """Sends batches through Logwarden's Celery app (never Celery's per-thread default),
+    so it works from any thread; a call returns once the broker holds the batch."""
+    from workers.worker import app  # configures logging, metrics and the app from settings
+
+    return batch_sender(app)
 
 
 def broker_depth(settings: Settings, queue: str = "detect") -> Callable[[], int]:
@@ -35,14 +38,12 @@ def broker_depth(settings: Settings, queue: str = "detect") -> Callable[[], int]
 
 
 def run_ingest(settings: Settings, subscription: str) -> None:
-    import workers.worker  # noqa: F401  (configures the Celery app the tasks publish with)
-
     ingest = PubSubIngest(
         IngestConfig(subscription, settings.batch.limits(),
                      max_entry_bytes=settings.max_entry_bytes),
         pubsub_v1.SubscriberClient(),
         build_store(settings),
-        enqueue_batch,
+        fleet_sender(),
         broker_depth(settings),
     )
     signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
@@ -65,8 +66,6 @@ def push_auth(settings: Settings) -> PushAuth:
 
 
 def run_push(settings: Settings, host: str, port: int) -> None:
-    import workers.worker  # noqa: F401
-
-    receiver = PushReceiver(build_store(settings), enqueue_batch, push_auth(settings),
+    receiver = PushReceiver(build_store(settings), fleet_sender(), push_auth(settings),
                             settings.batch.limits())
     uvicorn.run(make_push_app(receiver), host=host, port=port, log_config=None)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # Transient infrastructure trouble: retried with backoff; anything else is a bug.
 TRANSIENT = (OperationalError, RedisError, ConnectionError, TimeoutError)
 DETECT_TASK = "logwarden.detect_batch"
+NOTIFY_TASK = "logwarden.notify"
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class DetectTask(Task):
 
 
 @shared_task(
+    bind=True,
     name=DETECT_TASK,
     base=DetectTask,
     autoretry_for=TRANSIENT,
@@ -110,7 +112,7 @@ class DetectTask(Task):
     retry_jitter=True,
     max_retries=8,
 )
-def detect_batch(payload: str) -> None:
+def detect_batch(self: Task, payload: str) -> None:
     """Processes one batch; running it twice changes nothing the second time."""
     batch = decode_batch(payload)
     outcome = runtime().processor.process(batch)
@@ -123,11 +125,11 @@ def detect_batch(payload: str) -> None:
         },
     )
     if outcome.new_alert_ids:
-        notify.delay()
+        self.app.send_task(NOTIFY_TASK, queue="notify")  # through this worker's app, explicitly
 
 
 @shared_task(
-    name="logwarden.notify",
+    name=NOTIFY_TASK,
     autoretry_for=TRANSIENT,
     retry_backoff=2,
     retry_jitter=True,
@@ -143,9 +145,9 @@ def notify() -> None:
     deliver_due(rt.store, rt.notifiers)
 
 
-@shared_task(name="logwarden.check_silence", autoretry_for=TRANSIENT, max_retries=2)
-def check_silence() -> None:
+@shared_task(bind=True, name="logwarden.check_silence", autoretry_for=TRANSIENT, max_retries=2)
+def check_silence(self: Task) -> None:
     """Beat, every minute: streams that stopped logging raise no batch of their own."""
     found = check_silent_streams(runtime().processor, time.time_ns())
     if found:
-        notify.delay()
+        self.app.send_task(NOTIFY_TASK, queue="notify")

@@ -18,6 +18,10 @@ from workers.settings import Settings
 
 settings = Settings()
 app = make_app(settings)
+# Celery's current app is per thread: a send from any other thread (asyncio.to_thread,
+# a pool) would otherwise resolve Celery's default app, amqp://localhost. Every send
+# names `app` explicitly; this makes it the default too, for all threads of the process.
+app.set_default()
 
 
 @signals.setup_logging.connect
