@@ -25,7 +25,7 @@ class ConsoleNotifier:
         self.name = name
         self._stream = stream
 
-    def send(self, message: AlertMessage) -> DeliveryResult:
+    def send(self, message: AlertMessage, key: str | None = None) -> DeliveryResult:
         try:
             self._stream.write(plain_text(message))
             self._stream.flush()
@@ -43,7 +43,7 @@ class FileNotifier:
         self.name = name
         self.path = Path(path)
 
-    def send(self, message: AlertMessage) -> DeliveryResult:
+    def send(self, message: AlertMessage, key: str | None = None) -> DeliveryResult:
         line = json.dumps(message_fields(message), ensure_ascii=False) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,8 +70,10 @@ class MemoryNotifier:
     def __init__(self, name: str = "memory", results: Iterable[DeliveryResult] = ()) -> None:
         self.name = name
         self.attempts: list[AlertMessage] = []
+        self.keys: list[str | None] = []
         self._results = deque(results)
 
-    def send(self, message: AlertMessage) -> DeliveryResult:
+    def send(self, message: AlertMessage, key: str | None = None) -> DeliveryResult:
         self.attempts.append(message)
+        self.keys.append(key)
         return self._results.popleft() if self._results else delivered()

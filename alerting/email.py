@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import smtplib
 import ssl as tls
 from collections.abc import Mapping, Sequence
@@ -58,8 +59,8 @@ class EmailNotifier:
         self._tls_context = tls_context or tls.create_default_context()
         self._secrets = _credential_forms(username or "", password or "")
 
-    def send(self, message: AlertMessage) -> DeliveryResult:
-        email = build_email(message, self.sender, self.recipients)
+    def send(self, message: AlertMessage, key: str | None = None) -> DeliveryResult:
+        email = build_email(message, self.sender, self.recipients, key=key)
         try:
             refused = self._deliver(email)
         except smtplib.SMTPRecipientsRefused as error:
@@ -102,19 +103,34 @@ class EmailNotifier:
         return redact(text, self._secrets)
 
 
-def build_email(message: AlertMessage, sender: str, recipients: Sequence[str]) -> EmailMessage:
-    """The alert as a multipart/alternative email: plain text first, HTML preferred."""
+def build_email(
+    message: AlertMessage, sender: str, recipients: Sequence[str], *, key: str | None = None
+) -> EmailMessage:
+    """The alert as a multipart/alternative email: plain text first, HTML preferred.
+
+    With a `key`, the Message-ID is derived from it, so every attempt at the same message
+    carries the same id and mail systems can drop a repeat."""
     email = EmailMessage()
     # Header values must be one line; stream names come from untrusted log metadata.
     email["Subject"] = " ".join(headline(message).split())
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = formatdate(usegmt=True)
-    email["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or "logwarden")
+    email["Message-ID"] = message_id(key, sender.rpartition("@")[2] or "logwarden")
     email["X-Logwarden-Alert-Id"] = " ".join(message.alert_id.split())
     email.set_content(plain_text(message))
     email.add_alternative(html_body(message), subtype="html")
     return email
+
+
+def message_id(key: str | None, domain: str) -> str:
+    """`<key@domain>` with the key reduced to characters a Message-ID allows; random
+    without a key."""
+    if not key:
+        return make_msgid(domain=domain)
+    local = re.sub(r"[^A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]", "-", key).strip(".") or "alert"
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", domain) or "logwarden"
+    return f"<{local}.logwarden@{host}>"
 
 
 def html_body(message: AlertMessage) -> str:

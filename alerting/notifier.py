@@ -55,11 +55,14 @@ class Notifier(Protocol):
 
     name: str
 
-    def send(self, message: AlertMessage) -> DeliveryResult:
+    def send(self, message: AlertMessage, key: str | None = None) -> DeliveryResult:
         """Makes exactly one attempt to deliver `message` and reports the outcome.
 
-        Never retries and never raises on a delivery failure (network errors included);
-        the returned reason never contains the channel's secrets.
+        `key` is the same for every attempt at one message (one alert on one channel): a
+        channel whose receiver can recognise a repeat hands it on (an email's Message-ID,
+        an `Idempotency-Key` header). Never retries and never raises on a delivery
+        failure (network errors included); the returned reason never contains the
+        channel's secrets. Blocks at most about the channel's timeout per network step.
         """
         ...
 

@@ -58,9 +58,13 @@ class SlackNotifier:
             retry_handlers=[],
         )
 
-    def send(self, message: AlertMessage) -> DeliveryResult:
+    def send(self, message: AlertMessage, key: str | None = None) -> DeliveryResult:
+        # Slack's webhooks ignore the key; a relay or Slack-compatible receiver can use it.
+        headers = {"Idempotency-Key": key} if key else None
         try:
-            response = self._client.send(text=fallback_text(message), blocks=slack_blocks(message))
+            response = self._client.send(
+                text=fallback_text(message), blocks=slack_blocks(message), headers=headers
+            )
         except SlackRequestError as error:
             return give_up(self._redact(f"slack webhook rejected before sending: {error}"))
         except (OSError, HTTPException) as error:

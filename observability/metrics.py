@@ -25,7 +25,9 @@ SOURCE = Label("source", ("pubsub", "push", "file"))
 BATCH_OUTCOME = Label("outcome", ("processed", "already_recorded", "failed"))
 STAGE = Label("stage", ("mine", "detect", "store"))
 SEVERITY = Label("severity", ("info", "warning", "critical"))
-DELIVERY_STATUS = Label("status", ("sent", "retrying", "failed"))
+# unrecorded: an attempt whose sender stopped before recording how it went (counted when
+# the message is claimed again), so the receiver may have it twice.
+DELIVERY_STATUS = Label("status", ("sent", "retrying", "failed", "unrecorded"))
 # over_budget: not sent at all, the budget was spent; every other outcome is a request made.
 LLM_OUTCOME = Label("outcome", ("ok", "invalid", "rate_limited", "error", "timeout", "over_budget"))
 TOKEN_KIND = Label("kind", ("prompt", "output"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 
 import redis
 
@@ -15,6 +16,7 @@ import migrations
 from alerting.console import ConsoleNotifier, FileNotifier
 from alerting.email import EmailNotifier
 from alerting.notifier import Notifier
+from alerting.outbox import DeliveryPolicy
 from alerting.slack import SlackNotifier
 from pipeline.detectors import default_detectors
 from pipeline.processing import BatchProcessor, Miner, ProcessingConfig
@@ -71,6 +73,10 @@ def build_notifiers(settings: Settings) -> Mapping[str, Notifier]:
     return notifiers
 
 
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    return DeliveryPolicy(lease=timedelta(seconds=settings.notify.lease_s))
+
+
 def _notifier(channel: str, settings: Settings) -> Notifier:
     if channel == "console":
         return ConsoleNotifier(sys.stdout)
@@ -79,12 +85,14 @@ def _notifier(channel: str, settings: Settings) -> Notifier:
     if channel == "slack":
         if settings.slack_webhook_url is None:
             raise ValueError("channel 'slack' needs LOGWARDEN_SLACK_WEBHOOK_URL")
-        return SlackNotifier(settings.slack_webhook_url.get_secret_value(), timeout_s=10)
+        return SlackNotifier(settings.slack_webhook_url.get_secret_value(),
+                             timeout_s=settings.notify.timeout_s)
     if channel == "email":
         smtp = settings.smtp
         if not smtp.recipients:
             raise ValueError("channel 'email' needs LOGWARDEN_SMTP__RECIPIENTS")
         password = smtp.password.get_secret_value() if smtp.password else None
         return EmailNotifier(smtp.host, smtp.port, smtp.sender, smtp.recipients,
-                             username=smtp.username, password=password, starttls=smtp.starttls)
+                             username=smtp.username, password=password, starttls=smtp.starttls,
+                             timeout_s=settings.notify.timeout_s)
     raise ValueError(f"unknown channel {channel!r}: use console, file, slack or email")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -42,6 +42,22 @@ class SmtpSettings(BaseModel):
     starttls: bool = False
 
 
+class NotifySettings(BaseModel):
+    """Sending alerts. A channel gives up a network step after `timeout_s`; a claimed
+    message whose sender died is sent again after `lease_s` (a live sender renews it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout_s: float = Field(10.0, gt=0, le=60)
+    lease_s: float = Field(60.0, ge=5, le=3600)
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_step(self) -> NotifySettings:
+        if self.lease_s <= 2 * self.timeout_s:
+            raise ValueError("notify.lease_s must be more than twice notify.timeout_s")
+        return self
+
+
 class Settings(BaseSettings):
     """Built once by the composition root; nothing reads the environment elsewhere."""
 
@@ -66,6 +82,7 @@ class Settings(BaseSettings):
     alerts_file: Path = Path("logwarden-alerts.jsonl")
     slack_webhook_url: SecretStr | None = None
     smtp: SmtpSettings = SmtpSettings()
+    notify: NotifySettings = NotifySettings()
     # POST /pubsub/push takes a request with the shared token (?token= or a bearer), or
     # with a Google OIDC token for this audience (and, if set, this service account).
     push_token: SecretStr | None = None

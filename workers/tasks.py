@@ -22,7 +22,12 @@ from pipeline.parsing import RejectReason
 from pipeline.processing import BatchProcessor, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.storage import DeadLetterRow, Store
-from workers.runtime import build_fleet_processor, build_notifiers, build_store
+from workers.runtime import (
+    build_fleet_processor,
+    build_notifiers,
+    build_store,
+    delivery_policy,
+)
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,7 +147,9 @@ def notify() -> None:
     came due and for anything a lost notify left behind.
     """
     rt = runtime()
-    deliver_due(rt.store, rt.notifiers)
+    report = deliver_due(rt.store, rt.notifiers, policy=delivery_policy(rt.settings))
+    if report.more:  # a sweep's budget keeps it well inside the task's time limit
+        notify.delay()
 
 
 @shared_task(bind=True, name="logwarden.check_silence", autoretry_for=TRANSIENT, max_retries=2)

@@ -1,89 +1,122 @@
-"""The outbox side of the store: lease due messages, record each attempt's outcome."""
+"""The outbox side of the store: claim one due message at a time, record each outcome.
+
+A sender claims a message just before sending it: the claim counts the attempt and holds
+the message for a lease (`claimed_until`), and recording the outcome releases it. The
+attempt number is the claim's fencing token: a sender whose lease ran out and whose
+message was claimed again cannot overwrite the newer claim's outcome with a failure.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import ColumnElement, Connection, case, literal, select, update
 
 from pipeline.storage.db import insert_for
 from pipeline.storage.models import DELIVERIES, OUTBOX
 from pipeline.storage.records import OutboxItem, OutboxStatus
 
 WAITING = (OutboxStatus.PENDING.value, OutboxStatus.RETRYING.value)
+# What a claim writes over `last_error` when the previous claim was never released.
+UNRECORDED = "the previous attempt stopped before its outcome was recorded"
 
 
-def lease_due(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[OutboxItem]:
-    """Due messages, each pushed `lease` into the future so no other worker takes it too.
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    col = OUTBOX.c
+    free = col.claimed_until.is_(None) | (col.claimed_until <= now)
+    return col.status.in_(WAITING) & (col.next_attempt_at <= now) & free
 
-    One statement, so it is atomic on both dialects. The picked ids are a materialized
-    CTE: as an `IN (subquery)` Postgres may re-run the subquery per row and lease more
-    than `limit`. On Postgres the picked rows are locked with SKIP LOCKED, so concurrent
-    senders share the work instead of queueing for it; the due condition is repeated in
-    the UPDATE, so a row leased by another sender meanwhile fails the re-check.
+
+def claim_next(conn: Connection, now: datetime, lease: timedelta) -> OutboxItem | None:
+    """Claims the oldest due message for `lease`; None when nothing is due and free.
+
+    One statement, so it is atomic on both dialects. The picked id is a materialized CTE
+    (as an `IN (subquery)` Postgres may re-run it per row), locked with SKIP LOCKED on
+    Postgres so concurrent senders each take a different message; the due-and-free
+    condition is checked again in the UPDATE, so a message claimed or sent meanwhile by
+    another sender is not claimed twice.
     """
     col = OUTBOX.c
-    due = col.status.in_(WAITING) & (col.next_attempt_at <= now)
     picked = (
         select(col.id)
-        .where(due)
+        .where(_claimable(now))
         .order_by(col.next_attempt_at, col.id)
-        .limit(limit)
+        .limit(1)
         .with_for_update(skip_locked=True)
         .cte("picked")
         .prefix_with("MATERIALIZED")
     )
+    # SET sees the old values: a claim that was never released left `claimed_until` set.
+    note = case((col.claimed_until.is_not(None), literal(UNRECORDED)), else_=col.last_error)
     stmt = (
         update(OUTBOX)
-        .where(col.id == picked.c.id, due)
-        .values(next_attempt_at=now + lease)
-        .returning(col.id, col.alert_id, col.channel, col.status, col.attempts, col.payload)
+        .where(col.id == picked.c.id, _claimable(now))
+        .values(claimed_until=now + lease, attempts=col.attempts + 1, last_error=note)
+        .returning(col.id, col.alert_id, col.channel, col.status, col.attempts, col.payload,
+                   col.last_error)
     )
-    rows = conn.execute(stmt).all()
-    items = [
-        OutboxItem(r.id, r.alert_id, r.channel, OutboxStatus(r.status), r.attempts, r.payload)
-        for r in rows
-    ]
-    return sorted(items, key=lambda item: item.id)
+    row = conn.execute(stmt).first()
+    if row is None:
+        return None
+    return OutboxItem(row.id, row.alert_id, row.channel, OutboxStatus(row.status),
+                      row.attempts, row.payload, unrecorded=row.last_error == UNRECORDED)
+
+
+def extend_claim(conn: Connection, outbox_id: int, attempt: int, until: datetime) -> bool:
+    """Pushes a held claim's lease to `until`; False when the claim is no longer ours."""
+    col = OUTBOX.c
+    stmt = (
+        update(OUTBOX)
+        .where(col.id == outbox_id, col.attempts == attempt, col.status.in_(WAITING),
+               col.claimed_until.is_not(None))
+        .values(claimed_until=until)
+        .returning(col.id)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def record_attempt(
     conn: Connection,
     outbox_id: int,
+    attempt: int,
     *,
     ok: bool,
     retryable: bool,
     error: str | None,
     retry_at: datetime | None,
     now: datetime,
-) -> OutboxStatus:
-    """Moves the message to sent, retrying or failed and appends the attempt to `deliveries`."""
+) -> OutboxStatus | None:
+    """Appends attempt `attempt` to `deliveries` and, while the claim holds, moves the
+    message to sent, retrying or failed and releases the claim.
+
+    A success is applied whoever holds the message now (it was delivered); a failure only
+    by the sender whose claim is current. Returns the message's new status, or None when
+    the outcome went to the history alone (the message was claimed again or settled).
+    """
     status = (
         OutboxStatus.SENT if ok else OutboxStatus.RETRYING if retryable else OutboxStatus.FAILED
     )
     col = OUTBOX.c
-    values: dict[str, object] = {"status": status.value, "attempts": col.attempts + 1}
+    values: dict[str, object] = {"status": status.value, "claimed_until": None}
     if not ok:
         values["last_error"] = error
     if status is OutboxStatus.RETRYING:
         values["next_attempt_at"] = retry_at or now
-    stmt = (
-        update(OUTBOX)
-        .where(col.id == outbox_id)
-        .values(values)
-        .returning(col.alert_id, col.channel, col.attempts)
-    )
-    row = conn.execute(stmt).first()
+    ours = col.status.in_(WAITING) if ok else col.status.in_(WAITING) & (col.attempts == attempt)
+    applied = conn.execute(
+        update(OUTBOX).where(col.id == outbox_id, ours).values(values).returning(col.id)
+    ).first()
+    row = conn.execute(select(col.alert_id, col.channel).where(col.id == outbox_id)).first()
     if row is None:
         raise LookupError(f"no outbox message with id {outbox_id}")
-    attempt = {
+    attempt_row = {
         "outbox_id": outbox_id,
         "alert_id": row.alert_id,
         "channel": row.channel,
-        "attempt": row.attempts,
+        "attempt": attempt,
         "status": status.value,
         "error": error,
         "created_at": now,
     }
-    conn.execute(insert_for(conn, DELIVERIES).values(attempt))
-    return status
+    conn.execute(insert_for(conn, DELIVERIES).values(attempt_row))
+    return status if applied else None

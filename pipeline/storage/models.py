@@ -163,6 +163,8 @@ class OutboxRecord(Base):
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int]
     next_attempt_at: Mapped[datetime]
+    # Set by the sender that claimed the message, cleared when it records the outcome.
+    claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

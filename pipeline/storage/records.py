@@ -133,14 +133,25 @@ class DeadLetterRow:
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """One due message: `payload` holds the fields of `alerting.alert.AlertMessage`."""
+    """One claimed message: `payload` holds the fields of `alerting.alert.AlertMessage`.
+
+    `attempt` is this claim's number (1 for the first) and its fencing token;
+    `unrecorded` says the previous claim ended without a recorded outcome (its sender
+    stopped), so the receiver may already have the message.
+    """
 
     id: int
     alert_id: str
     channel: str
     status: OutboxStatus
-    attempts: int
+    attempt: int
     payload: dict[str, Any]
+    unrecorded: bool = False
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for every attempt at this message (one per alert and channel)."""
+        return f"{self.alert_id}.{self.channel}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,37 +108,42 @@ class Store:
         with self.engine.begin() as conn:
             return conn.execute(stmt).first() is not None
 
-    def due_deliveries(
-        self, now: datetime, limit: int, *, lease: timedelta = DEFAULT_LEASE
-    ) -> list[OutboxItem]:
-        """Pending or retrying messages whose `next_attempt_at` <= `now`, oldest first.
+    def claim_delivery(self, lease: timedelta = DEFAULT_LEASE) -> OutboxItem | None:
+        """Claims the oldest due message (pending or retrying, `next_attempt_at` passed, no
+        live claim) for `lease`, counting the attempt; None when there is none.
 
-        Each returned message is leased: it is not due again until `now + lease`, so
-        concurrent senders never take the same one; if the sender dies before
-        `record_attempt`, the message comes due again when the lease runs out.
+        Concurrent senders never hold the same message. A sender that dies before
+        `record_attempt` leaves its claim to run out; the message is then claimed again.
         """
         with self.engine.begin() as conn:
-            return delivery.lease_due(conn, now, limit, lease)
+            return delivery.claim_next(conn, self._clock(), lease)
+
+    def extend_claim(self, item: OutboxItem, lease: timedelta = DEFAULT_LEASE) -> bool:
+        """Keeps a claim alive while its send goes on; False when it is no longer held."""
+        with self.engine.begin() as conn:
+            return delivery.extend_claim(conn, item.id, item.attempt, self._clock() + lease)
 
     def record_attempt(
         self,
-        outbox_id: int,
+        item: OutboxItem,
         *,
         ok: bool,
         retryable: bool,
         error: str | None,
         retry_at: datetime | None,
-    ) -> OutboxStatus:
-        """Records one delivery attempt and returns the message's new status.
+    ) -> OutboxStatus | None:
+        """Records the outcome of the attempt `item` was claimed for; releases the claim.
 
         ok → sent; not ok and retryable → retrying, due again at `retry_at` (now when
-        None); otherwise failed for good with `error` kept. Attempts count up by one and
-        the attempt is appended to `deliveries`. Raises LookupError for an unknown id.
+        None); otherwise failed for good with `error` kept. The attempt is appended to
+        `deliveries` in any case. Returns the new status, or None when the claim was no
+        longer held (a later claim or a success decides). LookupError for an unknown id.
         """
         with self.engine.begin() as conn:
             return delivery.record_attempt(
                 conn,
-                outbox_id,
+                item.id,
+                item.attempt,
                 ok=ok,
                 retryable=retryable,
                 error=error,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class WebhookReply:
     body: str = "ok"
     headers: dict[str, str] = field(default_factory=dict)
     echo_path: bool = False  # a careless receiver that quotes the URL back
+    delay_s: float = 0.0  # a slow receiver: answers only after this long
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class WebhookRequest:
     path: str
     content_type: str
     payload: dict[str, Any]
+    idempotency_key: str | None = None
 
 
 class WebhookStandIn:
@@ -52,6 +55,7 @@ class WebhookStandIn:
     def __init__(self) -> None:
         self.requests: list[WebhookRequest] = []
         self.replies: deque[WebhookReply] = deque()
+        self.default = WebhookReply()  # the reply once the queued ones are used up
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
 
     def url(self, token: str = WEBHOOK_TOKEN) -> str:
@@ -63,8 +67,12 @@ def _handler_for(stand_in: WebhookStandIn) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers["Content-Length"]))
             content_type = self.headers.get("Content-Type", "")
-            stand_in.requests.append(WebhookRequest(self.path, content_type, json.loads(raw)))
-            reply = stand_in.replies.popleft() if stand_in.replies else WebhookReply()
+            key = self.headers.get("Idempotency-Key")
+            stand_in.requests.append(
+                WebhookRequest(self.path, content_type, json.loads(raw), key)
+            )
+            reply = stand_in.replies.popleft() if stand_in.replies else stand_in.default
+            time.sleep(reply.delay_s)
             body = f"no webhook at {self.path}" if reply.echo_path else reply.body
             self.send_response(reply.status)
             for name, value in reply.headers.items():

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
 from sqlalchemy import Table, func, select
 
-from alerting.alert import AlertMessage, DeliveryStatus
 from pipeline.anomaly import Anomaly, AnomalySeverity, Verdict, anomaly_id, fingerprint
 from pipeline.entry import StreamKey
 from pipeline.findings import Evidence, Finding
@@ -21,7 +19,6 @@ from pipeline.storage import (
     BatchRecord,
     BatchResult,
     DeadLetterRow,
-    OutboxStatus,
     Store,
     TemplateRow,
     make_engine,
@@ -205,79 +202,6 @@ def test_next_window_or_other_stream_opens_a_new_alert(store: Store) -> None:
 
     assert count(store, ALERTS) == 3
     assert {a.anomaly_count for a in store.alerts()} == {1}
-
-
-def test_outbox_payload_is_an_alert_message(store: Store) -> None:
-    anomaly = make_anomaly("b1")
-    [alert_id] = record(store, "b1", [anomaly], channels=["console"]).new_alert_ids
-
-    [item] = store.due_deliveries(START, 10)
-    message = AlertMessage(**item.payload)
-
-    assert set(item.payload) == {f.name for f in fields(AlertMessage)}
-    assert (message.alert_id, item.alert_id, item.channel) == (alert_id, alert_id, "console")
-    assert message.fingerprint == anomaly.fingerprint
-    assert message.first_seen == "2026-11-02T09:00:00Z"
-    assert "share=0.4" in message.details[0]
-
-
-def test_outbox_statuses_are_the_alerting_ones() -> None:
-    assert {s.value for s in OutboxStatus} == {s.value for s in DeliveryStatus}
-
-
-def test_outbox_retries_then_sends_and_records_every_attempt(store: Store) -> None:
-    [alert_id] = record(store, "b1", [make_anomaly("b1")], channels=["slack"]).new_alert_ids
-    [item] = store.due_deliveries(START, 10)
-    assert (item.status, item.attempts) == (OutboxStatus.PENDING, 0)
-    assert store.due_deliveries(START, 10) == []  # leased to the first caller
-
-    retry_at = START + timedelta(seconds=30)
-    status = store.record_attempt(
-        item.id, ok=False, retryable=True, error="HTTP 429", retry_at=retry_at
-    )
-    assert status is OutboxStatus.RETRYING
-    assert store.due_deliveries(retry_at - timedelta(seconds=1), 10) == []
-    [again] = store.due_deliveries(retry_at, 10)
-    assert (again.id, again.status, again.attempts) == (item.id, OutboxStatus.RETRYING, 1)
-
-    store.record_attempt(again.id, ok=True, retryable=False, error=None, retry_at=None)
-    assert store.due_deliveries(START + timedelta(days=1), 10) == []
-    attempts = store.deliveries(alert_id)
-    assert [(a.attempt, a.status, a.error) for a in attempts] == [
-        (1, OutboxStatus.RETRYING, "HTTP 429"),
-        (2, OutboxStatus.SENT, None),
-    ]
-    totals = store.totals()
-    assert totals.deliveries_by_status == {"sent": 1}
-    assert totals.attempts_by_status == {"retrying": 1, "sent": 1}
-
-
-def test_permanent_failure_is_kept_with_its_reason(store: Store) -> None:
-    record(store, "b1", [make_anomaly("b1")], channels=["email"])
-    [item] = store.due_deliveries(START, 10)
-
-    status = store.record_attempt(
-        item.id, ok=False, retryable=False, error="550 mailbox unavailable", retry_at=None
-    )
-
-    assert status is OutboxStatus.FAILED
-    assert store.due_deliveries(START + timedelta(days=30), 10) == []
-    with store.engine.connect() as conn:
-        row = conn.execute(select(OUTBOX)).one()
-    assert (row.status, row.attempts, row.last_error) == ("failed", 1, "550 mailbox unavailable")
-    assert [a.status for a in store.deliveries()] == [OutboxStatus.FAILED]
-    with pytest.raises(LookupError):
-        store.record_attempt(item.id + 1000, ok=True, retryable=False, error=None, retry_at=None)
-
-
-def test_a_lease_runs_out_when_the_sender_dies(store: Store) -> None:
-    record(store, "b1", [make_anomaly("b1")], channels=["console", "slack"])
-    first = store.due_deliveries(START, 1, lease=timedelta(minutes=5))
-    second = store.due_deliveries(START, 10, lease=timedelta(minutes=5))
-
-    assert len(first) == len(second) == 1 and first[0].id != second[0].id
-    later = store.due_deliveries(START + timedelta(minutes=5), 10)
-    assert sorted(i.id for i in later) == sorted([first[0].id, second[0].id])
 
 
 def test_dead_letters_are_stored_once_and_truncated(store: Store) -> None:
