@@ -16,12 +16,13 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from observability.metrics import Metrics, get_metrics
-from pipeline.anomaly import Anomaly
+from pipeline.anomaly import Anomaly, anomaly_id
 from pipeline.batch import Batch
 from pipeline.changes import ChangeState, latest_change
 from pipeline.changes import describe as describe_change
 from pipeline.changes import observe as observe_changes
 from pipeline.detectors.base import AnyDetector, MinedBatch
+from pipeline.detectors.silence import silence_window_id
 from pipeline.entry import LogEntry, StreamKey
 from pipeline.findings import Finding
 from pipeline.parsing import RejectReason
@@ -95,7 +96,7 @@ class BatchProcessor:
         with stage.labels(stage="detect").time():
             findings, states = self._detect(mined)
             anomalies = score_batch(batch, findings, self.config.policy)
-            anomalies = [_after_change(a, changes) for a in anomalies]
+            anomalies = [_after_change(_one_per_silence(a), changes) for a in anomalies]
             states[CHANGES] = changes
         record = BatchRecord(
             batch_id=batch.id,
@@ -275,6 +276,18 @@ def _after_change(anomaly: Anomaly, changes: ChangeState) -> Anomaly:
         return anomaly
     note = describe_change(change, anomaly.start_ns)
     return replace(anomaly, summary=f"{anomaly.summary} {note[0].upper()}{note[1:]}.")
+
+
+def _one_per_silence(anomaly: Anomaly) -> Anomaly:
+    """A silence seen when it ends is the one the scheduled check may have stored while it
+    lasted: both name it by the stream's last entry before it, so it is stored once."""
+    if anomaly.anomaly_type != "silence":
+        return anomaly
+    last = [f.evidence.numbers.get("last_seen_ns") for f in anomaly.findings]
+    last_seen = next((int(x) for x in last if x), None)
+    if last_seen is None:
+        return anomaly
+    return replace(anomaly, id=anomaly_id(silence_window_id(anomaly.stream, last_seen), "silence"))
 
 
 def _state_key(name: str, stream: StreamKey) -> str:

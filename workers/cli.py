@@ -232,16 +232,24 @@ def beat(celery_args: tuple[str, ...]) -> None:
 
 @main.command("eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--labels", "labels_file", required=True,
+@click.option("--labels", "labels_file",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV of incident windows: service,start,end,kind (see above).")
+@click.option("--line-labels", "line_labels_file",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="One 0/1 label per line of FILE: also score windows of lines.")
+@click.option("--window-lines", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Lines per window for --line-labels.")
+@click.option("--pace", "pace_s", type=click.FloatRange(min=0, min_open=True),
+              help="Replay the lines evenly, this many seconds apart (thin samples).")
 @click.option("--sensitivity", type=click.FloatRange(0, 5, min_open=True),
               help="Scales every score before the thresholds (default: settings).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--details", is_flag=True, help="Also list each incident and each false alert.")
 @click.pass_obj
-def eval_(settings: Settings, file: Path, labels_file: Path, sensitivity: float | None,
-          as_json: bool, details: bool) -> None:
+def eval_(settings: Settings, file: Path, labels_file: Path | None,
+          line_labels_file: Path | None, window_lines: int, pace_s: float | None,
+          sensitivity: float | None, as_json: bool, details: bool) -> None:
     """Score detection on FILE (JSON lines or plain text, .gz ok) against labeled incidents.
 
     \b
@@ -249,7 +257,7 @@ def eval_(settings: Settings, file: Path, labels_file: Path, sensitivity: float 
     for Logwarden's stored anomalies ("combined") and for the baseline rule (error
     share above 10 % or 5 identical error lines in a batch), on the same batches:
     window-level precision, recall and F1, and false alerts per hour of log time and
-    per service-day.
+    per service-day. Give --labels, --line-labels or both.
 
     \b
     LABELS is a CSV, one incident per line:  service,start,end,kind
@@ -266,18 +274,33 @@ def eval_(settings: Settings, file: Path, labels_file: Path, sensitivity: float 
     its findings there scores at least 0.6; "combined" flags the windows with a stored
     anomaly. A false alert is an alert (flags grouped per fingerprint within the alert
     window) that overlaps no incident.
+
+    \b
+    LINE LABELS hold one 0 or 1 per line of FILE, in order. Windows of --window-lines
+    consecutive lines are then scored too: a window is positive when any of its lines
+    is labeled 1; a source flags it when one of its alerts covers a line in it (the
+    entries its evidence names, else every line of the batch it was raised on); the
+    baseline rule is applied to each window's own lines.
     """
     import json
 
     from workers.evaluate import LabelError, evaluate, read_labels, render_table, to_json
+    from workers.line_eval import LineLabelError, read_line_labels
 
+    if labels_file is None and line_labels_file is None:
+        raise click.UsageError("give --labels (incidents), --line-labels (0/1 per line) or both")
     try:
-        incidents = read_labels(labels_file)
-    except LabelError as exc:
+        incidents = read_labels(labels_file) if labels_file else []
+        line_labels = read_line_labels(line_labels_file) if line_labels_file else None
+    except (LabelError, LineLabelError) as exc:
         raise click.UsageError(str(exc)) from exc
     if sensitivity is not None:
         settings = settings.model_copy(update={"sensitivity": sensitivity})
-    result = evaluate(file, incidents, settings)
+    try:
+        result = evaluate(file, incidents, settings, line_labels=line_labels,
+                          window_lines=window_lines, pace_s=pace_s)
+    except LineLabelError as exc:
+        raise click.UsageError(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(to_json(result, file.name), indent=2))
     else:

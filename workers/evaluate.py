@@ -11,13 +11,14 @@ import csv
 import gzip
 import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pipeline import evaluation as ev
+from pipeline import line_windows as lw
 from pipeline.anomaly import TEMPLATE_TYPES, Anomaly
 from pipeline.batch import Batch
 from pipeline.detectors import default_detectors
@@ -28,6 +29,7 @@ from pipeline.parsing.timestamps import TimestampError
 from pipeline.processing import BatchOutcome
 from pipeline.scoring import ScoringPolicy
 from pipeline.storage import Store, make_engine
+from workers import line_eval
 from workers.embedded import RunSummary, run_embedded
 from workers.runtime import scoring_policy
 from workers.settings import Settings
@@ -93,6 +95,7 @@ class Evaluation:
     positive_windows: int
     summary: RunSummary
     stored_alerts: int
+    lines: line_eval.LineEvaluation | None = None
 
 
 @dataclass
@@ -103,11 +106,14 @@ class _Collector:
     windows: list[ev.Window] = field(default_factory=list)
     marked: list[ev.Incident] = field(default_factory=list)
     batch_ids: set[str] = field(default_factory=set)
+    lines: line_eval.LineCollector = field(default_factory=line_eval.LineCollector)
 
     def __call__(self, batch: Batch, outcome: BatchOutcome) -> None:
         self.batch_ids.add(batch.id)
         flags = [_combined(a) for a in outcome.anomalies]
         flags += self._detector_flags(outcome.findings, batch.key)
+        above = self._above_line(outcome.findings, batch.key)
+        self.lines.on_batch(batch.entries, outcome.anomalies, above)
         flags += ev.baseline_flags(batch.entries)
         service = batch.key.service
         self.windows.append(ev.Window(service, batch.start_ns, batch.end_ns, tuple(flags)))
@@ -120,6 +126,7 @@ class _Collector:
         by_window: dict[str, list[Anomaly]] = {}
         for anomaly in found:
             by_window.setdefault(anomaly.batch_id, []).append(anomaly)
+            self.lines.on_check(anomaly)
         return [self._check_window(group) for _, group in sorted(by_window.items())]
 
     def _check_window(self, anomalies: list[Anomaly]) -> ev.Window:
@@ -130,13 +137,18 @@ class _Collector:
 
     def _detector_flags(self, findings: Iterable[Finding], stream: StreamKey) -> list[ev.Flag]:
         """A detector flags a window with a finding that scores at the line by itself."""
-        sensitivity = self.policy.sensitivity_for(stream)
         return [
             # "rules/crash" is the rules detector speaking for its rule "crash".
             ev.Flag(f.detector.split("/")[0], _group(f), f.summary)
-            for f in findings
-            if min(1.0, f.score * sensitivity) >= self.policy.anomaly_threshold
+            for f in self._above_line(findings, stream)
         ]
+
+    def _above_line(self, findings: Iterable[Finding], stream: StreamKey) -> list[Finding]:
+        sensitivity = self.policy.sensitivity_for(stream)
+        return [
+            f for f in findings
+            if min(1.0, f.score * sensitivity) >= self.policy.anomaly_threshold
+        ]  # fmt: skip
 
 
 def _group(finding: Finding) -> str:
@@ -151,12 +163,26 @@ def _combined(anomaly: Anomaly) -> ev.Flag:
 
 
 def evaluate(
-    path: Path, incidents: list[ev.Incident], settings: Settings, *, progress: bool | None = None
+    path: Path,
+    incidents: list[ev.Incident],
+    settings: Settings,
+    *,
+    progress: bool | None = None,
+    line_labels: Sequence[bool] | None = None,
+    window_lines: int = 20,
+    pace_s: float | None = None,
 ) -> Evaluation:
     """Replays `path` (JSON lines or plain text, gzipped or not) on a throwaway database
-    and scores every detector, Logwarden's stored anomalies and the baseline rule."""
+    and scores every detector, Logwarden's stored anomalies and the baseline rule.
+
+    With `line_labels` (one per line of `path`), also over windows of `window_lines`
+    lines (see `pipeline.line_windows`). `pace_s` replays the lines evenly spaced.
+    Raises LineLabelError when the labels do not match the file's lines one to one.
+    """
+    if line_labels is not None:
+        line_eval.check_label_count(line_labels, _line_count(path), path)
     collector = _Collector(scoring_policy(settings))
-    summary, checks, stored_alerts = _replay(path, settings, collector, progress)
+    summary, checks, stored_alerts = _replay(path, settings, collector, progress, pace_s)
     labels = [*incidents, *collector.marked]
     windows = ev.with_missed_incidents([*collector.windows, *checks], labels)
     sources = [*(d.name for d in default_detectors(settings.rules_file)), ev.COMBINED, ev.BASELINE]
@@ -173,12 +199,32 @@ def evaluate(
         sum(ev.positive(w, labels) for w in windows),
         summary,
         stored_alerts,
+        _line_evaluation(collector.lines, sources, line_labels, window_lines),
     )
 
 
+def _line_evaluation(
+    lines: line_eval.LineCollector,
+    sources: Sequence[str],
+    labels: Sequence[bool] | None,
+    size: int,
+) -> line_eval.LineEvaluation | None:
+    if labels is None:
+        return None
+    positive = len(lw.positive_windows(labels, size))
+    total = lw.window_count(len(labels), size)
+    return line_eval.LineEvaluation(size, total, positive, lines.scores(sources, labels, size))
+
+
+def _line_count(path: Path) -> int:
+    with _open(path) as stream:
+        return sum(1 for _ in stream)
+
+
 def _replay(
-    path: Path, settings: Settings, collector: _Collector, progress: bool | None
-) -> tuple[RunSummary, list[ev.Window], int]:
+    path: Path, settings: Settings, collector: _Collector, progress: bool | None,
+    pace_s: float | None,
+) -> tuple[RunSummary, list[ev.Window], int]:  # fmt: skip
     """`run_embedded` on a database that lives as long as this call, delivering nothing."""
     with tempfile.TemporaryDirectory(prefix="logwarden-eval-") as tmp:
         local = settings.model_copy(
@@ -192,6 +238,8 @@ def _replay(
                 size_hint=_size(path),
                 progress=progress,
                 on_outcome=collector,
+                pace_s=pace_s,
+                on_line=collector.lines.on_line,
             )
         store = Store(make_engine(local.database_url))
         try:
@@ -234,6 +282,8 @@ def render_table(result: Evaluation, name: str, *, details: bool = False) -> str
             f"{s.fn:>6}{s.alerts:>8}{s.false_alerts:>7}{s.false_alerts_per_hour:>9.2f}"
             f"{s.false_alerts_per_service_day:>15.2f}"
         )
+    if result.lines is not None:
+        lines += line_eval.render(result.lines)
     if details:
         lines += ["", "incidents: windows, and how many each source flagged"]
         lines += [_incident_line(r) for r in result.incidents]
@@ -288,6 +338,7 @@ def to_json(result: Evaluation, name: str) -> dict[str, Any]:
             {"source": a.source, **_times(a), "windows": a.windows, "summary": a.summary}
             for a in result.false_alerts
         ],
+        "line_windows": line_eval.to_json(result.lines) if result.lines else None,
     }
 
 

@@ -156,5 +156,5 @@ def notify() -> None:
 def check_silence(self: Task) -> None:
     """Beat, every minute: streams that stopped logging raise no batch of their own."""
     found = check_silent_streams(runtime().processor, time.time_ns())
-    if found:
+    if found.anomalies:
         self.app.send_task(NOTIFY_TASK, queue="notify")

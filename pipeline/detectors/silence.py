@@ -7,6 +7,7 @@ The detector itself reports a silence once it has ended, when the next batch arr
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -123,3 +124,10 @@ def check_silence(
 ) -> Finding | None:
     """For a scheduled job: is `stream` silent at `now_ns` (pure; `now_ns` is the clock)."""
     return detector.check(state, now_ns, stream)
+
+
+def silence_window_id(stream: StreamKey, last_seen_ns: int) -> str:
+    """One silence, one window: named by the stream and its last entry before the silence,
+    so the scheduled check and the batch that ends the silence store one anomaly."""
+    digest = hashlib.blake2b(f"silence|{stream}|{last_seen_ns}".encode(), digest_size=16)
+    return digest.hexdigest()

@@ -5,7 +5,7 @@ Sources: one Cloud Logging LogEntry JSON (`parse_entry`), a log-sink Pub/Sub mes
 (`parse_text_line`), and a file or stdin of either, line by line (`iter_lines`).
 """
 
-from pipeline.parsing.lines import iter_lines
+from pipeline.parsing.lines import iter_lines, iter_numbered_lines
 from pipeline.parsing.logentry import MAX_DEPTH, parse_entry
 from pipeline.parsing.pubsub import TIMESTAMP_ATTRIBUTE, parse_pubsub_message, parse_push_body
 from pipeline.parsing.rejection import (
@@ -26,6 +26,7 @@ __all__ = [
     "Rejection",
     "guess_severity",
     "iter_lines",
+    "iter_numbered_lines",
     "leading_timestamp_ns",
     "parse_entry",
     "parse_pubsub_message",

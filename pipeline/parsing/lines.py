@@ -29,7 +29,25 @@ def iter_lines(
     now_ns: int,
     max_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
 ) -> Iterator[LogEntry | Rejection]:
-    """Parses each non-blank line of `stream`; never raises for bad content.
+    """Parses each non-blank line of `stream`; see `iter_numbered_lines`."""
+    for _, item in iter_numbered_lines(
+        stream, source_name=source_name, project=project, service=service, now_ns=now_ns,
+        max_bytes=max_bytes,
+    ):  # fmt: skip
+        yield item
+
+
+def iter_numbered_lines(
+    stream: BinaryIO,
+    *,
+    source_name: str,
+    project: str,
+    service: str,
+    now_ns: int,
+    max_bytes: int = DEFAULT_MAX_ENTRY_BYTES,
+) -> Iterator[tuple[int, LogEntry | Rejection]]:
+    """Parses each non-blank line of `stream`, with its line number (from 1); never raises
+    for bad content.
 
     A line starting with `{` is a JSON LogEntry (an entry without a project takes
     `project`); any other line is plain text of `project` and `service`. Sources are
@@ -44,11 +62,14 @@ def iter_lines(
         source = f"{source_name}:{lineno}"
         if oversize:
             detail = f"The line is {oversize} bytes, over the limit of {max_bytes} bytes."
-            yield Rejection(RejectReason.OVERSIZED, detail, line[:MAX_STORED_RAW], oversize, source)
+            rejected = Rejection(
+                RejectReason.OVERSIZED, detail, line[:MAX_STORED_RAW], oversize, source
+            )
+            yield lineno, rejected
         elif line.lstrip(b" \t")[:1] == b"{":
-            yield _json_line(line, source, project, now_ns, max_bytes)
+            yield lineno, _json_line(line, source, project, now_ns, max_bytes)
         else:
-            yield parse_text_line(
+            yield lineno, parse_text_line(
                 line, source=source, project=project, service=service, now_ns=now_ns,
                 max_bytes=max_bytes,
             )  # fmt: skip

@@ -46,8 +46,13 @@ def test_a_stream_that_stops_is_reported_once(sqlite_url):
         if minute < 60:
             processor.process(_batch("stops", minute))
     now = T0 + 90 * MINUTE
-    found = check_silent_streams(processor, now)
+    found = check_silent_streams(processor, now).anomalies
     assert [(a.stream.service, a.anomaly_type) for a in found] == [("stops", "silence")]
     assert "has logged nothing for 31 minutes" in found[0].summary  # last entry at 59:04
-    assert check_silent_streams(processor, now + MINUTE) == []  # the same silence, again
+    again = check_silent_streams(processor, now + MINUTE)  # the same silence, again
+    assert again.anomalies == () and again.new_alert_ids == ()
+    assert [a.anomaly_type for a in store.anomalies(service="stops")] == ["silence"]
+    resumed = processor.process(_batch("stops", 95))  # the batch that ends the silence...
+    assert any(f.detector == "silence" for f in resumed.findings)  # ...sees it too, but
+    assert resumed.anomalies == ()  # it is the same silence, not a second one
     assert [a.anomaly_type for a in store.anomalies(service="stops")] == ["silence"]

@@ -84,12 +84,13 @@ def test_under_one_false_alert_per_service_day_on_a_clean_set(results, name):
 def test_combined_alerts_are_the_stored_alerts(results, name):
     result = results[name]
     assert _score(result, ev.COMBINED).alerts == result.stored_alerts
+    assert result.summary.alerts == result.stored_alerts  # the silence check's count too
     assert result.summary.accounted
 
 
 def test_the_generator_is_deterministic(tmp_path):
     write_set("edge", default_loghub_dir(), tmp_path)
-    for built in ("edge.jsonl.gz", "edge.labels.csv"):
+    for built in ("edge.jsonl.gz", "edge.labels.csv", "edge.lines.txt"):
         assert (tmp_path / built).read_bytes() == (devsets.DATA / built).read_bytes(), built
 
 
@@ -159,3 +160,53 @@ def test_a_bad_label_row_is_named_by_its_line(tmp_path, small_file, row, expecte
     run = CliRunner().invoke(main, ["eval", str(small_file), "--labels", str(labels)])
     assert run.exit_code == 2
     assert expected in run.output
+
+
+def _text_log(tmp_path: Path, *, days_apart: bool = False) -> tuple[Path, Path]:
+    """200 plain text lines of `billing`, errors on lines 101-120 (labeled 1); with
+    `days_apart`, a thin sample: each line a day after the one before."""
+    lines, labels = [], []
+    for n in range(1, 201):
+        day, minute = (n, 0) if days_apart else (1, n)
+        month, hour = 1 + day // 28, minute // 60
+        stamp = f"2026-{month:02d}-{1 + day % 28:02d}T{hour:02d}:{minute % 60:02d}:00Z"
+        bad = 101 <= n <= 120
+        text = f"ERROR payment {n} failed: connection refused" if bad else f"INFO paid {n % 7}"
+        lines.append(f"{stamp} {text}")
+        labels.append("1" if bad else "0")
+    log, marks = tmp_path / "billing.log", tmp_path / "billing.lines.txt"
+    log.write_text("\n".join(lines) + "\n")
+    marks.write_text("\n".join(labels) + "\n")
+    return log, marks
+
+
+def test_line_windows_score_alerts_and_the_baseline_on_the_same_windows(tmp_path):
+    log, marks = _text_log(tmp_path)
+    args = ["eval", str(log), "--line-labels", str(marks), "--window-lines", "20", "--json"]
+    run = CliRunner().invoke(main, [*args, "--pace", "3"])
+    assert run.exit_code == 0, run.output
+    lines = json.loads(run.output)["line_windows"]
+    assert (lines["windows"], lines["positive_windows"], lines["window_lines"]) == (10, 1, 20)
+    scores = {s["source"]: s for s in lines["scores"]}
+    assert scores[ev.BASELINE]["tp"] == 1 and scores[ev.BASELINE]["fp"] == 0
+    assert scores[ev.COMBINED]["tp"] == 1, run.output
+
+
+def test_pace_replays_a_thin_sample_without_its_gaps(tmp_path):
+    log, _ = _text_log(tmp_path, days_apart=True)
+    at_real_times = evaluate(log, [], Settings(), progress=False, line_labels=[False] * 200)
+    paced = evaluate(log, [], Settings(), progress=False, line_labels=[False] * 200, pace_s=3)
+    assert at_real_times.scores[0].hours > 24 * 150  # months of log time
+    assert paced.scores[0].hours < 0.2  # 200 lines, 3 s apart
+
+
+def test_line_labels_must_match_the_lines(tmp_path):
+    log, marks = _text_log(tmp_path)
+    marks.write_text("0\n" * 150)
+    run = CliRunner().invoke(main, ["eval", str(log), "--line-labels", str(marks)])
+    assert run.exit_code == 2 and "150 labels for 200 lines" in run.output
+    marks.write_text("0\n" * 199 + "yes\n")
+    run = CliRunner().invoke(main, ["eval", str(log), "--line-labels", str(marks)])
+    assert run.exit_code == 2 and "line 200: expected 0 or 1" in run.output
+    run = CliRunner().invoke(main, ["eval", str(log)])
+    assert run.exit_code == 2 and "--line-labels" in run.output

@@ -2,7 +2,8 @@
 
     python -m workers.devsets.build [--loghub DIR] [--out DIR] [--only NAME]
 
-Writes `<name>.jsonl.gz` and `<name>.labels.csv` per set. Deterministic: the same Loghub
+Writes `<name>.jsonl.gz`, `<name>.labels.csv` and `<name>.lines.txt` (one 0/1 label per
+line, made from the incidents) per set. Deterministic: the same Loghub
 files give the same bytes (fixed seeds, gzip with mtime 0).
 """
 
@@ -13,7 +14,9 @@ import sys
 from pathlib import Path
 
 from workers.devsets import DATA
+from workers.devsets.line_labels import line_labels
 from workers.devsets.sets import SETS
+from workers.evaluate import read_labels
 from workers.sample.loghub import builder_arguments
 
 
@@ -27,6 +30,8 @@ def write_set(name: str, loghub: Path, out: Path) -> tuple[Path, int, int]:
     data = out / f"{name}.jsonl.gz"
     data.write_bytes(gzip.compress(lines, compresslevel=9, mtime=0))
     (out / f"{name}.labels.csv").write_text(labels, encoding="utf-8")
+    incidents = read_labels(out / f"{name}.labels.csv")
+    (out / f"{name}.lines.txt").write_text(line_labels(data, incidents), encoding="utf-8")
     return data, lines.count(b"\n"), labels.count("\n") - 1
 
 
