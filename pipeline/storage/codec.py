@@ -11,6 +11,7 @@ import msgspec
 
 from pipeline.anomaly import Anomaly, AnomalySeverity, AnomalyStatus, Verdict
 from pipeline.entry import StreamKey
+from pipeline.escalation.redaction import redact
 from pipeline.findings import Finding
 from pipeline.storage.records import ALERT_FIRING
 
@@ -107,8 +108,9 @@ def alert_payload(anomaly: Anomaly, alert_id: str) -> dict[str, Any]:
         "severity": str(anomaly.severity),
         "stream": str(anomaly.stream),
         "anomaly_type": anomaly.anomaly_type,
-        "summary": anomaly.summary,
-        "details": finding_lines(anomaly.findings),
+        # What leaves for Slack and email: log text in it is redacted like a prompt.
+        "summary": redact(anomaly.summary),
+        "details": [redact(line) for line in finding_lines(anomaly.findings)],
         "first_seen": rfc3339(anomaly.start_ns),
         "anomaly_count": 1,
     }
