@@ -208,11 +208,25 @@ def push(settings: Settings, host: str, port: int) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
-@click.option("--concurrency", "-c", type=int, help="Worker processes (default: cores).")
-@click.option("--queues", "-Q", default="detect,notify,llm", show_default=True)
+@click.option("--concurrency", "-c", type=click.IntRange(1, 512),
+              help="Worker processes (default: cores).")
+@click.option("--queues", "-Q", default="detect,llm", show_default=True,
+              help="Comma-separated, from: detect, llm, notify.")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(concurrency: int | None, queues: str, celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker (prefork) on the given queues."""
+    """Run a Celery worker (prefork) on the given queues.
+
+    \b
+    By default it detects (queues detect and llm). Alerts are sent by workers of their
+    own, so a slow receiver never holds up a batch:
+      logwarden worker --queues notify
+    """
+    from workers.celery_app import QUEUES
+
+    unknown = sorted({q.strip() for q in queues.split(",")} - set(QUEUES))
+    if unknown:
+        raise click.BadParameter(f"unknown queue {', '.join(unknown)!s}; "
+                                 f"use {', '.join(QUEUES)}", param_hint="--queues")
     from workers.worker import app
 
     argv = ["worker", "-Q", queues, "--pool", "prefork", "--loglevel", "INFO"]

@@ -43,7 +43,6 @@ class FleetRuntime:
     settings: Settings
     store: Store
     processor: BatchProcessor
-    notifiers: dict[str, Notifier]
 
 
 @cache
@@ -52,7 +51,13 @@ def runtime() -> FleetRuntime:
     settings = Settings()
     store = build_store(settings)
     processor = build_fleet_processor(settings, store)
-    return FleetRuntime(settings, store, processor, dict(build_notifiers(settings)))
+    return FleetRuntime(settings, store, processor)
+
+
+@cache
+def notifiers() -> dict[str, Notifier]:
+    """Only workers that send build the channels (and need their secrets)."""
+    return dict(build_notifiers(runtime().settings))
 
 
 def encode_batch(batch: Batch) -> str:
@@ -147,7 +152,7 @@ def notify() -> None:
     came due and for anything a lost notify left behind.
     """
     rt = runtime()
-    report = deliver_due(rt.store, rt.notifiers, policy=delivery_policy(rt.settings))
+    report = deliver_due(rt.store, notifiers(), policy=delivery_policy(rt.settings))
     if report.more:  # a sweep's budget keeps it well inside the task's time limit
         notify.delay()
 

@@ -24,6 +24,7 @@ FLEET = {
     "migrate",
     "ingest",
     "worker",
+    "notifier",
     "beat",
     "push",
     "prometheus",
@@ -95,7 +96,7 @@ def test_dependencies_wait_for_health_or_completion(
 
 
 def test_the_app_waits_for_its_schema(services: dict[str, dict[str, Any]]) -> None:
-    for name in ("ingest", "worker", "beat", "push"):
+    for name in ("ingest", "worker", "notifier", "beat", "push"):
         assert services[name]["depends_on"]["migrate"]["condition"] == (
             "service_completed_successfully"
         )
@@ -107,6 +108,14 @@ def test_the_worker_scales(services: dict[str, dict[str, Any]]) -> None:
     assert "container_name" not in worker
     assert "ports" not in worker
     assert worker["command"][0] == "worker"
+
+
+def test_alerts_are_sent_by_workers_of_their_own(services: dict[str, dict[str, Any]]) -> None:
+    worker, notifier = services["worker"], services["notifier"]
+    assert "--queues" not in worker["command"]  # the default: detect and llm
+    assert notifier["command"][:3] == ["worker", "--queues", "notify"]
+    assert "LOGWARDEN_SLACK_WEBHOOK_URL" in notifier["environment"]
+    assert "LOGWARDEN_SLACK_WEBHOOK_URL" not in worker["environment"]
 
 
 def test_the_image_is_built_from_the_hashed_lock_and_sources_that_exist() -> None:
