@@ -23,13 +23,28 @@ class AnomalyStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The LLM's structured opinion of an anomaly; advice only."""
+    """The LLM's structured opinion of an anomaly; advice only.
 
-    confirmed: bool
+    `verdict` is anomaly, benign or unsure; `confidence` in [0, 1]; the ids are the
+    templates and entries (from the prompt) the claims rest on.
+    """
+
+    verdict: str
     summary: str
     cause: str
     actions: tuple[str, ...] = ()
     model: str = ""
+    anomaly_type: str = ""
+    severity: str = ""
+    confidence: float = 0.0
+    title: str = ""
+    impact: str = ""
+    template_ids: tuple[str, ...] = ()
+    insert_ids: tuple[str, ...] = ()
+
+    @property
+    def confirmed(self) -> bool:
+        return self.verdict == "anomaly"
 
 
 @dataclass(frozen=True, slots=True)

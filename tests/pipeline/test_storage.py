@@ -261,7 +261,7 @@ def test_anomaly_queries_filter_and_come_newest_first(store: Store) -> None:
 def test_a_verdict_is_attached_and_read_back(store: Store) -> None:
     anomaly = make_anomaly("b1")
     record(store, "b1", [anomaly])
-    verdict = Verdict(True, "Payments fail", "The card gateway times out", ("fail over",), "m")
+    verdict = Verdict("anomaly", "Payments fail", "The card gateway times out", ("fail over",), "m")
 
     assert store.set_verdict(anomaly.id, verdict)
     assert not store.set_verdict("no-such-anomaly", verdict)
