@@ -59,16 +59,10 @@ def _run_demo(settings: Settings, service: str) -> None:
 
 
 def _replay(settings: Settings, path: Path, service: str) -> RunSummary:
-    opener = _open_maybe_gzip(path)
-    with opener as stream:
+    # Opened as bytes whatever the name says: the content decides the format (gzip too).
+    with path.open("rb") as stream:
         return run_embedded(stream, source_name=path.name.split(".")[0], settings=settings,
-                            service=service, size_hint=None)
-
-
-def _open_maybe_gzip(path: Path):
-    import gzip
-
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+                            service=service, size_hint=path.stat().st_size)
 
 
 def _print_scorecard(settings: Settings) -> None:
@@ -95,6 +89,7 @@ def _print_summary(s: RunSummary, settings: Settings) -> None:
     rate = s.entries / s.seconds if s.seconds else 0.0
     lines = [
         "",
+        f"input       {s.input_kind}",
         f"entries     {s.entries:>8}  ({rate:,.0f}/s over {s.seconds:.1f}s)",
         f"processed   {s.processed:>8}",
         f"duplicates  {s.duplicates:>8}",

@@ -20,7 +20,7 @@ from alerting.outbox import deliver_due
 from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.entry import LogEntry
 from pipeline.ingest import Ingest
-from pipeline.parsing import Rejection, RejectReason, iter_numbered_lines
+from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
 from pipeline.processing import BatchOutcome, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.state import InMemoryStateStore
@@ -46,6 +46,7 @@ class RunSummary:
     deliveries: Counter[str] = field(default_factory=Counter)
     templates: int = 0
     seconds: float = 0.0
+    input_kind: InputKind | None = None  # the format the source was read as
 
     @property
     def accounted(self) -> bool:
@@ -66,7 +67,7 @@ def run_embedded(
     pace_s: float | None = None,
     on_line: Callable[[int, LogEntry], None] | None = None,
 ) -> RunSummary:
-    """Replays `source` (JSON lines or plain text) and returns what was found.
+    """Replays `source` (any format `read_input` detects) and returns what was found.
 
     Batches close on count, bytes and *log* time, so a replay of hours of logs forms
     the same minute-sized windows the live service forms. `on_outcome`, when given, is
@@ -74,6 +75,8 @@ def run_embedded(
     `pace_s` re-times the lines evenly, for thin samples whose gaps are not silences: the
     first entry keeps its time, and each line comes `pace_s` after the line before it.
     `on_line` is told each entry (as replayed) with its line number in `source`.
+    `size_hint` is the size of `source` in bytes (on disk, compressed or not): the
+    progress bar follows how far `source` has been read.
     """
     started = time.perf_counter()
     store = build_store(settings, migrate=True)
@@ -105,7 +108,7 @@ def run_embedded(
     limits = settings.batch.limits()
     replay = BatchLimits(limits.max_entries, limits.max_span_s, limits.max_bytes, limits.max_span_s)
     ingest = Ingest(Batcher(replay), process, dead.append, source="file")
-    numbered = iter_numbered_lines(
+    summary.input_kind, numbered = read_input(
         source,
         source_name=source_name,
         project=project,
@@ -126,7 +129,7 @@ def run_embedded(
         for item in items:
             if not isinstance(item, Rejection):
                 log_clock = max(log_clock, item.timestamp_ns / 1e9)
-                bar.update(item.size)
+                _advance(bar, source)
             ingest.feed(item, log_clock)
             if log_clock >= next_beat:  # what beat does in the fleet, on the log's clock
                 ingest.tick(log_clock)
@@ -169,6 +172,16 @@ def _told(
         if on_line is not None and isinstance(item, LogEntry):
             on_line(lineno, item)
         yield item
+
+
+def _advance(bar: tqdm, source: BinaryIO) -> None:
+    """Moves the bar to how far `source` has been read (bytes on disk, so gzip works)."""
+    if bar.disable or bar.total is None:
+        return
+    try:
+        bar.update(source.tell() - bar.n)
+    except (OSError, ValueError):  # a pipe: no position
+        bar.total = None
 
 
 def _note_silences(processor, log_clock: float, summary: RunSummary) -> None:

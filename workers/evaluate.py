@@ -172,7 +172,7 @@ def evaluate(
     window_lines: int = 20,
     pace_s: float | None = None,
 ) -> Evaluation:
-    """Replays `path` (JSON lines or plain text, gzipped or not) on a throwaway database
+    """Replays `path` (any format `read_input` detects) on a throwaway database
     and scores every detector, Logwarden's stored anomalies and the baseline rule.
 
     With `line_labels` (one per line of `path`), also over windows of `window_lines`
@@ -217,7 +217,9 @@ def _line_evaluation(
 
 
 def _line_count(path: Path) -> int:
-    with _open(path) as stream:
+    with _open(path) as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if gzipped else path.open("rb") as stream:
         return sum(1 for _ in stream)
 
 
@@ -249,27 +251,20 @@ def _replay(
 
 
 def _open(path: Path) -> BinaryIO:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+    return path.open("rb")  # the content decides the format, gzip included
 
 
-def _size(path: Path) -> int | None:
-    """Uncompressed bytes, for the progress bar (a gzip file's trailer holds them mod 4 GiB)."""
-    if path.suffix != ".gz":
-        return path.stat().st_size
-    if path.stat().st_size < 18:  # not even an empty gzip member
-        return None
-    with path.open("rb") as handle:
-        handle.seek(-4, 2)
-        return int.from_bytes(handle.read(4), "little")
+def _size(path: Path) -> int:
+    """Bytes on disk: the progress bar follows how far the file has been read."""
+    return path.stat().st_size
 
 
 def render_table(result: Evaluation, name: str, *, details: bool = False) -> str:
     """The scores as a text table; with `details`, each incident and each false alert."""
     first = result.scores[0]
     lines = [
-        f"{name}: {result.summary.entries:,} entries, {result.windows:,} windows "
+        f"{name} ({result.summary.input_kind}): {result.summary.entries:,} entries, "
+        f"{result.windows:,} windows "
         f"({result.positive_windows:,} positive), {len(result.incidents)} incidents, "
         f"{first.hours:.1f} h of log time, {first.service_days:.2f} service-days",
         "",
@@ -314,6 +309,7 @@ def to_json(result: Evaluation, name: str) -> dict[str, Any]:
     return {
         "file": name,
         "entries": result.summary.entries,
+        "input_format": str(result.summary.input_kind),
         "windows": result.windows,
         "positive_windows": result.positive_windows,
         "stored_alerts": result.stored_alerts,

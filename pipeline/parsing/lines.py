@@ -67,7 +67,7 @@ def iter_numbered_lines(
             )
             yield lineno, rejected
         elif line.lstrip(b" \t")[:1] == b"{":
-            yield lineno, _json_line(line, source, project, now_ns, max_bytes)
+            yield lineno, json_entry(line, source, project, now_ns, max_bytes)
         else:
             yield lineno, parse_text_line(
                 line, source=source, project=project, service=service, now_ns=now_ns,
@@ -75,7 +75,7 @@ def iter_numbered_lines(
             )  # fmt: skip
 
 
-def _json_line(
+def json_entry(
     line: bytes, source: str, project: str, now_ns: int, max_bytes: int
 ) -> LogEntry | Rejection:
     if line.endswith(b"\n"):

@@ -1,0 +1,33 @@
+"""Runs the installed `logwarden` command as a user does: a real process, its own env."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LOGWARDEN = Path(sys.executable).with_name("logwarden")
+
+
+def logwarden(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """`logwarden ARGS` in `cwd`, with no LOGWARDEN_* from the caller's environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}
+    clean.update({"LOGWARDEN_CHANNELS": "[]", "LOGWARDEN_LOG_JSON": "false"})
+    clean.update(env or {})
+    return subprocess.run(
+        [str(LOGWARDEN), *args],
+        cwd=cwd,
+        env=clean,
+        input=stdin.decode() if stdin else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

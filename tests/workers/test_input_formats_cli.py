@@ -1,0 +1,67 @@
+"""`logwarden run` on what `gcloud logging read --format=json` writes, and on its kin."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.workers.clirun import logwarden
+from workers import sample
+
+ENTRIES = 300
+
+
+@pytest.fixture(scope="module")
+def entries() -> list[dict]:
+    """The first entries of the bundled sample that are JSON objects (some are malformed)."""
+    found = []
+    with gzip.open(sample.sample_path(), "rt") as lines:
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                found.append(entry)
+            if len(found) == ENTRIES:
+                return found
+    raise AssertionError("the sample is shorter than expected")
+
+
+def _summary(output: str) -> dict[str, str]:
+    return dict(
+        re.findall(r"^(input|entries|processed|duplicates|dead letters) *(\S.*?)$", output, re.M)
+    )
+
+
+def _run(tmp_path: Path, name: str, data: bytes) -> dict[str, str]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    db = f"sqlite:///{tmp_path / (name + '.db')}"
+    result = logwarden("run", "--from", str(path), cwd=tmp_path, env={"LOGWARDEN_DATABASE_URL": db})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return _summary(result.stdout)
+
+
+def test_a_gcloud_array_is_read_entry_by_entry(tmp_path, entries):
+    array = _run(tmp_path, "gcloud.json", json.dumps(entries, indent=2).encode())
+    lines = _run(tmp_path, "sink.jsonl", "\n".join(json.dumps(e) for e in entries).encode())
+    assert array["input"] == "JSON array"
+    assert lines["input"] == "JSON lines"
+    assert array["entries"].split()[0] == str(ENTRIES)
+    # The same entries give the same outcome whichever way they are written.
+    for count in ("processed", "duplicates", "dead letters"):
+        assert array[count].split()[0] == lines[count].split()[0], count
+    assert int(array["processed"]) + int(array["duplicates"]) >= ENTRIES - 5
+
+
+def test_gzip_is_known_by_its_content_not_its_name(tmp_path, entries):
+    data = gzip.compress(json.dumps(entries, indent=2).encode())
+    result = _run(tmp_path, "export.json", data)  # no .gz suffix
+    assert result["input"] == "JSON array, gzip"
+    assert result["entries"].split()[0] == str(ENTRIES)
