@@ -22,6 +22,7 @@ from pipeline.templates.patterns import (
     IPV4,
     IPV6,
     ISO_TIME,
+    MIXED_ID,
     NUMBER,
     PAREN_VALUE,
     PATH_ABSOLUTE,
@@ -36,7 +37,7 @@ from pipeline.templates.patterns import (
 )
 
 # Bumped whenever a rule changes what a line masks to: miner snapshots name it.
-MASKING_VERSION = 1
+MASKING_VERSION = 2
 
 # Drain's own wildcard; a line that carries it literally must not look generalized.
 DRAIN_WILDCARD = "<*>"
@@ -89,8 +90,14 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
     _rule("hex", "<NUM>", HEX_ID, digit=True),
     _rule("number", "<NUM>", NUMBER, digit=True),
     _rule("sign", "", SIGNED, needs="<NUM>"),
+    _rule("id", "<ID>", MIXED_ID, digit=True),
     _rule("value", "(<VAL>)", PAREN_VALUE, needs="("),
 )
+
+
+def default_rules(words_with_numbers: bool = True) -> tuple[MaskRule, ...]:
+    """The rules above, optionally without the one for words holding numbers."""
+    return tuple(r for r in DEFAULT_RULES if words_with_numbers or r.kind != "id")
 
 
 class LogMasker:
@@ -98,7 +105,8 @@ class LogMasker:
 
     Placeholders: URL, PATH, EMAIL, UUID, HOST (IPv4/IPv6 with or without port, host
     names), TIME (dates and clock times), USER, SIZE, DURATION, NUM (decimal and hex
-    numbers, hex ids) and VAL (a lone parenthesised value, empty or not).
+    numbers, hex ids), ID (a word with a number in it: `core.2275`, `an14`) and VAL
+    (a lone parenthesised value, empty or not).
     """
 
     def __init__(self, rules: tuple[MaskRule, ...] = DEFAULT_RULES) -> None:

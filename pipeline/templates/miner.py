@@ -2,8 +2,13 @@
 
 A template id is a hash of the template text, so the same line gets the same id in
 any worker and after a restart (DESIGN.md invariant 4). When Drain generalizes a
-template (a token becomes `<*>`) the id changes; the old id is linked to the new one
-and `resolve` follows the links, so anything stored under an old id still finds it.
+template (a token becomes `<*>`, or templates that differ in one varying token merge)
+the id changes; the old id is linked to the new one and `resolve` follows the links,
+so anything stored under an old id still finds it.
+
+A masked line met before skips Drain's tree walk: a bounded LRU maps it to its
+cluster. The map is emptied whenever a template is created, generalized or evicted,
+the only events that could send the line elsewhere, so it never changes an answer.
 """
 
 from __future__ import annotations
@@ -11,13 +16,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from drain3 import TemplateMiner as Drain3Miner
 from drain3.drain import LogCluster
 
 from pipeline.templates import snapshot
-from pipeline.templates.masking import LogMasker
+from pipeline.templates.drain import DrainResult
+from pipeline.templates.masking import LogMasker, default_rules
 from pipeline.templates.results import TemplateChange, TemplateMatch, template_id
-from pipeline.templates.settings import DEFAULT_SETTINGS, MiningSettings, drain3_config
+from pipeline.templates.settings import DEFAULT_SETTINGS, MiningSettings, build_drain
 from pipeline.templates.table import TemplateStats, TemplateTable
 
 
@@ -34,28 +39,29 @@ class TemplateMiner:
         *,
         max_lineage: int | None = None,
         settings: MiningSettings = DEFAULT_SETTINGS,
+        seen_lines: int = 4096,
     ) -> None:
         if max_templates < 1:
             raise ValueError(f"max_templates must be at least 1, not {max_templates}")
         self.max_templates = max_templates
         self.settings = settings
-        self._drain = Drain3Miner(config=drain3_config(settings, max_templates)).drain
-        self._mask = LogMasker().mask
+        self._drain = build_drain(settings, max_templates)
+        self._mask = LogMasker(default_rules(settings.words_with_numbers)).mask
         self._table = TemplateTable(max_templates if max_lineage is None else max_lineage)
         self._cluster_ids: OrderedDict[int, str] = OrderedDict()  # LRU order, as Drain's
+        self._seen: OrderedDict[str, LogCluster] = OrderedDict()  # masked line -> cluster
+        self._seen_lines = seen_lines
 
     def mine(self, message: str, timestamp_ns: int) -> TemplateMatch:
         """Learns from one line and returns its template; never raises on odd text."""
-        cluster, change = self._drain.add_log_message(self._masked(message))
-        cid = cluster.cluster_id
-        known = self._cluster_ids.get(cid)
-        if known is None:
-            match = self._created(cluster)
-        elif change == "cluster_template_changed":
-            match = self._generalized(cluster, known)
+        masked = self._masked(message)
+        cluster = self._seen.get(masked)
+        if cluster is not None:
+            self._seen.move_to_end(masked)
+            self._drain.touch(cluster)
+            match = self._unchanged(cluster.cluster_id)
         else:
-            self._cluster_ids.move_to_end(cid)
-            match = TemplateMatch(known, self._table.text(known) or "", TemplateChange.NONE)
+            match = self._learn(masked, self._drain.add(self._drain.get_content_as_tokens(masked)))
         self._table.record(match.template_id, timestamp_ns)
         return match
 
@@ -144,6 +150,29 @@ class TemplateMiner:
         if not text.isascii():  # lone surrogates can be neither hashed nor stored as UTF-8
             text = text.encode("utf-8", "replace").decode("utf-8")
         return self._mask(text)
+
+    def _learn(self, masked: str, result: DrainResult) -> TemplateMatch:
+        cluster = result.cluster
+        known = self._cluster_ids.get(cluster.cluster_id)
+        if result.change == "none" and known is not None:
+            self._seen[masked] = cluster
+            if len(self._seen) > self._seen_lines:
+                self._seen.popitem(last=False)
+            return self._unchanged(cluster.cluster_id)
+        self._seen.clear()  # the tree changed: a line met before may now go elsewhere
+        if known is None:
+            return self._created(cluster)
+        match = self._generalized(cluster, known)
+        for absorbed in result.absorbed:
+            old_id = self._cluster_ids.pop(absorbed, None)
+            if old_id is not None:
+                self._table.merge(old_id, match.template_id)
+        return match
+
+    def _unchanged(self, cluster_id: int) -> TemplateMatch:
+        self._cluster_ids.move_to_end(cluster_id)
+        known = self._cluster_ids[cluster_id]
+        return TemplateMatch(known, self._table.text(known) or "", TemplateChange.NONE)
 
     def _created(self, cluster: LogCluster) -> TemplateMatch:
         new_id = self._attach(cluster)

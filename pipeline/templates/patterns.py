@@ -79,6 +79,13 @@ HEX_ID = (
 NUMBER = rf"\d(?<![A-Za-z0-9.]\d)\d*+(?:\.\d++)*{_ALNUM_AFTER}"
 # A sign joins its number only where it cannot be a separator ("id-42" keeps its hyphen).
 SIGNED = r"(?<![A-Za-z0-9.>)\]-])[-+](?=<NUM>)"
+# What numbers are left sit inside a word: a token holding a run of two digits or more,
+# or a digit beside a dot, dash or underscore (`core.2275`, `an14`, `job_7_b`), is one
+# variable, as Drain treats any token with a digit. A single digit glued to letters
+# (`en0`, `IPV6`, `ssh2`) usually names a thing and is kept.
+MIXED_ID = (
+    r"(?<![\w.<>-])(?=[\w.<>-]*?(?:\d\d|[._-]\d|\d[._-]))[\w.<>-]++"
+)
 # A parenthesised token standing alone, empty or holding a digit, dot or placeholder:
 # "(host.example.com)", "(10.0.0.1)" and "()" are one value that may be missing.
 PAREN_VALUE = r"(?<!\S)\((?=[^\s()]*?[\d.<]|\))[^\s()]*+\)(?=[\s,.:;]|$)"

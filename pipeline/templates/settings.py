@@ -1,28 +1,31 @@
-"""The one Drain configuration every stream uses, and its translation for Drain3.
+"""The one Drain configuration every stream uses, and the Drain that it builds.
 
+The values are chosen by leave-one-system-out over the 14 Loghub systems
+(`python -m tests.benchmarks.grouping`): for each system, the candidate that groups
+the other 13 best, held to no system below stock Drain3, is scored on the one left out.
 Drain3 reads `drain3.ini` from the working directory when handed no config; here the
-config is always built in code and `TemplateMinerConfig.load` is never called.
+Drain is always built in code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drain3.template_miner_config import TemplateMinerConfig
-
+from pipeline.templates.drain import ParameterDrain
 from pipeline.templates.masking import MASKING_VERSION
 
 
 @dataclass(frozen=True, slots=True)
 class MiningSettings:
-    """Drain's knobs, tuned once for all 14 Loghub systems (see the accuracy test).
+    """Drain's knobs, the same for every system (see BENCHMARKS.md, grouping).
 
-    - `similarity`: share of a template's fixed tokens a line must repeat to join it.
-      At 0.87 a one-token difference splits lines of up to 7 tokens ("open through
-      proxy <HOST> HTTPS" vs "... SOCKS5") and merges longer ones; masking, not
-      Drain's wildcards, carries most of the generalization.
-    - `depth`: Drain's tree depth; 5 routes lines by their length and first 3 tokens
-      (4 merged HTTP methods, 6 split on variable third tokens).
+    - `similarity`: share of a template's tokens (wildcards count) a line must repeat
+      to join it. Masking, not a low threshold, carries most of the generalization;
+      a high one keeps events that differ in one word apart.
+    - `depth`: Drain's tree depth; 5 routes lines by their length and first 2 tokens.
+    - `variable_after`: a token position becomes `<*>` once this many templates would
+      differ there alone (see `pipeline.templates.drain`); 0 turns it off.
+    - `words_with_numbers`: mask a word holding a number (`core.2275`) as `<ID>`.
     - `max_message_chars`: only this much of a line shapes its template, which bounds
       the cost of a huge line.
     """
@@ -30,6 +33,8 @@ class MiningSettings:
     similarity: float = 0.87
     depth: int = 5
     max_children: int = 100
+    variable_after: int = 6
+    words_with_numbers: bool = True
     extra_delimiters: tuple[str, ...] = ()
     max_message_chars: int = 4096
 
@@ -38,22 +43,23 @@ class MiningSettings:
         delimiters = ",".join(self.extra_delimiters)
         return (
             f"sim={self.similarity};depth={self.depth};children={self.max_children};"
-            f"delimiters={delimiters};chars={self.max_message_chars};masking={MASKING_VERSION}"
+            f"variable_after={self.variable_after};words={self.words_with_numbers};"
+            f"delimiters={delimiters};"
+            f"chars={self.max_message_chars};masking={MASKING_VERSION}"
         )
 
 
 DEFAULT_SETTINGS = MiningSettings()
 
 
-def drain3_config(settings: MiningSettings, max_clusters: int) -> TemplateMinerConfig:
-    """A Drain3 config with our settings, no profiling and no masking of its own."""
-    config = TemplateMinerConfig()
-    config.profiling_enabled = False
-    config.drain_sim_th = settings.similarity
-    config.drain_depth = settings.depth
-    config.drain_max_children = settings.max_children
-    config.drain_max_clusters = max_clusters
-    config.drain_extra_delimiters = list(settings.extra_delimiters)
-    config.masking_instructions = []  # pipeline.templates.masking runs before Drain
-    config.parametrize_numeric_tokens = True
-    return config
+def build_drain(settings: MiningSettings, max_clusters: int) -> ParameterDrain:
+    """A Drain with our settings, no profiling and no masking of its own."""
+    return ParameterDrain(
+        variable_after=settings.variable_after,
+        depth=settings.depth,
+        sim_th=settings.similarity,
+        max_children=settings.max_children,
+        max_clusters=max_clusters,
+        extra_delimiters=settings.extra_delimiters,
+        parametrize_numeric_tokens=True,
+    )

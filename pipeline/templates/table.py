@@ -76,6 +76,13 @@ class TemplateTable:
             self._entries[new_id].absorb(gone)
             self.lineage.link(old_id, new_id)
 
+    def merge(self, old_id: str, new_id: str) -> None:
+        """A cluster with template `old_id` was absorbed into one with `new_id`."""
+        gone = self._release(old_id)
+        if gone is not None and old_id != new_id:
+            self._entries[new_id].absorb(gone)
+            self.lineage.link(old_id, new_id)
+
     def record(self, template_id: str, timestamp_ns: int) -> None:
         entry = self._entries[template_id]
         if entry.count == 0 or timestamp_ns < entry.first_seen_ns:

@@ -1,0 +1,76 @@
+"""The miner on logs it was not tuned on: words with numbers, short lines, dense streams."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.templates import LogMasker, TemplateChange, TemplateMiner
+from tests.pipeline.loghub import load_all
+
+MIXED = [
+    ("generating core.2275", "generating <ID>"),
+    ("ciod: LOGIN chdir(/p/gb1) failed on an14", "ciod: LOGIN chdir(<PATH>) failed on <ID>"),
+    ("job_1445144423722_0020 on rack-r12.b7", "job_<NUM>_<NUM> on <ID>"),
+    ("arch x86_64 kernel", "arch <ID> kernel"),
+    ("Link Up on en0 over IPV6", "Link Up on en0 over IPV6"),  # one digit: a name
+]
+
+
+@pytest.mark.parametrize(("raw", "masked"), MIXED)
+def test_words_holding_numbers(raw: str, masked: str) -> None:
+    assert LogMasker().mask(raw) == masked
+
+
+def test_a_short_line_keeps_one_template_when_a_word_varies() -> None:
+    miner = TemplateMiner()
+    ids = [miner.mine(f"link up on wlan{c}", i).template_id for i, c in enumerate("abcdefghij")]
+    final = {miner.resolve(i) for i in ids}
+    assert len(final) == 1
+    assert len(miner.templates()) == 1
+    assert miner.templates()[0].template == "link up on <*>"
+    assert miner.templates()[0].count == 10
+
+
+def test_a_word_with_few_values_stays_an_event() -> None:
+    miner = TemplateMiner()
+    for i in range(20):
+        miner.mine(f"open through proxy {('HTTPS', 'SOCKS5')[i % 2]}", i)
+    assert sorted(t.template for t in miner.templates()) == [
+        "open through proxy HTTPS",
+        "open through proxy SOCKS5",
+    ]
+
+
+def test_absorbed_templates_resolve_to_the_merged_one() -> None:
+    miner = TemplateMiner()
+    first = [miner.mine(f"link up on wlan{c}", i) for i, c in enumerate("abcde")]
+    assert all(m.change is TemplateChange.CREATED for m in first)
+    merged = miner.mine("link up on wlanf", 5)
+    assert merged.change is TemplateChange.GENERALIZED
+    assert merged.previous_id == first[0].template_id  # the oldest keeps its cluster
+    assert {miner.resolve(m.template_id) for m in first} == {merged.template_id}
+    assert set(miner.ancestors(merged.template_id)) == {m.template_id for m in first}
+    stats = miner.stats(first[3].template_id)
+    assert stats is not None and (stats.count, stats.first_seen_ns, stats.last_seen_ns) == (6, 0, 5)
+    restored = TemplateMiner.restore(miner.snapshot())
+    assert restored.mine("link up on wlanz", 9).template_id == merged.template_id
+
+
+def test_a_template_with_wildcards_still_takes_its_lines() -> None:
+    miner = TemplateMiner()
+    words = "the backup of volume {} on cluster {} completed and was verified"
+    miner.mine(words.format("one", "east"), 0)
+    miner.mine(words.format("two", "east"), 1)
+    both = miner.mine(words.format("two", "west"), 2)
+    assert both.template.count("<*>") == 2
+    later = miner.mine(words.format("six", "north"), 3)
+    assert later.change is TemplateChange.NONE and later.template_id == both.template_id
+
+
+def test_lines_met_before_get_the_answer_a_tree_walk_gives() -> None:
+    logs = [log for log in load_all() if log.system in ("Android", "Mac", "HPC")]
+    lines = [(m, i) for log in logs for i, m in enumerate(log.messages)] * 2
+    cached, walked = TemplateMiner(), TemplateMiner(seen_lines=0)
+    assert cached.mine_many(lines) == walked.mine_many(lines)
+    assert cached.templates() == walked.templates()
+    assert cached.snapshot() == walked.snapshot()
