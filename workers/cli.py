@@ -164,6 +164,32 @@ def migrate(settings: Settings, revision: str) -> None:
     click.echo(f"migrated {settings.database_url.split('@')[-1]} to {revision}")
 
 
+@main.command()
+@click.argument("file", type=click.Path(exists=True, allow_dash=True, dir_okay=False))
+@click.option("--service", default="", help="Service name for plain-text lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the templates as JSON.")
+@click.option("--per-line", type=click.Path(dir_okay=False, writable=True),
+              help="Write each line's template id, in input order, to this CSV.")
+@click.pass_obj
+def templates(settings: Settings, file: str, service: str, as_json: bool,
+              per_line: str | None) -> None:
+    """Mine FILE (JSON lines or plain text, gzip ok, - for stdin) and list its templates.
+
+    Prints each template with its count and first and last seen time, most frequent
+    first. Nothing is stored.
+    """
+    from workers import template_report as report_
+
+    name = "stdin" if file == "-" else Path(file).name.split(".")[0]
+    with (sys.stdin.buffer if file == "-" else open(file, "rb")) as raw:
+        report = report_.mine_file(report_.open_input(raw), source_name=name, service=service,
+                                   max_templates=settings.template_capacity)
+    click.echo(report_.to_json(report) if as_json else report_.render_table(report))
+    if per_line:
+        with open(per_line, "w", newline="", encoding="utf-8") as out:
+            report_.write_per_line(report, out)
+
+
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 
 
