@@ -6,8 +6,8 @@ template (a token becomes `<*>`, or templates that differ in one varying token m
 the id changes; the old id is linked to the new one and `resolve` follows the links,
 so anything stored under an old id still finds it.
 
-A masked line met before skips Drain's tree walk: a bounded LRU maps it to its
-cluster. The map is emptied whenever a template is created, generalized or evicted,
+A message met before is not masked again, and a masked line met before skips Drain's
+tree walk: bounded LRUs map them to their masked text and their cluster. The map is emptied whenever a template is created, generalized or evicted,
 the only events that could send the line elsewhere, so it never changes an answer.
 """
 
@@ -30,7 +30,8 @@ class TemplateMiner:
     """Mines log lines into templates; holds at most `max_templates` of them.
 
     The least recently seen template is evicted first (Drain's LRU cluster cache,
-    mirrored by our stats). Not thread-safe: one miner per worker process.
+    mirrored by our stats). `seen_lines` bounds each of the two caches (0: none).
+    Not thread-safe: one miner per worker process.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class TemplateMiner:
         self._table = TemplateTable(max_templates if max_lineage is None else max_lineage)
         self._cluster_ids: OrderedDict[int, str] = OrderedDict()  # LRU order, as Drain's
         self._seen: OrderedDict[str, LogCluster] = OrderedDict()  # masked line -> cluster
+        self._masks: OrderedDict[str, str] = OrderedDict()  # message -> masked line
         self._seen_lines = seen_lines
 
     def mine(self, message: str, timestamp_ns: int) -> TemplateMatch:
@@ -147,9 +149,17 @@ class TemplateMiner:
 
     def _masked(self, message: str) -> str:
         text = message[: self.settings.max_message_chars]
-        if not text.isascii():  # lone surrogates can be neither hashed nor stored as UTF-8
-            text = text.encode("utf-8", "replace").decode("utf-8")
-        return self._mask(text)
+        masked = self._masks.get(text)
+        if masked is not None:  # the same message again: masking is pure
+            self._masks.move_to_end(text)
+            return masked
+        clean = text
+        if not clean.isascii():  # lone surrogates can be neither hashed nor stored as UTF-8
+            clean = clean.encode("utf-8", "replace").decode("utf-8")
+        masked = self._masks[text] = self._mask(clean)
+        if len(self._masks) > self._seen_lines:
+            self._masks.popitem(last=False)
+        return masked
 
     def _learn(self, masked: str, result: DrainResult) -> TemplateMatch:
         cluster = result.cluster
