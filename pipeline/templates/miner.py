@@ -7,8 +7,9 @@ the id changes; the old id is linked to the new one and `resolve` follows the li
 so anything stored under an old id still finds it.
 
 A message met before is not masked again, and a masked line met before skips Drain's
-tree walk: bounded LRUs map them to their masked text and their cluster. The map is emptied whenever a template is created, generalized or evicted,
-the only events that could send the line elsewhere, so it never changes an answer.
+tree walk: bounded LRUs map them to their masked text and their cluster. The second is
+emptied whenever a template is created, generalized or evicted, the only events that
+could send the line elsewhere, so it never changes an answer.
 """
 
 from __future__ import annotations
