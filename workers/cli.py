@@ -173,17 +173,21 @@ def migrate(settings: Settings, revision: str) -> None:
 @click.pass_obj
 def templates(settings: Settings, file: str, service: str, as_json: bool,
               per_line: str | None) -> None:
-    """Mine FILE (JSON lines or plain text, gzip ok, - for stdin) and list its templates.
+    """Mine FILE (any input `run` takes, gzip ok, - for stdin) and list its templates.
 
     Prints each template with its count and first and last seen time, most frequent
     first. Nothing is stored.
     """
+    from pipeline.parsing import InputError
     from workers import template_report as report_
 
     name = "stdin" if file == "-" else Path(file).name.split(".")[0]
-    with (sys.stdin.buffer if file == "-" else open(file, "rb")) as raw:
-        report = report_.mine_file(report_.open_input(raw), source_name=name, service=service,
-                                   max_templates=settings.template_capacity)
+    try:
+        with (sys.stdin.buffer if file == "-" else open(file, "rb")) as raw:
+            report = report_.mine_file(raw, source_name=name, service=service,
+                                       max_templates=settings.template_capacity)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(report_.to_json(report) if as_json else report_.render_table(report))
     if per_line:
         with open(per_line, "w", newline="", encoding="utf-8") as out:

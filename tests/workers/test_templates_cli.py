@@ -16,7 +16,9 @@ LOGWARDEN = str(Path(sys.executable).parent / "logwarden")
 
 
 def _run(*args: str, stdin: bytes | None = None, cwd: Path) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "LOGWARDEN_DATABASE_URL": f"sqlite:///{cwd}/unused.db"}
+    # Bytes in (gzip on stdin), so not tests.workers.clirun, which sends text.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}
+    env["LOGWARDEN_DATABASE_URL"] = f"sqlite:///{cwd}/unused.db"
     return subprocess.run([LOGWARDEN, "templates", *args], input=stdin, capture_output=True,
                           cwd=cwd, env=env, timeout=120, check=False)
 
@@ -35,13 +37,12 @@ def test_plain_text_table_and_per_line_csv(tmp_path: Path) -> None:
     assert table[0].split()[:3] == ["count", "first", "seen"]
     counts = [int(row.split()[0]) for row in table[1:-1]]
     assert sum(counts) == len(lines) and counts == sorted(counts, reverse=True)
-    assert table[-1] == f"{len(counts)} templates from {len(lines)} lines"
+    assert table[-1] == f"{len(counts)} templates from {len(lines)} entries (plain text)"
     with (tmp_path / "ids.csv").open(newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["line", "template_id"]
-    assert [int(r[0]) for r in rows[1:]] == list(range(1, len(lines) + 2))  # blank line too
-    assert rows[-1][1] == ""
-    ids = [r[1] for r in rows[1:-1]]
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, len(lines) + 1))  # no blank line
+    ids = [r[1] for r in rows[1:]]
     listed = {row.split()[3] for row in table[1:-1]}
     assert set(ids) == listed
     same = [i for i, line in enumerate(lines) if line == lines[0]]
@@ -59,7 +60,7 @@ def test_gzip_json_lines_from_stdin(tmp_path: Path) -> None:
     out = _run("-", "--json", stdin=data, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert (report["lines"], report["rejected"]) == (31, 1)
+    assert (report["input"], report["entries"], report["rejected"]) == ("JSON lines, gzip", 31, 1)
     first, second = report["templates"]
     assert (first["template"], first["count"]) == ("generating <ID>", 30)
     assert (first["first_seen"], first["last_seen"]) == ("2026-01-01T00:00:00Z",
@@ -71,3 +72,15 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     out = _run(str(tmp_path / "nope.log"), cwd=tmp_path)
     assert out.returncode != 0
     assert b"nope.log" in out.stderr
+
+
+def test_a_json_array_as_gcloud_writes_it(tmp_path: Path) -> None:
+    entries = [{"textPayload": f"Session {i} closed for an{i + 10}",
+                "timestamp": f"2026-01-01T00:00:{i:02d}Z"} for i in range(12)]
+    (tmp_path / "export.json").write_text(json.dumps(entries, indent=2))
+    out = _run("export.json", "--per-line", "ids.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode().splitlines()[-1] == "1 templates from 12 entries (JSON array)"
+    rows = list(csv.reader((tmp_path / "ids.csv").read_text().splitlines()))
+    assert [r[0] for r in rows[1:]] == [str(i) for i in range(1, 13)]  # positions
+    assert len({r[1] for r in rows[1:]}) == 1
