@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import tempfile
@@ -14,27 +15,36 @@ import migrations
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import Store
 from workers import sample
+from workers.clierrors import LogwardenGroup
 from workers.embedded import RunSummary, run_embedded
+from workers.envcheck import warnings_for
+from workers.listing import anomaly_json, dead_letter_json, echo_json, open_existing_store
+from workers.preflight import check_run_settings
 from workers.replay import replay_failed_batches
 from workers.runtime import build_fleet_processor, build_processor, build_store
 from workers.settings import Settings
 
 
-@click.group()
+@click.group(cls=LogwardenGroup)
+@click.version_option(package_name="logwarden", prog_name="logwarden")
 @click.option("--db", "database_url", help="Database URL (default: LOGWARDEN_DATABASE_URL).")
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None) -> None:
     """Logwarden: streaming log anomaly detection with alerts that explain themselves."""
+    for warning in warnings_for(os.environ, Settings):
+        click.echo(warning, err=True)
     ctx.obj = Settings(database_url=database_url) if database_url else Settings()
 
 
 @main.command()
-@click.option("--from", "source", type=click.Path(allow_dash=True, dir_okay=False),
-              help="JSON lines or plain text, or - for stdin. Default: the bundled sample.")
+@click.option("--from", "source", type=click.Path(exists=True, allow_dash=True, dir_okay=False),
+              help="A file or - for stdin: JSON lines, a JSON array (gcloud logging read "
+                   "--format=json), plain text, gzipped or not. Default: the bundled sample.")
 @click.option("--service", default="", help="Service name for plain-text lines.")
 @click.pass_obj
 def run(settings: Settings, source: str | None, service: str) -> None:
     """Run embedded (no servers): replay logs, detect, store, alert."""
+    check_run_settings(settings)
     if source is None:
         _run_demo(settings, service)
         return
@@ -56,6 +66,7 @@ def _run_demo(settings: Settings, service: str) -> None:
     click.echo(f"Replaying the bundled sample ({path.name}); alerts follow.\n", err=True)
     _print_summary(_replay(settings, path, service), settings)
     _print_scorecard(settings)
+    click.echo(f"\nlook closer: logwarden --db {settings.database_url} anomalies")
 
 
 def _replay(settings: Settings, path: Path, service: str) -> RunSummary:
@@ -114,13 +125,18 @@ def _counts(counter) -> str:
 @click.option("--severity", type=click.Choice(["info", "warning", "critical"]))
 @click.option("--since", help="Only newer: a duration like 2h / 30m / 7d, or an RFC 3339 time.")
 @click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_obj
 def anomalies(settings: Settings, service: str | None, severity: str | None,
-              since: str | None, limit: int) -> None:
+              since: str | None, limit: int, as_json: bool) -> None:
     """List stored anomalies, newest first."""
-    store = build_store(settings)
     since_ns = _since_ns(since) if since else None
-    for a in store.anomalies(service=service, severity=severity, since_ns=since_ns, limit=limit):
+    store = open_existing_store(settings)
+    found = store.anomalies(service=service, severity=severity, since_ns=since_ns, limit=limit)
+    if as_json:
+        echo_json(anomaly_json(a) for a in found)
+        return
+    for a in found:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(a.start_ns / 1e9))
         click.echo(f"{when}Z  {a.severity:<8}  {a.stream.service:<16}  {a.anomaly_type:<18} "
                    f"{a.score:.2f}  {a.summary}")
@@ -131,12 +147,17 @@ def anomalies(settings: Settings, service: str | None, severity: str | None,
 @click.option("--limit", default=50, show_default=True)
 @click.option("--replay", is_flag=True,
               help="Process the batches that failed for good (processing_failed) again.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_obj
-def dead_letters(settings: Settings, reason: str | None, limit: int, replay: bool) -> None:
+def dead_letters(settings: Settings, reason: str | None, limit: int, replay: bool,
+                 as_json: bool) -> None:
     """List stored dead letters with their reason, or replay the failed batches."""
-    store = build_store(settings)
+    store = open_existing_store(settings)
     if replay:
         _replay_failed(settings, store)
+        return
+    if as_json:
+        echo_json(dead_letter_json(d) for d in store.dead_letters(reason=reason, limit=limit))
         return
     for d in store.dead_letters(reason=reason, limit=limit):
         click.echo(f"{d.reason:<16} {d.source:<28} {d.detail}")

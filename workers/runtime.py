@@ -25,6 +25,7 @@ from pipeline.scoring import ScoringPolicy
 from pipeline.state import StateStore
 from pipeline.storage import Store, make_engine
 from pipeline.templates import TemplateMiner
+from workers.clierrors import ConfigError
 from workers.settings import Settings
 from workers.shared_miner import SharedMiner
 
@@ -84,15 +85,15 @@ def _notifier(channel: str, settings: Settings) -> Notifier:
         return FileNotifier(settings.alerts_file)
     if channel == "slack":
         if settings.slack_webhook_url is None:
-            raise ValueError("channel 'slack' needs LOGWARDEN_SLACK_WEBHOOK_URL")
+            raise ConfigError("channel 'slack' needs LOGWARDEN_SLACK_WEBHOOK_URL")
         return SlackNotifier(settings.slack_webhook_url.get_secret_value(),
                              timeout_s=settings.notify.timeout_s)
     if channel == "email":
         smtp = settings.smtp
         if not smtp.recipients:
-            raise ValueError("channel 'email' needs LOGWARDEN_SMTP__RECIPIENTS")
+            raise ConfigError("channel 'email' needs LOGWARDEN_SMTP__RECIPIENTS")
         password = smtp.password.get_secret_value() if smtp.password else None
         return EmailNotifier(smtp.host, smtp.port, smtp.sender, smtp.recipients,
                              username=smtp.username, password=password, starttls=smtp.starttls,
                              timeout_s=settings.notify.timeout_s)
-    raise ValueError(f"unknown channel {channel!r}: use console, file, slack or email")
+    raise ConfigError(f"unknown channel {channel!r}: use console, file, slack or email")

@@ -75,7 +75,8 @@ def read_input(
         try:
             head, stream = _head(stream)
         except (OSError, EOFError, zlib.error) as error:
-            raise InputError(f"{source_name} starts like gzip but is not: {error}") from None
+            message = f"{source_name}: the gzip data is corrupt or cut short ({error})"
+            raise InputError(message) from None
     kind = InputKind(detect_format(head), compressed)
     items: Iterator[tuple[int, LogEntry | Rejection]]
     if kind.format in (InputFormat.JSON_ARRAY, InputFormat.JSON_OBJECTS):
