@@ -1,10 +1,12 @@
 """The service's own log lines: one JSON object each, with trace and domain ids; secrets redacted.
 
 `configure_logging` installs one handler on the root logger. Each line carries time,
-level, logger and message, the OpenTelemetry trace and span ids of the current span, the
+severity, logger and message, the OpenTelemetry trace and span ids of the current span
+(under the names Cloud Logging reads: `logging.googleapis.com/trace` and `/spanId`), the
 ids given with `extra={"batch_id": ..., "anomaly_id": ..., "alert_id": ...}` (and any
 other `extra` field), and the exception when there is one. Every configured secret value
-is replaced by `[REDACTED]` in all of that before it is written.
+is replaced by `[REDACTED]` in all of that before it is written, and task arguments
+(log text) that Celery hands its log lines are never written at all.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import trace
 
 REDACTED = "[REDACTED]"
+TRACE_FIELD = "logging.googleapis.com/trace"
+SPAN_FIELD = "logging.googleapis.com/spanId"
+_TASK_ARGUMENTS = frozenset({"args", "kwargs"})
 ID_FIELDS = ("batch_id", "anomaly_id", "alert_id")
 MIN_SECRET_LENGTH = 4  # shorter "secrets" would shred ordinary words
 _STANDARD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -53,8 +59,27 @@ class SecretRedactor(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         for key, value in _extras(record).items():
-            if isinstance(value, str):
-                setattr(record, key, self.redact(value))
+            setattr(record, key, self._redact_value(value))
+        return True
+
+    def _redact_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, dict):
+            return {k: self._redact_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._redact_value(v) for v in value]
+        return value
+
+
+class TaskArgumentsFilter(logging.Filter):
+    """Celery passes a task's arguments to its log lines as `extra={"data": {...}}`
+    ("Task received", failures); a batch's arguments are log text, so they are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "data", None)
+        if isinstance(data, dict) and ("args" in data or "kwargs" in data):
+            record.data = {k: v for k, v in data.items() if k not in _TASK_ARGUMENTS}
         return True
 
 
@@ -70,16 +95,26 @@ class TraceContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record, on one line."""
+    """One JSON object per record, on one line, in the fields Cloud Logging reads as a
+    structured entry. `trace_project` makes the trace a `projects/P/traces/T` link."""
+
+    def __init__(self, trace_project: str | None = None) -> None:
+        super().__init__()
+        self._trace_prefix = f"projects/{trace_project}/traces/" if trace_project else ""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": _timestamp(record.created),
-            "level": record.levelname,
+            "severity": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update(_extras(record))
+        extras = _extras(record)
+        trace_id, span_id = extras.pop("trace_id", None), extras.pop("span_id", None)
+        if trace_id:
+            line[TRACE_FIELD] = self._trace_prefix + str(trace_id)
+            line[SPAN_FIELD] = span_id
+        line.update(extras)
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -110,6 +145,7 @@ def configure_logging(
     *,
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
+    trace_project: str | None = None,
 ) -> logging.Handler:
     """Routes every log record to one handler on the root logger, writing to `stream`
     (stderr by default): JSON lines, or plain lines for the CLI when `json` is false.
@@ -124,8 +160,9 @@ def configure_logging(
     handler.set_name("logwarden")
     handler.addFilter(TraceContextFilter())
     # On the handler, not the logger: logger filters do not see records from child loggers.
+    handler.addFilter(TaskArgumentsFilter())
     handler.addFilter(SecretRedactor(secrets))
-    handler.setFormatter(JsonFormatter() if json else PlainFormatter())
+    handler.setFormatter(JsonFormatter(trace_project) if json else PlainFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "logwarden"]:
         root.removeHandler(old)
@@ -133,6 +170,16 @@ def configure_logging(
     root.setLevel(numeric)
     logging.captureWarnings(True)
     return handler
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password, if any, replaced by `***` (for printing and logging)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:

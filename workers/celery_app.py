@@ -12,11 +12,13 @@ from celery import Celery
 from kombu import Queue
 
 from workers.settings import Settings
+from workers.task_privacy import hide_task_arguments
 
 QUEUES = ("detect", "llm", "notify")
 
 
 def make_app(settings: Settings) -> Celery:
+    hide_task_arguments()  # before anything is sent: batches are log text
     app = Celery("logwarden", broker=settings.broker_url or settings.redis_url)
     app.conf.update(
         task_queues=[Queue(name) for name in QUEUES],

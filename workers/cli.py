@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 import migrations
+from observability.logging import mask_url
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import Store
 from workers import sample
@@ -111,7 +112,7 @@ def _print_summary(s: RunSummary, settings: Settings) -> None:
         f"anomalies   {sum(s.anomalies.values()):>8}  {_counts(s.anomalies)}",
         f"alerts      {s.alerts:>8}  deliveries: {_counts(s.deliveries)}",
         f"all entries accounted for: {'yes' if s.accounted else 'NO'}",
-        f"database: {settings.database_url}",
+        f"database: {mask_url(settings.database_url)}",
     ]
     click.echo("\n".join(lines))
 
@@ -182,7 +183,7 @@ def _replay_failed(settings: Settings, store: Store) -> None:
 def migrate(settings: Settings, revision: str) -> None:
     """Bring the database schema up to date (Alembic)."""
     migrations.upgrade(settings.database_url, revision)
-    click.echo(f"migrated {settings.database_url.split('@')[-1]} to {revision}")
+    click.echo(f"migrated {mask_url(settings.database_url)} to {revision}")
 
 
 @main.command()

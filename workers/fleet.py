@@ -14,7 +14,7 @@ from pipeline.batch import Batch
 from workers.pubsub_ingest import IngestConfig, PubSubIngest
 from workers.push import PushReceiver, make_push_app
 from workers.push_auth import OidcPolicy, PushAuth
-from workers.runtime import build_store
+from workers.runtime import build_store, setup_logging
 from workers.settings import Settings
 from workers.tasks import batch_sender
 
@@ -38,6 +38,7 @@ def broker_depth(settings: Settings, queue: str = "detect") -> Callable[[], int]
 
 
 def run_ingest(settings: Settings, subscription: str) -> None:
+    setup_logging(settings)
     ingest = PubSubIngest(
         IngestConfig(subscription, settings.batch.limits(),
                      max_entry_bytes=settings.max_entry_bytes),
@@ -66,6 +67,7 @@ def push_auth(settings: Settings) -> PushAuth:
 
 
 def run_push(settings: Settings, host: str, port: int) -> None:
+    setup_logging(settings)
     receiver = PushReceiver(build_store(settings), fleet_sender(), push_auth(settings),
                             settings.batch.limits())
     uvicorn.run(make_push_app(receiver), host=host, port=port, log_config=None)

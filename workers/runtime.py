@@ -18,6 +18,7 @@ from alerting.email import EmailNotifier
 from alerting.notifier import Notifier
 from alerting.outbox import DeliveryPolicy
 from alerting.slack import SlackNotifier
+from observability.logging import configure_logging
 from pipeline.detectors import default_detectors
 from pipeline.processing import BatchProcessor, Miner, ProcessingConfig
 from pipeline.redis_state import RedisStateStore
@@ -28,6 +29,13 @@ from pipeline.templates import TemplateMiner
 from workers.clierrors import ConfigError
 from workers.settings import Settings
 from workers.shared_miner import SharedMiner
+
+
+def setup_logging(settings: Settings) -> None:
+    """The one logging set-up of every long-running process: JSON lines (unless
+    `log_json` is off), secrets redacted, trace ids for Cloud Logging."""
+    configure_logging(settings.log_level, json=settings.log_json, secrets=settings.secrets(),
+                      trace_project=settings.trace_project)
 
 
 def build_store(settings: Settings, *, migrate: bool = False) -> Store:

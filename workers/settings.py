@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -15,6 +16,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from observability.logging import mask_url
 from pipeline.batch import BatchLimits
 
 
@@ -94,6 +96,8 @@ class Settings(BaseSettings):
     template_capacity: int = Field(20_000, ge=100)
     log_level: str = "INFO"
     log_json: bool = True
+    # The Google Cloud project of the traces: log lines then link to them in Cloud Logging.
+    trace_project: str | None = None
     metrics_port: int | None = None
     trace_exporter: str = "none"  # none, console, file:PATH, otlp, otlp:URL
 
@@ -113,12 +117,23 @@ class Settings(BaseSettings):
         return (*sources, file_secret_settings)
 
     def secrets(self) -> list[str]:
-        """Every secret value, so logs can redact them."""
+        """Every secret value, so logs can redact them: the channel and push secrets and
+        any password in the database, Redis or broker URL."""
         values = [self.slack_webhook_url, self.smtp.password, self.push_token]
-        return [v.get_secret_value() for v in values if v is not None]
+        found = [v.get_secret_value() for v in values if v is not None]
+        for url in (self.database_url, self.redis_url, self.broker_url or ""):
+            password = urlsplit(url).password
+            if password:
+                found += [password, unquote(password)]
+        return found
 
     def masked(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")  # SecretStr dumps as '**********'
+        """The settings as JSON values, fit to print: secrets and URL passwords masked."""
+        shown = self.model_dump(mode="json")  # SecretStr dumps as '**********'
+        for name in ("database_url", "redis_url", "broker_url"):
+            if shown[name]:
+                shown[name] = mask_url(shown[name])
+        return shown
 
 
 def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:

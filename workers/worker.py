@@ -9,11 +9,11 @@ from typing import Any
 
 from celery import signals
 
-from observability.logging import configure_logging
 from observability.metrics import mark_process_dead, start_metrics_server
 from observability.tracing import configure_tracing, instrument_celery
 from workers import tasks  # noqa: F401  (registers the tasks with the app)
 from workers.celery_app import make_app
+from workers.runtime import setup_logging
 from workers.settings import Settings
 
 settings = Settings()
@@ -26,8 +26,10 @@ app.set_default()
 
 @signals.setup_logging.connect
 def _logging(**_: Any) -> None:
-    configure_logging(settings.log_level, json=settings.log_json, secrets=settings.secrets())
-    # Celery logs task arguments at INFO: batches carry log text, which stays out of ours.
+    setup_logging(settings)
+    # One "succeeded" line per batch is noise at fleet rates. (Task arguments never reach
+    # a log line: senders give a summary, see workers.task_privacy, and the handler drops
+    # what Celery passes along.)
     logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
 
 

@@ -4,43 +4,26 @@ answers after seconds."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pipeline.batch import Batch
 from pipeline.entry import LogEntry, Severity, StreamKey
 from tests.alerting.conftest import WebhookReply, WebhookStandIn
-from tests.integration.fleet import FleetConfig, WorkerProcess, ledger, query, wait_until
+from tests.integration.cli_processes import CliWorker
+from tests.integration.fleet import FleetConfig, ledger, query, wait_until
 from workers.tasks import batch_sender
 
 pytestmark = pytest.mark.integration
 
-LOGWARDEN = Path(sys.executable).parent / "logwarden"
 SLACK_DELAY_S = 5.0
 ALERTING_STREAMS = 3
 QUIET_BATCHES = 20
-
-
-class CliWorker(WorkerProcess):
-    """`logwarden worker ARGS` as a user starts it, in its own process group."""
-
-    def __init__(self, config: FleetConfig, name: str, args: list[str],
-                 env: dict[str, str]) -> None:
-        self.name = f"{name}@notify-test"
-        self.log_path = config.workdir / f"{name}.log"
-        command = [str(LOGWARDEN), "worker", *args, "-c", "2", "-n", self.name,
-                   "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 @pytest.fixture

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 
-from observability.logging import REDACTED, configure_logging
+from observability.logging import (
+    REDACTED,
+    SPAN_FIELD,
+    TRACE_FIELD,
+    configure_logging,
+    mask_url,
+)
 from observability.tracing import build_tracer_provider
 
 log = logging.getLogger("logwarden.test")
@@ -33,17 +39,17 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_a_line_is_one_json_object_with_time_level_logger_and_message() -> None:
+def test_a_line_is_one_json_object_with_time_severity_logger_and_message() -> None:
     out = io.StringIO()
     configure_logging("INFO", stream=out)
     log.info("batch of %d entries", 12)
     log.debug("not at INFO")
     [line] = lines(out)
     assert line["message"] == "batch of 12 entries"
-    assert line["level"] == "INFO"
+    assert line["severity"] == "INFO"  # the field Cloud Logging reads; `level` it does not
     assert line["logger"] == "logwarden.test"
     assert datetime.fromisoformat(line["time"]).utcoffset() is not None
-    assert "trace_id" not in line  # no span, no trace id
+    assert TRACE_FIELD not in line  # no span, no trace id
 
 
 def test_ids_given_with_extra_are_fields() -> None:
@@ -56,17 +62,39 @@ def test_ids_given_with_extra_are_fields() -> None:
 
 def test_lines_inside_a_span_carry_its_trace_and_span_ids() -> None:
     out = io.StringIO()
-    configure_logging("INFO", stream=out)
+    configure_logging("INFO", stream=out, trace_project="acme-prod")
     tracer = build_tracer_provider("logwarden-test", "none").get_tracer("test")
     with tracer.start_as_current_span("detect") as span:
         log.info("inside", extra={"batch_id": "b-2"})
         context = span.get_span_context()
     log.info("outside")
     inside, outside = lines(out)
-    assert inside["trace_id"] == trace.format_trace_id(context.trace_id)
-    assert inside["span_id"] == trace.format_span_id(context.span_id)
+    trace_id = trace.format_trace_id(context.trace_id)
+    assert inside[TRACE_FIELD] == f"projects/acme-prod/traces/{trace_id}"
+    assert inside[SPAN_FIELD] == trace.format_span_id(context.span_id)
     assert inside["batch_id"] == "b-2"
-    assert "trace_id" not in outside
+    assert TRACE_FIELD not in outside and "trace_id" not in inside
+
+
+def test_task_arguments_celery_hands_its_log_lines_are_never_written() -> None:
+    out = io.StringIO()
+    configure_logging("INFO", stream=out, secrets=["hunter2-secret"])
+    context = {"id": "t-1", "name": "logwarden.detect_batch", "args": "['login pw=x']",
+               "kwargs": "{}"}
+    logging.getLogger("celery.worker.strategy").info(
+        "Task %(name)s[%(id)s] received", context, extra={"data": context})
+    log.info("nested", extra={"data": {"tokens": ["a hunter2-secret b"]}})
+    received, nested = lines(out)
+    assert received["message"] == "Task logwarden.detect_batch[t-1] received"
+    assert received["data"] == {"id": "t-1", "name": "logwarden.detect_batch"}
+    assert nested["data"] == {"tokens": [f"a {REDACTED} b"]}
+
+
+def test_urls_print_without_their_password() -> None:
+    assert mask_url("postgresql+psycopg://app:s3cr%40t@db:5432/logs") == (
+        "postgresql+psycopg://app:***@db:5432/logs")
+    assert mask_url("redis://:pw@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0"
+    assert mask_url("sqlite:///logwarden.db") == "sqlite:///logwarden.db"
 
 
 def test_an_exception_stays_on_one_line() -> None:
