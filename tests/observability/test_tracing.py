@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from observability.logging import SPAN_FIELD, TRACE_FIELD
 from observability.tracing import build_tracer_provider
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,6 +126,6 @@ def test_a_celery_task_span_parents_our_spans_and_the_log_lines(tmp_path: Path) 
     assert [event["name"] for event in failing["events"]] == ["exception"]
     logged = [json.loads(line) for line in result.stderr.splitlines()]
     [detecting] = [line for line in logged if line["message"] == "detecting"]
-    assert "0x" + detecting["trace_id"] == detect["context"]["trace_id"]
-    assert "0x" + detecting["span_id"] == detect["context"]["span_id"]
+    assert "0x" + detecting[TRACE_FIELD] == detect["context"]["trace_id"]
+    assert "0x" + detecting[SPAN_FIELD] == detect["context"]["span_id"]
     assert detecting["batch_id"] == "b-42"
