@@ -10,10 +10,12 @@ from pipeline.entry import LogEntry, StreamKey
 
 
 def batch_id_for(key: StreamKey, entries: Iterable[LogEntry]) -> str:
-    """A stable id: the same stream and the same insert ids give the same batch id."""
+    """A stable id: the same stream and the same deliveries give the same batch id, so a
+    redelivered batch is recognised, while a second copy of an entry (another delivery
+    of the same insert id) makes another batch, whose duplicate is counted."""
     digest = hashlib.blake2b(str(key).encode(), digest_size=16)
-    for insert_id in sorted(e.insert_id for e in entries):
-        digest.update(b"\x00" + insert_id.encode())
+    for delivery in sorted(e.delivery_key for e in entries):
+        digest.update(b"\x00" + delivery.encode())
     return digest.hexdigest()
 
 

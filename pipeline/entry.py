@@ -64,6 +64,19 @@ class LogEntry:
     http_status: int | None = None
     http_latency_s: float | None = None
     size: int = 0  # bytes of the raw entry, for byte-bounded batching
+    # Which delivery carried it (the Pub/Sub message id, or file:line): a redelivery has
+    # the same one, a second copy of the entry (same insert id) has another.
+    delivery_id: str = ""
+
+    @property
+    def delivery_key(self) -> str:
+        """What the accounting counts once: the delivery, or the entry when it has none."""
+        return self.delivery_id or f"insert:{self.project}:{self.insert_id}"
+
+    @property
+    def insert_key(self) -> str:
+        """What duplicates share: Cloud Logging's insert id, within its project."""
+        return f"{self.project}:{self.insert_id}"
 
     @property
     def stream_key(self) -> StreamKey:

@@ -7,13 +7,14 @@ letter.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 
 from observability.metrics import get_metrics
 from pipeline.batch import Batch, Batcher
 from pipeline.entry import LogEntry
 from pipeline.parsing import Rejection
+from pipeline.storage import DeadLetterRow, Store
 
 BatchSink = Callable[[Batch], None]
 RejectSink = Callable[[Rejection], None]
@@ -31,9 +32,7 @@ class Ingest:
         self._on_reject = on_reject
         self.received = 0
         self.rejected: Counter[str] = Counter()
-        metrics = get_metrics()
-        self._received = metrics.entries_received_total.labels(source=source)
-        self._dead_letters = metrics.dead_letters_total
+        self._received = get_metrics().entries_received_total.labels(source=source)
 
     def feed(self, item: LogEntry | Rejection, now: float) -> None:
         """Takes one parsed item; closes whatever batches it completes."""
@@ -41,7 +40,6 @@ class Ingest:
         self._received.inc()
         if isinstance(item, Rejection):
             self.rejected[item.reason] += 1
-            self._dead_letters.labels(reason=str(item.reason)).inc()
             self._on_reject(item)
             return
         for batch in self.batcher.add(item, now):
@@ -56,3 +54,17 @@ class Ingest:
         """Flushes every open batch (end of input or shutdown)."""
         for batch in self.batcher.flush():
             self._on_batch(batch)
+
+
+def keep_rejections(store: Store, rejections: Sequence[Rejection]) -> int:
+    """Stores rejections as dead letters; returns how many were new. The metric counts the
+    new ones only, so a redelivered bad message is counted once, like every entry."""
+    by_reason: defaultdict[str, list[DeadLetterRow]] = defaultdict(list)
+    for rejection in rejections:
+        by_reason[str(rejection.reason)].append(DeadLetterRow.from_rejection(rejection))
+    added = 0
+    for reason, rows in by_reason.items():
+        new = store.add_dead_letters(rows)
+        get_metrics().dead_letters_total.labels(reason=reason).inc(new)
+        added += new
+    return added

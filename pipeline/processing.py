@@ -2,7 +2,8 @@
 
 This is the code the Celery task and the embedded runner both call (invariant 7).
 It is safe to run twice on the same batch: the ledger row makes the second run a no-op,
-and detector state is saved only after the batch is recorded.
+and detector state is saved only after the batch is recorded. Duplicates are found in
+the store (the entry outcomes), not in Redis, so a Redis restart forgets none of them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from pipeline.findings import Finding
 from pipeline.parsing import RejectReason
 from pipeline.scoring import ScoringPolicy, score_batch
 from pipeline.state import StateStore
-from pipeline.storage import BatchRecord, DeadLetterRow, Store, TemplateRow
+from pipeline.storage import (
+    BatchRecord,
+    DeadLetterRow,
+    EntryOutcome,
+    Outcome,
+    Store,
+    TemplateRow,
+)
 from pipeline.templates import TemplateMatch, TemplateStats
 
 log = logging.getLogger(__name__)
@@ -52,7 +60,6 @@ class ProcessingConfig:
     policy: ScoringPolicy = field(default_factory=ScoringPolicy)
     alert_window_s: float = 3600.0
     channels: tuple[str, ...] = ()
-    dedup_ttl_s: float = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +97,7 @@ class BatchProcessor:
     def process(self, batch: Batch) -> BatchOutcome:
         stage = self.metrics.batch_seconds
         with stage.labels(stage="mine").time():
-            fresh = self._drop_duplicates(batch)
+            fresh, outcomes = self._count_entries(batch)
             changes = self._observe_changes(batch.key, fresh)
             mined, templates, lineage = self._mine(batch, fresh, changes)
         with stage.labels(stage="detect").time():
@@ -103,7 +110,7 @@ class BatchProcessor:
             stream=str(batch.key),
             entries=len(batch.entries),
             processed=len(fresh),
-            duplicates=len(batch.entries) - len(fresh),
+            duplicates=len(outcomes) - len(fresh),
             start_ns=batch.start_ns,
             end_ns=batch.end_ns,
         )
@@ -115,6 +122,7 @@ class BatchProcessor:
                 lineage,
                 alert_window_s=self.config.alert_window_s,
                 channels=self.config.channels,
+                outcomes=outcomes,
             )
         if not result.already_recorded:
             self._save_states(batch, states)
@@ -159,13 +167,30 @@ class BatchProcessor:
             if alert_of.get(anomaly.id) in outcome.new_alert_ids:
                 m.alerts_total.labels(severity=str(anomaly.severity)).inc()
 
-    def _drop_duplicates(self, batch: Batch) -> list[LogEntry]:
-        unique: dict[str, LogEntry] = {}
+    def _count_entries(self, batch: Batch) -> tuple[list[LogEntry], list[EntryOutcome]]:
+        """The entries to process, and what each delivery new to the store counts as.
+
+        A delivery some recorded batch counted already (Pub/Sub regrouped a redelivery)
+        counts nothing here; an insert id processed before, or earlier in this batch, is
+        a duplicate. A batch recorded meanwhile with the same ones fails its record with
+        `EntriesCountedMeanwhile`, and the batch is processed again.
+        """
+        counted, processed = self.store.known_entries(
+            {e.delivery_key for e in batch.entries}, {e.insert_key for e in batch.entries}
+        )
+        fresh: list[LogEntry] = []
+        outcomes: list[EntryOutcome] = []
         for entry in batch.entries:
-            unique.setdefault(f"dedup:{entry.project}:{entry.insert_id}", entry)
-        # Claimed by this batch id: a redelivery of this same batch claims them again.
-        claims = self.state.claim(list(unique), batch.id, self.config.dedup_ttl_s)
-        return [e for e, ok in zip(unique.values(), claims, strict=True) if ok]
+            if entry.delivery_key in counted:
+                continue
+            counted.add(entry.delivery_key)
+            if entry.insert_key in processed:
+                outcomes.append(EntryOutcome(entry.delivery_key, Outcome.DUPLICATE))
+                continue
+            processed.add(entry.insert_key)
+            fresh.append(entry)
+            outcomes.append(EntryOutcome(entry.delivery_key, Outcome.PROCESSED, entry.insert_key))
+        return fresh, outcomes
 
     def _mine(
         self, batch: Batch, entries: list[LogEntry], changes: ChangeState
@@ -235,6 +260,10 @@ def keep_failed_batch(store: Store, batch: Batch, error: BaseException) -> int:
     Returns how many dead letters were new."""
     if store.batch_recorded(batch.id):
         return 0
+    # Entries another batch counted (a regrouped redelivery) are not counted again.
+    counted, _ = store.known_entries({e.delivery_key for e in batch.entries}, ())
+    batch = replace(batch, entries=tuple(e for e in batch.entries
+                                         if e.delivery_key not in counted))
     added = store.add_dead_letters(failed_batch_letters(batch, error))
     get_metrics().dead_letters_total.labels(reason=RejectReason.PROCESSING_FAILED.value).inc(added)
     return added

@@ -19,12 +19,11 @@ from tqdm import tqdm
 from alerting.outbox import deliver_due
 from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.entry import LogEntry
-from pipeline.ingest import Ingest
+from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
 from pipeline.processing import BatchOutcome, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.state import InMemoryStateStore
-from pipeline.storage import DeadLetterRow
 from workers.runtime import build_notifiers, build_processor, build_store
 from workers.settings import Settings
 
@@ -193,7 +192,7 @@ def _note_silences(processor, log_clock: float, summary: RunSummary) -> None:
 
 def _store_dead_letters(store, dead: list[Rejection]) -> None:
     if dead:
-        store.add_dead_letters([DeadLetterRow.from_rejection(r) for r in dead])
+        keep_rejections(store, dead)
         dead.clear()
 
 

@@ -41,7 +41,8 @@ def run_ingest(settings: Settings, subscription: str) -> None:
     setup_logging(settings)
     ingest = PubSubIngest(
         IngestConfig(subscription, settings.batch.limits(),
-                     max_entry_bytes=settings.max_entry_bytes),
+                     max_entry_bytes=settings.max_entry_bytes,
+                     record_timeout_s=settings.ingest_record_timeout_s),
         pubsub_v1.SubscriberClient(),
         build_store(settings),
         fleet_sender(),
@@ -69,5 +70,5 @@ def push_auth(settings: Settings) -> PushAuth:
 def run_push(settings: Settings, host: str, port: int) -> None:
     setup_logging(settings)
     receiver = PushReceiver(build_store(settings), fleet_sender(), push_auth(settings),
-                            settings.batch.limits())
+                            settings.batch.limits(), settings.push_record_timeout_s)
     uvicorn.run(make_push_app(receiver), host=host, port=port, log_config=None)

@@ -1,10 +1,15 @@
 """`logwarden ingest`: streaming pull from a Pub/Sub subscription into Celery batches.
 
-Messages are acked only after the broker has taken the batch that holds them; on an
-enqueue failure they are nacked (after a growing pause, so a broker outage does not turn
-into a redelivery storm) and Pub/Sub redelivers them. Dead letters are stored first,
-then acked. The pull callback only queues messages: one thread owns the batcher, so
-there is no locking around it.
+A message is acked only once the batch that carries it is recorded in the database (or
+failed for good and kept as dead letters); a dead letter, once stored. Until then the
+message stays leased (the client extends its lease up to `max_lease_duration`, and its
+flow control bounds how many are held), so Pub/Sub keeps the only durable copy: Redis
+may lose a queued batch, and the message comes back. A batch not recorded in time is
+nacked and redelivered; the database counts each delivery once, however it is regrouped.
+
+When the broker is full or away, or the database away, closed batches and dead letters
+wait here and pulling pauses; each outage is logged once when it starts and once when it
+ends. One thread owns the batcher: the pull callback only queues messages.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ from google.cloud.pubsub_v1.subscriber.futures import StreamingPullFuture
 from google.cloud.pubsub_v1.subscriber.message import Message
 
 from pipeline.batch import Batch, Batcher, BatchLimits
-from pipeline.ingest import Ingest
+from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import Rejection, parse_pubsub_message
-from pipeline.storage import DeadLetterRow, Store
+from pipeline.storage import Store
+from workers.settling import Dependency, Unrecorded
 
 log = logging.getLogger(__name__)
 
-MAX_ENQUEUE_PAUSE_S = 30.0
+CHECK_EVERY_S = 0.5  # how often the database is asked which batches are recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +41,15 @@ class IngestConfig:
     subscription: str
     limits: BatchLimits = field(default_factory=BatchLimits)
     max_outstanding: int = 5000  # Pub/Sub flow control: messages held but not acked
-    max_queue_depth: int = 2000  # batches waiting in the broker before we stop pulling
+    max_queue_depth: int = 2000  # batches waiting in the broker before we stop sending
     max_entry_bytes: int = 262_144
+    record_timeout_s: float = 120.0  # a batch not recorded by then: nack, Pub/Sub redelivers
+    shutdown_wait_s: float = 20.0  # on stop: how long to wait for the last batches' records
 
 
 @dataclass(slots=True)
 class IngestCounts:
-    """Per delivery: `received` == `enqueued` + `dead_lettered` + `nacked` once stopped.
+    """Per delivery: once stopped, `received` == `acked` + `nacked`.
 
     `released` counts deliveries handed back at shutdown before they were looked at.
     """
@@ -49,12 +57,13 @@ class IngestCounts:
     received: int = 0
     enqueued: int = 0
     dead_lettered: int = 0
+    acked: int = 0
     nacked: int = 0
     released: int = 0
 
 
 class PubSubIngest:
-    """Pulls, parses, batches, enqueues; `run` returns after `stop()` once all is settled."""
+    """Pulls, parses, batches, enqueues, acks once recorded; `run` returns after `stop()`."""
 
     def __init__(
         self,
@@ -70,31 +79,49 @@ class PubSubIngest:
         self._enqueue = enqueue
         self._queue_depth = queue_depth
         self._inbox: queue.Queue[Message] = queue.Queue()
-        self._held: dict[int, Message] = {}  # id(entry) -> its message, until enqueued
+        self._held: dict[int, Message] = {}  # id(item) -> its message, until batched
+        self._unsent: list[tuple[Batch, list[Message]]] = []  # closed, not in the broker yet
+        self._unstored: list[tuple[Rejection, Message]] = []  # dead letters not stored yet
+        self._unrecorded: Unrecorded[Message] = Unrecorded(config.record_timeout_s)
+        self._broker = Dependency("broker", log)
+        self._database = Dependency("database", log)
+        self._checked_at = 0.0
         self._stop = threading.Event()
         self._gate = threading.Lock()  # between the pull callback and the shutdown
         self._closing = False
-        self._failed_enqueues = 0  # in a row
         self.ingest = Ingest(Batcher(config.limits), self._ship, self._dead_letter, source="pubsub")
         self.counts = IngestCounts()
 
     def stop(self) -> None:
-        """Asks `run` to finish: open batches are enqueued, the rest handed back."""
+        """Asks `run` to finish: open batches are sent and waited for, the rest nacked."""
         self._stop.set()
 
     def run(self) -> None:
         """Pulls until `stop()`; raises when the stream fails for good (e.g. no subscription)."""
-        flow = pubsub_v1.types.FlowControl(max_messages=self.config.max_outstanding)
+        flow = pubsub_v1.types.FlowControl(
+            max_messages=self.config.max_outstanding,
+            # Leases are kept alive while a batch waits for its record, and a little longer.
+            max_lease_duration=self.config.record_timeout_s + 60,
+        )
         future = self._subscriber.subscribe(
             self.config.subscription, self._receive, flow_control=flow
         )
         log.info("ingest started", extra={"subscription": self.config.subscription})
         try:
             while not self._stop.is_set() and not future.done():
-                self._drain(timeout=0.2)
-                self.ingest.tick(time.monotonic())
+                self._step()
         finally:
             self._shutdown(future)
+
+    def _step(self) -> None:
+        self._send()
+        self._store_letters()
+        if self._unsent or self._unstored or (self._database.down and len(self._unrecorded)):
+            self._stop.wait(0.2)  # pull no more: what is held keeps its leases meanwhile
+        else:
+            self._drain(timeout=0.2)
+        self.ingest.tick(time.monotonic())
+        self._settle_recorded()
 
     def _receive(self, message: Message) -> None:
         """The pull callback (client threads): queue it, or hand it back once closing."""
@@ -106,11 +133,11 @@ class PubSubIngest:
         message.nack()
 
     def _drain(self, timeout: float, limit: int = 500) -> None:
-        """Takes what has arrived, at most `limit`, so that `stop` and `tick` get a turn."""
+        """Takes what has arrived until something has to wait, at most `limit` messages."""
         try:
             self._take(self._inbox.get(timeout=timeout))
             for _ in range(limit - 1):
-                if self._stop.is_set():
+                if self._stop.is_set() or self._unsent or self._unstored:
                     return
                 self._take(self._inbox.get_nowait())
         except queue.Empty:
@@ -130,54 +157,73 @@ class PubSubIngest:
         self.ingest.feed(item, time.monotonic())
 
     def _ship(self, batch: Batch) -> None:
-        messages = [self._held.pop(id(e)) for e in batch.entries]
-        self._wait_for_room()
-        try:
-            self._enqueue(batch)
-        except Exception:
-            log.exception(
-                "enqueue failed; messages nacked for redelivery", extra={"batch_id": batch.id}
-            )
-            self._pause_after_failure()
-            self._settle(messages, ok=False)
-            return
-        self._failed_enqueues = 0
-        self._settle(messages, ok=True)
-        self.counts.enqueued += len(messages)
+        self._unsent.append((batch, [self._held.pop(id(e)) for e in batch.entries]))
+        self._send()
 
     def _dead_letter(self, rejection: Rejection) -> None:
-        message = self._held.pop(id(rejection))
-        try:
-            self._store.add_dead_letters([DeadLetterRow.from_rejection(rejection)])
-        except Exception:
-            log.exception("storing a dead letter failed; message nacked")
-            self._settle([message], ok=False)
+        self._unstored.append((rejection, self._held.pop(id(rejection))))
+        self._store_letters()
+
+    def _send(self) -> None:
+        """Hands closed batches to the broker while it has room (back-pressure: a deep
+        queue stops the sending, so the pulling, and Pub/Sub keeps the backlog)."""
+        while self._unsent and self._broker.ready():
+            batch, messages = self._unsent[0]
+            try:
+                if self._queue_depth() >= self.config.max_queue_depth:
+                    return
+                self._enqueue(batch)
+            except Exception as error:
+                self._broker.failed(error)
+                return
+            self._broker.ok()
+            self._unsent.pop(0)
+            self._unrecorded.add(batch.id, messages)
+            self.counts.enqueued += len(messages)
+
+    def _store_letters(self) -> None:
+        if not self._unstored or not self._database.ready():
             return
-        self._settle([message], ok=True)
-        self.counts.dead_lettered += 1
+        try:
+            keep_rejections(self._store, [rejection for rejection, _ in self._unstored])
+        except Exception as error:
+            self._database.failed(error)
+            return
+        self._database.ok()
+        self._settle([message for _, message in self._unstored], ok=True)
+        self.counts.dead_lettered += len(self._unstored)
+        self._unstored.clear()
+
+    def _settle_recorded(self, *, force: bool = False) -> None:
+        """Acks the messages of recorded batches (one query for all of them); nacks those
+        of batches that waited too long, for Pub/Sub to deliver again."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < CHECK_EVERY_S:
+            return
+        self._checked_at = now
+        if len(self._unrecorded) and self._database.ready():
+            try:
+                settled = self._store.settled_batches(self._unrecorded.ids())
+            except Exception as error:
+                self._database.failed(error)
+            else:
+                self._database.ok()
+                self._settle(self._unrecorded.recorded(settled), ok=True)
+        late, messages = self._unrecorded.expired()
+        if late:
+            log.warning("batches not recorded in time; their messages nacked for redelivery",
+                        extra={"batches": late, "messages": len(messages),
+                               "timeout_s": self.config.record_timeout_s})
+            self._settle(messages, ok=False)
 
     def _settle(self, messages: list[Message], *, ok: bool) -> None:
         settle = Message.ack if ok else Message.nack
         for message in messages:
             settle(message)
-        if not ok:
+        if ok:
+            self.counts.acked += len(messages)
+        else:
             self.counts.nacked += len(messages)
-
-    def _pause_after_failure(self) -> None:
-        self._failed_enqueues += 1
-        self._stop.wait(min(MAX_ENQUEUE_PAUSE_S, 0.5 * 2 ** (self._failed_enqueues - 1)))
-
-    def _wait_for_room(self) -> None:
-        """Back-pressure: while the broker is too deep, hold on (and so stop pulling)."""
-        while not self._stop.is_set() and self._depth() > self.config.max_queue_depth:
-            self._stop.wait(0.5)
-
-    def _depth(self) -> int:
-        try:
-            return self._queue_depth()
-        except Exception:  # the enqueue that follows reports the broker's trouble
-            log.warning("broker queue depth unknown", exc_info=True)
-            return 0
 
     def _shutdown(self, future: StreamingPullFuture) -> None:
         # Settle everything while the client can still send acks, then close the stream
@@ -189,6 +235,17 @@ class PubSubIngest:
         for message in released:
             message.nack()
         self.ingest.close()
+        deadline = time.monotonic() + self.config.shutdown_wait_s
+        while (self._unsent or self._unstored or len(self._unrecorded)) and (
+            time.monotonic() < deadline
+        ):
+            self._send()
+            self._store_letters()
+            self._settle_recorded(force=True)
+            time.sleep(0.2)
+        self._settle([m for _, ms in self._unsent for m in ms], ok=False)
+        self._settle([m for _, m in self._unstored], ok=False)
+        self._settle(self._unrecorded.take_all(), ok=False)
         future.cancel()
         try:
             future.result(timeout=30)

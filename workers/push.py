@@ -1,9 +1,12 @@
 """`POST /pubsub/push`: Pub/Sub push delivery onto the same parse → batch → enqueue path.
 
-A request is answered 2xx only once its entry is safe: in a batch the broker has
-taken, or stored as a dead letter. A malformed envelope is dead-lettered and answered
-204 too, since anything else makes Pub/Sub redeliver it forever. Requests with neither
-the configured token nor a valid Google OIDC token are refused with 401 (`push_auth`).
+A request is held until its entry is safe, then answered 204: its batch is recorded in
+the database (or failed for good and kept as dead letters), or it is stored as a dead
+letter itself. Otherwise (broker or database away, or no record within the
+`record_timeout_s`) it is answered 503 and Pub/Sub delivers it again. A malformed
+envelope is dead-lettered and answered 204 too, since anything else makes Pub/Sub
+redeliver it forever. Requests with neither the configured token nor a valid Google
+OIDC token are refused with 401 (`push_auth`).
 """
 
 from __future__ import annotations
@@ -20,18 +23,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pipeline.batch import Batch, Batcher, BatchLimits
-from pipeline.ingest import Ingest
+from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import Rejection, parse_push_body
-from pipeline.storage import DeadLetterRow, Store
+from pipeline.storage import Store
 from workers.push_auth import PushAuth
+from workers.settling import Dependency, Unrecorded
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_048_576
+CHECK_EVERY_S = 0.5  # how often the database is asked which batches are recorded
 
 
 class PushReceiver:
-    """Owns the batcher on the event loop; each request waits for its batch's fate."""
+    """Owns the batcher on the event loop; each request waits for its batch's record."""
 
     def __init__(
         self,
@@ -39,12 +44,17 @@ class PushReceiver:
         enqueue: Callable[[Batch], None],
         auth: PushAuth,
         limits: BatchLimits | None = None,
+        record_timeout_s: float = 50.0,
     ) -> None:
         self._store = store
         self._enqueue = enqueue
         self._auth = auth
         self._closed: list[Batch] = []
-        self._waiting: dict[int, asyncio.Future[bool]] = {}  # id(entry) -> outcome
+        self._waiting: dict[int, asyncio.Future[bool]] = {}  # id(entry) -> its answer
+        self._unrecorded: Unrecorded[asyncio.Future[bool]] = Unrecorded(record_timeout_s)
+        self._broker = Dependency("broker", log)
+        self._database = Dependency("database", log)
+        self._checked_at = 0.0
         self.ingest = Ingest(
             Batcher(limits or BatchLimits()), self._closed.append, lambda r: None, source="push"
         )
@@ -57,12 +67,16 @@ class PushReceiver:
         )
 
     async def receive(self, body: bytes) -> bool:
-        """True once the message is safe (enqueued or dead-lettered)."""
+        """True once the message is safe: its batch recorded, or it is a stored dead letter."""
         _, item = parse_push_body(body)
         if isinstance(item, Rejection):
-            row = DeadLetterRow.from_rejection(item)
-            await asyncio.to_thread(self._store.add_dead_letters, [row])
             self.ingest.feed(item, time.monotonic())
+            try:
+                await asyncio.to_thread(keep_rejections, self._store, [item])
+            except Exception as error:
+                self._database.failed(error)
+                return False
+            self._database.ok()
             return True
         outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting[id(item)] = outcome
@@ -73,26 +87,60 @@ class PushReceiver:
     async def tick(self) -> None:
         self.ingest.tick(time.monotonic())
         await self._ship_closed()
+        await self._check_recorded()
 
-    async def flush(self) -> None:
+    async def flush(self, wait_s: float = 10.0) -> None:
+        """At shutdown: sends the open batches, waits a little for their records, and
+        answers whatever is still waiting with 503."""
         self.ingest.close()
         await self._ship_closed()
+        deadline = time.monotonic() + wait_s
+        while len(self._unrecorded) and time.monotonic() < deadline:
+            await asyncio.sleep(CHECK_EVERY_S)
+            await self._check_recorded()
+        _answer(self._unrecorded.take_all(), ok=False)
 
     async def _ship_closed(self) -> None:
         while self._closed:
             batch = self._closed.pop(0)
+            answers = [f for e in batch.entries if (f := self._waiting.pop(id(e), None))]
             try:
                 await asyncio.to_thread(self._enqueue, batch)
-                ok = True
-            except Exception:
-                log.exception(
-                    "enqueue failed; push requests answered 503", extra={"batch_id": batch.id}
+            except Exception as error:
+                self._broker.failed(error)
+                _answer(answers, ok=False)  # 503: Pub/Sub retries, with its own backoff
+                continue
+            self._broker.ok()
+            self._unrecorded.add(batch.id, answers)
+
+    async def _check_recorded(self) -> None:
+        """One query for every waiting batch; answers 204 for the recorded ones, 503 for
+        those that waited `record_timeout_s`."""
+        now = time.monotonic()
+        if now - self._checked_at < CHECK_EVERY_S:
+            return
+        self._checked_at = now
+        if len(self._unrecorded) and self._database.ready():
+            try:
+                settled = await asyncio.to_thread(
+                    self._store.settled_batches, self._unrecorded.ids()
                 )
-                ok = False
-            for entry in batch.entries:
-                future = self._waiting.pop(id(entry), None)
-                if future is not None and not future.done():
-                    future.set_result(ok)
+            except Exception as error:
+                self._database.failed(error)
+            else:
+                self._database.ok()
+                _answer(self._unrecorded.recorded(settled), ok=True)
+        late, answers = self._unrecorded.expired()
+        if late:
+            log.warning("batches not recorded in time; their requests answered 503",
+                        extra={"batches": late, "requests": len(answers)})
+            _answer(answers, ok=False)
+
+
+def _answer(answers: list[asyncio.Future[bool]], *, ok: bool) -> None:
+    for answer in answers:
+        if not answer.done():  # a client that hung up cancelled its own
+            answer.set_result(ok)
 
 
 async def _bounded_body(request: Request) -> bytes:

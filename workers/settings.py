@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     push_audience: str | None = None
     push_service_account: str | None = None
     push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # Pub/Sub's copy is settled (acked; a push answered 2xx) only once its batch is
+    # recorded. Past this long unrecorded, ingest nacks it for redelivery; keep it longer
+    # than a busy queue takes to drain.
+    ingest_record_timeout_s: float = Field(120.0, gt=0)
+    # Push: a request is held until its batch is recorded, then answered 204, or 503
+    # after this long. Keep it below the push subscription's ack deadline (up to 600 s).
+    push_record_timeout_s: float = Field(50.0, gt=0, le=600)
     batch: BatchSettings = BatchSettings()
     max_entry_bytes: int = Field(262_144, ge=1024)
     template_capacity: int = Field(20_000, ge=100)

@@ -21,7 +21,7 @@ from pipeline.batch import Batch
 from pipeline.parsing import RejectReason
 from pipeline.processing import BatchProcessor, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
-from pipeline.storage import DeadLetterRow, Store
+from pipeline.storage import DeadLetterRow, EntriesCountedMeanwhile, Store
 from workers.runtime import (
     build_fleet_processor,
     build_notifiers,
@@ -32,8 +32,10 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Transient infrastructure trouble: retried with backoff; anything else is a bug.
-TRANSIENT = (OperationalError, RedisError, ConnectionError, TimeoutError)
+# Transient trouble: retried with backoff; anything else is a bug. A batch that raced
+# another for the same entries is simply processed again.
+TRANSIENT = (OperationalError, RedisError, ConnectionError, TimeoutError,
+             EntriesCountedMeanwhile)
 DETECT_TASK = "logwarden.detect_batch"
 NOTIFY_TASK = "logwarden.notify"
 

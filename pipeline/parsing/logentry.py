@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from pipeline.entry import LogEntry
@@ -59,9 +60,13 @@ def parse_entry_or_reject(
     fallback_ns: int | None,
     receive_ns: int | None,
 ) -> LogEntry | Rejection:
-    """parse_entry, with the timestamp fallback apart from the receive time; never raises."""
+    """parse_entry, with the timestamp fallback apart from the receive time; never raises.
+
+    A non-empty `source` (the Pub/Sub message id, `file:line`) is the entry's delivery id.
+    """
     try:
-        return _entry(as_bytes(raw), max_bytes, fallback_ns, receive_ns)
+        entry = _entry(as_bytes(raw), max_bytes, fallback_ns, receive_ns)
+        return dataclasses.replace(entry, delivery_id=source) if source else entry
     except InvalidInput as error:
         return Rejection.of(error.reason, error.detail, stored_bytes(raw), source)
     except Exception as error:  # the last guard of "parsing never raises"

@@ -1,5 +1,6 @@
 """Storage: the tables, the engine and the `Store` repository (SQLite or Postgres)."""
 
+from pipeline.storage.accounting import Audit, EntriesCountedMeanwhile
 from pipeline.storage.db import make_engine, normalize_url
 from pipeline.storage.models import Base
 from pipeline.storage.records import (
@@ -8,8 +9,10 @@ from pipeline.storage.records import (
     BatchResult,
     DeadLetterRow,
     DeliveryAttempt,
+    EntryOutcome,
     OutboxItem,
     OutboxStatus,
+    Outcome,
     StoredAlert,
     TemplateRow,
     Totals,
@@ -18,13 +21,17 @@ from pipeline.storage.repository import Store
 
 __all__ = [
     "MAX_RAW_BYTES",
+    "Audit",
     "Base",
     "BatchRecord",
     "BatchResult",
     "DeadLetterRow",
     "DeliveryAttempt",
+    "EntriesCountedMeanwhile",
+    "EntryOutcome",
     "OutboxItem",
     "OutboxStatus",
+    "Outcome",
     "Store",
     "StoredAlert",
     "TemplateRow",

@@ -17,10 +17,16 @@ from datetime import datetime
 from sqlalchemy import Connection, String, case, literal, update
 
 from pipeline.anomaly import Anomaly
-from pipeline.storage import codec
+from pipeline.storage import accounting, codec
 from pipeline.storage.db import insert_for
 from pipeline.storage.models import ALERTS, ANOMALIES, LEDGER, LINEAGE, OUTBOX, TEMPLATES
-from pipeline.storage.records import BatchRecord, BatchResult, OutboxStatus, TemplateRow
+from pipeline.storage.records import (
+    BatchRecord,
+    BatchResult,
+    EntryOutcome,
+    OutboxStatus,
+    TemplateRow,
+)
 
 
 def record_batch(
@@ -30,6 +36,7 @@ def record_batch(
     templates: Sequence[TemplateRow],
     lineage: Mapping[str, str],
     *,
+    outcomes: Sequence[EntryOutcome],
     alert_window_s: float,
     channels: Sequence[str],
     now: datetime,
@@ -37,6 +44,7 @@ def record_batch(
     """Writes everything one batch produced, inside the caller's transaction."""
     if not _claim(conn, record, now):
         return BatchResult(already_recorded=True)
+    accounting.add_outcomes(conn, record.batch_id, outcomes, now)
     _upsert_templates(conn, templates)
     _upsert_lineage(conn, lineage)
     fresh = [a for a in anomalies if _insert_anomaly(conn, a, now)]

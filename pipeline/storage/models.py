@@ -77,12 +77,24 @@ class ProcessedBatch(Base):
     created_at: Mapped[datetime]
 
 
+class EntryOutcomeRecord(Base):
+    """Every delivery a recorded batch counted, once: how the sum is checked, how a
+    regrouped redelivery is recognised, and (unique `insert_key`) where duplicates are."""
+
+    __tablename__ = "entry_outcomes"
+    delivery_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    insert_key: Mapped[str | None] = mapped_column(String(640), unique=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class DeadLetter(Base):
     __tablename__ = "dead_letters"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(64), index=True)
     detail: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(String(512))
+    source: Mapped[str] = mapped_column(String(512), index=True)  # a failed batch: batch:<id>#i
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     raw_size: Mapped[int]
     received_at: Mapped[datetime] = mapped_column(index=True)
@@ -191,6 +203,7 @@ class DeliveryRecord(Base):
 # The same tables as Core objects, for the store's INSERT ... ON CONFLICT statements.
 LEDGER = Base.metadata.tables[ProcessedBatch.__tablename__]
 DEAD_LETTERS = Base.metadata.tables[DeadLetter.__tablename__]
+OUTCOMES = Base.metadata.tables[EntryOutcomeRecord.__tablename__]
 TEMPLATES = Base.metadata.tables[Template.__tablename__]
 LINEAGE = Base.metadata.tables[TemplateLineage.__tablename__]
 ANOMALIES = Base.metadata.tables[AnomalyRecord.__tablename__]

@@ -26,7 +26,10 @@ ALERT_FIRING = "firing"  # `alerting.alert.AlertStatus.FIRING`: what a new alert
 
 @dataclass(frozen=True, slots=True)
 class BatchRecord:
-    """The ledger line of one batch: how many entries came and what became of them."""
+    """The ledger line of one batch: how many entries came and what became of them.
+
+    `entries` - `processed` - `duplicates` is how many were redeliveries of entries
+    another batch had already counted (Pub/Sub may regroup what it redelivers)."""
 
     batch_id: str
     stream: str
@@ -35,6 +38,23 @@ class BatchRecord:
     duplicates: int
     start_ns: int
     end_ns: int
+
+
+class Outcome(StrEnum):
+    """What became of one delivered entry (besides a dead letter, which has its own table)."""
+
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"  # another delivery of an insert id already processed
+
+
+@dataclass(frozen=True, slots=True)
+class EntryOutcome:
+    """One delivery, counted once: `insert_key` is kept for processed entries only, where
+    it is unique, so an insert id is processed at most once whatever Redis forgot."""
+
+    delivery_id: str
+    outcome: Outcome
+    insert_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +203,8 @@ class DeliveryAttempt:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Everything counted so far; `entries == processed + duplicates` per batch ledger."""
+    """Everything counted so far; `entries >= processed + duplicates` per batch ledger
+    (the rest were redeliveries, counted by the batch that came first)."""
 
     entries: int = 0
     processed: int = 0

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select, update
 
 from pipeline.anomaly import Anomaly, Verdict
-from pipeline.storage import batches, codec, delivery, queries
+from pipeline.storage import accounting, batches, codec, delivery, queries
 from pipeline.storage.db import insert_for
 from pipeline.storage.models import ANOMALIES, DEAD_LETTERS, LEDGER
 from pipeline.storage.records import (
@@ -17,6 +17,7 @@ from pipeline.storage.records import (
     BatchResult,
     DeadLetterRow,
     DeliveryAttempt,
+    EntryOutcome,
     OutboxItem,
     OutboxStatus,
     StoredAlert,
@@ -50,12 +51,15 @@ class Store:
         *,
         alert_window_s: float,
         channels: Sequence[str],
+        outcomes: Sequence[EntryOutcome] = (),
     ) -> BatchResult:
         """Records one processed batch in ONE transaction, exactly once.
 
-        Writes the ledger row, upserts templates (counts added, first/last seen widened)
-        and lineage, inserts the anomalies and groups each new one into the alert of its
-        (fingerprint, window) — a new alert gets one pending outbox row per channel, an
+        Writes the ledger row and the `outcomes` of the deliveries it counts (raising
+        `EntriesCountedMeanwhile`, with nothing written, when another batch counted one of
+        them since `known_entries` was asked), upserts templates (counts added, first/last
+        seen widened) and lineage, inserts the anomalies and groups each new one into the
+        alert of its (fingerprint, window) — a new alert gets one pending outbox row per channel, an
         existing one counts the anomaly and takes the higher severity. When the ledger
         already holds `record.batch_id`, nothing is written and `already_recorded` is True.
         """
@@ -66,10 +70,34 @@ class Store:
                 anomalies,
                 templates,
                 lineage,
+                outcomes=outcomes,
                 alert_window_s=alert_window_s,
                 channels=channels,
                 now=self._clock(),
             )
+
+    def known_entries(
+        self, delivery_ids: Collection[str], insert_keys: Collection[str]
+    ) -> tuple[set[str], set[str]]:
+        """Of these, the deliveries some recorded batch counted already, and the insert
+        keys some recorded batch processed (so another copy is a duplicate)."""
+        with self.engine.connect() as conn:
+            return accounting.known(conn, delivery_ids, insert_keys)
+
+    def settled_batches(self, batch_ids: Collection[str]) -> set[str]:
+        """Those of `batch_ids` whose entries are safe in the database: the batch is
+        recorded, or failed for good and its entries are dead letters. One round trip
+        per thousand ids: cheap enough to ask every second."""
+        with self.engine.connect() as conn:
+            return accounting.settled(conn, batch_ids)
+
+    def audit(self, since: datetime) -> accounting.Audit:
+        """Processed, duplicates and dead letters since `since`, and the batches whose
+        ledger and outcome rows disagree (one consistent snapshot on Postgres)."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return accounting.audit(conn, since)
 
     def add_dead_letters(self, items: Sequence[DeadLetterRow]) -> int:
         """Stores dead letters; returns how many were new (a redelivered one is not)."""

@@ -19,6 +19,7 @@ from pipeline.storage import Base, make_engine
 REPO = Path(__file__).resolve().parents[2]
 TABLES = {
     "processed_batches",
+    "entry_outcomes",
     "dead_letters",
     "templates",
     "template_lineage",

@@ -1,5 +1,6 @@
-"""POST /pubsub/push over a real socket: token or Google OIDC token, enqueue into the real
-Redis broker, dead letters, and 503 when the broker is gone."""
+"""POST /pubsub/push over a real socket: token or Google OIDC token, answered 204 once a
+real worker recorded the batch in Postgres, dead letters, and 503 when the broker is gone
+or no record comes in time."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import base64
 import json
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +20,7 @@ from celery import Celery
 
 from pipeline.batch import BatchLimits
 from pipeline.storage import Store, make_engine
-from tests.integration.fleet import FleetConfig, query, queued_batches
+from tests.integration.fleet import FleetConfig, WorkerProcess, ledger, query, queued_batches
 from tests.standins.google_oidc import CertsServer, OidcSigner
 from workers.celery_app import make_app
 from workers.push import PushReceiver, make_push_app
@@ -55,12 +57,13 @@ def envelope(entry: dict[str, Any], message_id: str = "m-1") -> dict[str, Any]:
 
 @contextmanager
 def serving(
-    fleet: FleetConfig, app: Celery, auth: PushAuth | None = None
+    fleet: FleetConfig, app: Celery, auth: PushAuth | None = None, record_timeout_s: float = 30
 ) -> Iterator[httpx.Client]:
     """The push app under uvicorn on a free loopback port, with a client for it."""
     store = Store(make_engine(fleet.database_url))
     limits = BatchLimits(max_entries=10, max_wait_s=0.2)
-    receiver = PushReceiver(store, batch_sender(app), auth or PushAuth(TOKEN), limits)
+    receiver = PushReceiver(store, batch_sender(app), auth or PushAuth(TOKEN), limits,
+                            record_timeout_s)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)  # connections wait in the backlog until uvicorn serves
@@ -80,8 +83,33 @@ def serving(
         sock.close()
 
 
+def outcomes(fleet: FleetConfig) -> list[tuple[str, str, str]]:
+    """(delivery, outcome, stream) of every entry recorded, by delivery."""
+    return [tuple(row) for row in query(
+        fleet.database_url,
+        "SELECT o.delivery_id, o.outcome, b.stream FROM entry_outcomes o "
+        "JOIN processed_batches b USING (batch_id) ORDER BY o.delivery_id",
+    )]
+
+
+STREAM = "acme-fleet/cloud_run_revision/checkout"
+
+
 @pytest.fixture
 def client(fleet: FleetConfig) -> Iterator[httpx.Client]:
+    """The endpoint, with no worker: for what is answered without a record."""
+    app = fleet.app()
+    with serving(fleet, app) as client:
+        yield client
+    app.close()
+
+
+@pytest.fixture
+def recorded_client(
+    fleet: FleetConfig, start_worker: Callable[[str], WorkerProcess]
+) -> Iterator[httpx.Client]:
+    """The endpoint and a worker recording its batches."""
+    start_worker("w1")
     app = fleet.app()
     with serving(fleet, app) as client:
         yield client
@@ -95,18 +123,45 @@ def test_without_the_token_nothing_is_taken(fleet: FleetConfig, client: httpx.Cl
     assert queued_batches(fleet) == []
 
 
-def test_a_good_message_is_answered_once_it_is_in_the_detect_queue(
-    fleet: FleetConfig, client: httpx.Client
+def test_a_good_message_is_answered_once_it_is_recorded(
+    fleet: FleetConfig, recorded_client: httpx.Client
 ) -> None:
+    client = recorded_client
     second = {**ENTRY, "insertId": "push-2"}
     assert client.post(f"/pubsub/push?token={TOKEN}", json=envelope(ENTRY)).status_code == 204
     headers = {"Authorization": f"Bearer {TOKEN}"}
     reply = client.post("/pubsub/push", json=envelope(second, "m-2"), headers=headers)
     assert reply.status_code == 204
-    queued = [e for batch in queued_batches(fleet) for e in batch.entries]
-    assert sorted(e.insert_id for e in queued) == ["push-1", "push-2"]
-    assert queued[0].message == ENTRY["textPayload"]
-    assert queued[0].service == "checkout"
+    assert outcomes(fleet) == [("m-1", "processed", STREAM), ("m-2", "processed", STREAM)]
+    (template,) = query(fleet.database_url, "SELECT text FROM templates")
+    assert "connection refused" in template[0]
+
+
+def test_a_second_copy_alone_in_its_batch_is_counted_as_a_duplicate(
+    fleet: FleetConfig, recorded_client: httpx.Client
+) -> None:
+    client = recorded_client
+    for message_id in ("m-1", "m-2"):  # one at a time: each copy makes a batch of its own
+        reply = client.post(f"/pubsub/push?token={TOKEN}", json=envelope(ENTRY, message_id))
+        assert reply.status_code == 204
+    assert outcomes(fleet) == [("m-1", "processed", STREAM), ("m-2", "duplicate", STREAM)]
+    # Pub/Sub delivering m-2 again: the same batch, recorded already, counts nothing more.
+    again = client.post(f"/pubsub/push?token={TOKEN}", json=envelope(ENTRY, "m-2"))
+    assert again.status_code == 204
+    assert len(outcomes(fleet)) == 2
+    assert ledger(fleet.database_url) == (2, 2, 1, 1)  # batches, entries, processed, duplicates
+
+
+def test_no_record_in_time_is_answered_503_for_pubsub_to_retry(fleet: FleetConfig) -> None:
+    app = fleet.app()  # and no worker: the batch waits in the broker
+    with serving(fleet, app, record_timeout_s=1.0) as client:
+        started = time.monotonic()
+        reply = client.post(f"/pubsub/push?token={TOKEN}", json=envelope(ENTRY))
+        waited = time.monotonic() - started
+    app.close()
+    assert reply.status_code == 503
+    assert 1.0 <= waited < 5.0
+    assert [e.insert_id for b in queued_batches(fleet) for e in b.entries] == ["push-1"]
 
 
 def test_a_malformed_envelope_is_dead_lettered_and_acked(
@@ -149,9 +204,11 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_an_oidc_token_from_the_subscription_is_taken(
-    fleet: FleetConfig, google: tuple[OidcSigner, CertsServer]
+    fleet: FleetConfig, google: tuple[OidcSigner, CertsServer],
+    start_worker: Callable[[str], WorkerProcess],
 ) -> None:
     signer, certs = google
+    start_worker("w1")
     auth = PushAuth(oidc=OidcPolicy(AUDIENCE, PUSHER, certs.url))
     app = fleet.app()
     with serving(fleet, app, auth) as client:
@@ -162,8 +219,7 @@ def test_an_oidc_token_from_the_subscription_is_taken(
     app.close()
     assert (first.status_code, second.status_code) == (204, 204)
     assert certs.fetches == 1  # the certificates are kept, not fetched per message
-    queued = [e.insert_id for batch in queued_batches(fleet) for e in batch.entries]
-    assert sorted(queued) == ["push-1", "push-2"]
+    assert [row[0] for row in outcomes(fleet)] == ["m-1", "m-2"]
 
 
 def test_oidc_tokens_that_are_not_ours_are_refused(
@@ -199,11 +255,12 @@ def test_push_auth_needs_a_token_or_an_audience() -> None:
 
 
 def test_an_oversized_body_is_dead_lettered_and_the_endpoint_keeps_serving(
-    fleet: FleetConfig, client: httpx.Client
+    fleet: FleetConfig, recorded_client: httpx.Client
 ) -> None:
+    client = recorded_client
     huge = envelope({**ENTRY, "textPayload": "x" * (8 * 1024 * 1024)}, "m-huge")
     assert client.post(f"/pubsub/push?token={TOKEN}", json=huge).status_code == 204
     assert client.post(f"/pubsub/push?token={TOKEN}", json=envelope(ENTRY)).status_code == 204
     rows = query(fleet.database_url, "SELECT reason FROM dead_letters")
     assert [row[0] for row in rows] == ["oversized"]
-    assert [e.insert_id for b in queued_batches(fleet) for e in b.entries] == ["push-1"]
+    assert outcomes(fleet) == [("m-1", "processed", STREAM)]

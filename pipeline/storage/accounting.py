@@ -1,0 +1,132 @@
+"""Counting every delivered entry once, in the database: processed, duplicate or dead letter.
+
+A recorded batch writes one `entry_outcomes` row per delivery it counted, in the same
+transaction as its ledger row. The insert key of a processed entry is unique there, so
+duplicates are recognised from the database (Redis may have been restarted empty), and a
+delivery counted once is never counted again, however Pub/Sub regroups its redeliveries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from pipeline.storage.models import DEAD_LETTERS, LEDGER, OUTCOMES
+from pipeline.storage.records import EntryOutcome, Outcome
+
+_CHUNK = 1000  # ids per IN (...) list
+
+
+class EntriesCountedMeanwhile(Exception):
+    """Another batch counted one of these deliveries, or processed one of these insert
+    ids, between this batch's check and its record. Nothing was written: process the
+    batch again, and it will see them."""
+
+
+def known(
+    conn: Connection, delivery_ids: Collection[str], insert_keys: Collection[str]
+) -> tuple[set[str], set[str]]:
+    """Of these, the deliveries already counted and the insert keys already processed."""
+    col = OUTCOMES.c
+    counted = {
+        str(d) for ids in _chunks(delivery_ids)
+        for d in conn.execute(select(col.delivery_id).where(col.delivery_id.in_(ids))).scalars()
+    }
+    processed = {
+        str(k) for keys in _chunks(insert_keys)
+        for k in conn.execute(select(col.insert_key).where(col.insert_key.in_(keys))).scalars()
+    }
+    return counted, processed
+
+
+def add_outcomes(
+    conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome], now: datetime
+) -> None:
+    """Writes the batch's outcome rows (inside its record transaction); raises
+    EntriesCountedMeanwhile when another batch got to one of them first."""
+    if not outcomes:
+        return
+    rows = [
+        {"delivery_id": o.delivery_id, "batch_id": batch_id, "outcome": str(o.outcome),
+         "insert_key": o.insert_key, "created_at": now}
+        for o in sorted(outcomes, key=lambda o: o.delivery_id)  # a fixed order: no deadlock
+    ]
+    try:
+        conn.execute(insert(OUTCOMES), rows)
+    except IntegrityError as error:
+        raise EntriesCountedMeanwhile(batch_id) from error
+
+
+def settled(conn: Connection, batch_ids: Collection[str]) -> set[str]:
+    """Those of `batch_ids` that are safe in the database: recorded, or failed for good and
+    kept as dead letters (`failed_batch_letters` names the first `batch:<id>#0`)."""
+    found: set[str] = set()
+    for ids in _chunks(batch_ids):
+        found.update(conn.execute(select(LEDGER.c.batch_id).where(LEDGER.c.batch_id.in_(ids)))
+                     .scalars())
+        sources = [f"batch:{i}#0" for i in ids]
+        failed = select(DEAD_LETTERS.c.source).where(DEAD_LETTERS.c.source.in_(sources))
+        found.update(s.removeprefix("batch:").removesuffix("#0")
+                     for s in conn.execute(failed).scalars())
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """What the database says became of the entries received since `since`."""
+
+    since: datetime
+    processed: int
+    duplicates: int
+    dead_letters: int
+    batches: int
+    # Batches whose ledger counts differ from their outcome rows: (id, ledger, rows).
+    uneven_batches: tuple[tuple[str, int, int], ...]
+
+    @property
+    def total(self) -> int:
+        return self.processed + self.duplicates + self.dead_letters
+
+    def problems(self, expected: int | None = None) -> list[str]:
+        """What does not add up, in words; empty when everything does."""
+        found = [
+            f"batch {batch_id}: the ledger counts {ledger} entries, {rows} are recorded"
+            for batch_id, ledger, rows in self.uneven_batches
+        ]
+        if expected is not None and expected != self.total:
+            gap = expected - self.total
+            what = "missing" if gap > 0 else "counted more than once or not expected"
+            found.append(f"{abs(gap)} entries {what}: expected {expected}, "
+                         f"found {self.total} (processed + duplicates + dead letters)")
+        return found
+
+
+def audit(conn: Connection, since: datetime) -> Audit:
+    col = OUTCOMES.c
+    grouped = select(col.outcome, func.count()).where(col.created_at >= since).group_by(col.outcome)
+    by_outcome = {str(outcome): int(n) for outcome, n in conn.execute(grouped)}
+    dead = conn.execute(select(func.count()).select_from(DEAD_LETTERS)
+                        .where(DEAD_LETTERS.c.received_at >= since)).scalar_one()
+    rows = (select(col.batch_id, func.count().label("n")).where(col.created_at >= since)
+            .group_by(col.batch_id).subquery())
+    led = LEDGER.c
+    counted = led.processed + led.duplicates
+    per_batch = (
+        select(led.batch_id, counted, func.coalesce(rows.c.n, 0))
+        .select_from(LEDGER.outerjoin(rows, rows.c.batch_id == led.batch_id))
+        .where(led.created_at >= since)
+    )
+    ledger = [(str(b), int(n), int(r)) for b, n, r in conn.execute(per_batch)]
+    return Audit(since, by_outcome.get(Outcome.PROCESSED.value, 0),
+                 by_outcome.get(Outcome.DUPLICATE.value, 0), int(dead), len(ledger),
+                 tuple(row for row in ledger if row[1] != row[2]))
+
+
+def _chunks(items: Collection[str]) -> Iterator[list[str]]:
+    ordered = sorted(items)
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
