@@ -234,6 +234,23 @@ def _since_ns(text: str) -> int:
 
 
 @main.command()
+@click.option("--since", default="1h", show_default=True,
+              help="The window: a duration like 1h / 30m / 7d, or an RFC 3339 time.")
+@click.option("--expect", type=click.IntRange(min=0),
+              help="Messages published in that window (from Pub/Sub's metrics): the sum "
+                   "must equal it.")
+@click.pass_obj
+def audit(settings: Settings, since: str, expect: int | None) -> None:
+    """Check that every entry received is processed, a duplicate or a dead letter.
+
+    Sums them from the database, checks each batch's ledger against its entries, and
+    exits 1 naming what is missing when it does not add up."""
+    from workers.audit import run_audit
+
+    raise SystemExit(run_audit(open_existing_store(settings), _since_ns(since), expect))
+
+
+@main.command()
 @click.option("--subscription", required=True, help="projects/P/subscriptions/S")
 @click.pass_obj
 def ingest(settings: Settings, subscription: str) -> None:
