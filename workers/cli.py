@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 import time
@@ -16,7 +15,7 @@ from observability.logging import mask_url
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import Store
 from workers import sample
-from workers.clierrors import LogwardenGroup
+from workers.clierrors import USAGE, CliError, LogwardenGroup
 from workers.embedded import RunSummary, run_embedded
 from workers.envcheck import warnings_for
 from workers.listing import anomaly_json, dead_letter_json, echo_json, open_existing_store
@@ -24,6 +23,7 @@ from workers.preflight import check_run_settings
 from workers.replay import replay_failed_batches
 from workers.runtime import build_fleet_processor, build_processor, build_store
 from workers.settings import Settings
+from workers.timespec import since_ns
 
 
 @click.group(cls=LogwardenGroup)
@@ -125,7 +125,7 @@ def _counts(counter) -> str:
 @click.option("--service", help="Only this service.")
 @click.option("--severity", type=click.Choice(["info", "warning", "critical"]))
 @click.option("--since", help="Only newer: a duration like 2h / 30m / 7d, or an RFC 3339 time.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_obj
 def anomalies(settings: Settings, service: str | None, severity: str | None,
@@ -145,7 +145,7 @@ def anomalies(settings: Settings, service: str | None, severity: str | None,
 
 @main.command("dead-letters")
 @click.option("--reason", help="Only this reason code.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--replay", is_flag=True,
               help="Process the batches that failed for good (processing_failed) again.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
@@ -216,21 +216,11 @@ def templates(settings: Settings, file: str, service: str, as_json: bool,
             report_.write_per_line(report, out)
 
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-
-
 def _since_ns(text: str) -> int:
-    match = _DURATION.match(text)
-    if match:
-        seconds = int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
-        return time.time_ns() - seconds * 1_000_000_000
-    from datetime import datetime
-
     try:
-        return int(datetime.fromisoformat(text).timestamp() * 1e9)
+        return since_ns(text, time.time_ns())
     except ValueError as exc:
-        message = f"{text!r} is neither a duration (2h) nor an RFC 3339 time"
-        raise click.BadParameter(message) from exc
+        raise CliError(f"--since: {exc}", USAGE) from None
 
 
 @main.command()
