@@ -35,6 +35,8 @@ class AlertMessage:
     details: tuple[str, ...] = ()  # one line per finding, with its numbers
     first_seen: str = ""  # RFC 3339
     anomaly_count: int = 1
+    review: str = ""  # the LLM's verdict in a line, or "not reviewed"
+    follow_up: bool = False  # a reply to the alert's own message, not a page
 
     @classmethod
     def from_payload(cls, payload: dict[str, object]) -> AlertMessage:

@@ -116,7 +116,12 @@ def build_email(
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = formatdate(usegmt=True)
-    email["Message-ID"] = message_id(key, sender.rpartition("@")[2] or "logwarden")
+    domain = sender.rpartition("@")[2] or "logwarden"
+    email["Message-ID"] = message_id(key, domain)
+    if message.follow_up and key:  # threads under the alert's own email
+        parent = message_id(key.removesuffix(".review"), domain)
+        email["In-Reply-To"] = parent
+        email["References"] = parent
     email["X-Logwarden-Alert-Id"] = " ".join(message.alert_id.split())
     email.set_content(plain_text(message))
     email.add_alternative(html_body(message), subtype="html")

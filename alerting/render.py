@@ -25,8 +25,9 @@ def type_words(anomaly_type: str) -> str:
 
 
 def headline(message: AlertMessage) -> str:
-    """One line to recognise an alert by: `[CRITICAL] checkout: error burst`."""
-    return (
+    """One line to recognise an alert by: `[CRITICAL] checkout: error burst`; a
+    follow-up's starts with `Re: `."""
+    return ("Re: " if message.follow_up else "") + (
         f"[{severity_label(message)}] {service_of(message.stream)}: "
         f"{type_words(message.anomaly_type)}"
     )
@@ -39,6 +40,7 @@ def facts(message: AlertMessage) -> list[tuple[str, str]]:
         ("Type", message.anomaly_type),
         ("First seen", message.first_seen),
         ("Count", str(message.anomaly_count)),
+        ("Review", message.review),
     ]
     return [(label, value) for label, value in pairs if value]
 

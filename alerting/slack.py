@@ -79,7 +79,7 @@ class SlackNotifier:
 
 def slack_blocks(message: AlertMessage) -> list[dict[str, Any]]:
     """Header (severity emoji and headline), section (summary and facts), context (details)."""
-    emoji = _SEVERITY_EMOJI.get(str(message.severity), ":bell:")
+    emoji = ":mag:" if message.follow_up else _SEVERITY_EMOJI.get(str(message.severity), ":bell:")
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",

@@ -28,8 +28,12 @@ SEVERITY = Label("severity", ("info", "warning", "critical"))
 # unrecorded: an attempt whose sender stopped before recording how it went (counted when
 # the message is claimed again), so the receiver may have it twice.
 DELIVERY_STATUS = Label("status", ("sent", "retrying", "failed", "unrecorded"))
-# over_budget: not sent at all, the budget was spent; every other outcome is a request made.
-LLM_OUTCOME = Label("outcome", ("ok", "invalid", "rate_limited", "error", "timeout", "over_budget"))
+# over_budget: not sent at all, the budget or the fleet's rate limit was spent;
+# circuit_open: not sent, the LLM failed repeatedly; every other outcome is a request made.
+LLM_OUTCOME = Label(
+    "outcome",
+    ("ok", "invalid", "rate_limited", "error", "timeout", "over_budget", "circuit_open"),
+)
 TOKEN_KIND = Label("kind", ("prompt", "output"))
 REASON = Label("reason")  # pipeline.parsing.RejectReason values
 DETECTOR = Label("detector")  # Finding.detector: "volume", "http/5xx", "rules/disk-full"

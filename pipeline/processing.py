@@ -45,6 +45,17 @@ CHANGES = "changes"  # the state key of the deploy and config-change tracker
 T = TypeVar("T")
 
 
+class EscalationHook(Protocol):
+    """Told about each recorded batch's new anomalies (`pipeline.escalation.gate`)."""
+
+    def consider(
+        self, mined: MinedBatch, anomalies: Sequence[Anomaly], alert_of: Mapping[str, str],
+        new_alert_ids: Sequence[str],
+    ) -> Sequence[object]:
+        """Hands on the anomalies worth an LLM's review; must not block for long."""
+        ...
+
+
 class Miner(Protocol):
     """A TemplateMiner, or the fleet's shared one: what processing needs of a miner."""
 
@@ -86,7 +97,9 @@ class BatchProcessor:
         store: Store,
         config: ProcessingConfig = ProcessingConfig(),
         metrics: Metrics | None = None,
+        escalation: EscalationHook | None = None,
     ) -> None:
+        self.escalation = escalation
         self.miner = miner
         self.detectors = list(detectors)
         self.state = state
@@ -137,7 +150,18 @@ class BatchProcessor:
             findings=tuple(findings),
         )
         self._count(outcome, findings, result.alert_of)
+        if self.escalation is not None and outcome.anomalies:
+            self._escalate(mined, outcome, result.alert_of)
         return outcome
+
+    def _escalate(
+        self, mined: MinedBatch, outcome: BatchOutcome, alert_of: Mapping[str, str]
+    ) -> None:
+        assert self.escalation is not None
+        try:
+            self.escalation.consider(mined, outcome.anomalies, alert_of, outcome.new_alert_ids)
+        except Exception:  # the LLM is an advisor: detection and alerting go on without it
+            log.exception("escalation skipped", extra={"batch_id": outcome.batch_id})
 
     def _observe_changes(self, key: StreamKey, entries: list[LogEntry]) -> ChangeState:
         """Notes the deploys and config changes these entries show (before detection, so

@@ -19,11 +19,14 @@ from tqdm import tqdm
 from alerting.outbox import deliver_due
 from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.entry import LogEntry
+from pipeline.escalation.ledger import InMemoryLedger
 from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
 from pipeline.processing import BatchOutcome, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.state import InMemoryStateStore
+from pipeline.storage.reviews import ReviewStore
+from workers.escalation import LlmUsage, build_escalation, llm_enabled, llm_usage
 from workers.runtime import build_notifiers, build_processor, build_store
 from workers.settings import Settings
 
@@ -46,6 +49,7 @@ class RunSummary:
     templates: int = 0
     seconds: float = 0.0
     input_kind: InputKind | None = None  # the format the source was read as
+    llm: LlmUsage | None = None  # with --llm: what the escalations cost
 
     @property
     def accounted(self) -> bool:
@@ -65,6 +69,7 @@ def run_embedded(
     on_outcome: Callable[[Batch, BatchOutcome], None] | None = None,
     pace_s: float | None = None,
     on_line: Callable[[int, LogEntry], None] | None = None,
+    llm: bool = False,
 ) -> RunSummary:
     """Replays `source` (any format `read_input` detects) and returns what was found.
 
@@ -82,6 +87,10 @@ def run_embedded(
     processor = build_processor(settings, InMemoryStateStore(), store)
     notifiers = build_notifiers(settings)
     summary = RunSummary()
+    log_time = [time.time()]  # cool-downs and rate limits run on the log's clock
+    if llm and llm_enabled(settings):
+        ledger = InMemoryLedger(clock=lambda: log_time[0])
+        processor.escalation = build_escalation(settings, store, ledger).gate
 
     def process(batch: Batch) -> None:
         try:
@@ -128,6 +137,7 @@ def run_embedded(
         for item in items:
             if not isinstance(item, Rejection):
                 log_clock = max(log_clock, item.timestamp_ns / 1e9)
+                log_time[0] = log_clock
                 _advance(bar, source)
             ingest.feed(item, log_clock)
             if log_clock >= next_beat:  # what beat does in the fleet, on the log's clock
@@ -143,6 +153,8 @@ def run_embedded(
     summary.dead_letters = ingest.rejected + failed
     summary.templates = len(processor.miner.templates())
     summary.seconds = time.perf_counter() - started
+    if processor.escalation is not None:
+        summary.llm = llm_usage(ReviewStore(store.engine))
     return summary
 
 

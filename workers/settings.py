@@ -18,6 +18,7 @@ from pydantic_settings import (
 
 from observability.logging import mask_url
 from pipeline.batch import BatchLimits
+from workers.llm_settings import LlmSettings
 
 
 class BatchSettings(BaseModel):
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     slack_webhook_url: SecretStr | None = None
     smtp: SmtpSettings = SmtpSettings()
     notify: NotifySettings = NotifySettings()
+    llm: LlmSettings = LlmSettings()  # LLM escalation: off without a key
     # POST /pubsub/push takes a request with the shared token (?token= or a bearer), or
     # with a Google OIDC token for this audience (and, if set, this service account).
     push_token: SecretStr | None = None
@@ -124,9 +126,9 @@ class Settings(BaseSettings):
         return (*sources, file_secret_settings)
 
     def secrets(self) -> list[str]:
-        """Every secret value, so logs can redact them: the channel and push secrets and
-        any password in the database, Redis or broker URL."""
-        values = [self.slack_webhook_url, self.smtp.password, self.push_token]
+        """Every secret value, so logs can redact them: the channel, push and LLM secrets
+        and any password in the database, Redis or broker URL."""
+        values = [self.slack_webhook_url, self.smtp.password, self.push_token, self.llm.api_key]
         found = [v.get_secret_value() for v in values if v is not None]
         for url in (self.database_url, self.redis_url, self.broker_url or ""):
             password = urlsplit(url).password

@@ -10,7 +10,8 @@ from functools import cache
 from typing import Any
 
 import msgspec
-from celery import Celery, Task, shared_task
+import redis
+from celery import Celery, Task, current_app, shared_task
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
@@ -18,10 +19,19 @@ from alerting.notifier import Notifier
 from alerting.outbox import deliver_due
 from observability.metrics import get_metrics
 from pipeline.batch import Batch
+from pipeline.escalation.ledger import RedisLedger
+from pipeline.escalation.request import EscalationRequest
 from pipeline.parsing import RejectReason
 from pipeline.processing import BatchProcessor, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.storage import DeadLetterRow, EntriesCountedMeanwhile, Store
+from workers.escalation import (
+    Escalation,
+    build_escalation,
+    decode_request,
+    encode_request,
+    llm_enabled,
+)
 from workers.runtime import (
     build_fleet_processor,
     build_notifiers,
@@ -38,6 +48,7 @@ TRANSIENT = (OperationalError, RedisError, ConnectionError, TimeoutError,
              EntriesCountedMeanwhile)
 DETECT_TASK = "logwarden.detect_batch"
 NOTIFY_TASK = "logwarden.notify"
+ESCALATE_TASK = "logwarden.escalate"
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class FleetRuntime:
     settings: Settings
     store: Store
     processor: BatchProcessor
+    escalation: Escalation | None = None
 
 
 @cache
@@ -53,7 +65,18 @@ def runtime() -> FleetRuntime:
     settings = Settings()
     store = build_store(settings)
     processor = build_fleet_processor(settings, store)
-    return FleetRuntime(settings, store, processor)
+    escalation = None
+    if llm_enabled(settings):
+        ledger = RedisLedger(redis.Redis.from_url(settings.redis_url), settings.redis_prefix)
+        escalation = build_escalation(settings, store, ledger, send=send_escalation)
+        processor.escalation = escalation.gate
+    return FleetRuntime(settings, store, processor, escalation)
+
+
+def send_escalation(request: EscalationRequest) -> None:
+    """To the `llm` queue, through this process's app (the default app in every worker)."""
+    current_app.send_task(ESCALATE_TASK, args=[encode_request(request)], queue="llm",
+                          retry=False)
 
 
 @cache
@@ -157,6 +180,26 @@ def notify() -> None:
     report = deliver_due(rt.store, notifiers(), policy=delivery_policy(rt.settings))
     if report.more:  # a sweep's budget keeps it well inside the task's time limit
         notify.delay()
+
+
+@shared_task(
+    bind=True,
+    name=ESCALATE_TASK,
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_jitter=True,
+    max_retries=5,
+)
+def escalate(self: Task, payload: str) -> None:
+    """Reviews one anomaly with the LLM. Its alert went out already and stands whatever
+    happens; a verdict edits its unsent messages or follows the sent ones up."""
+    escalation = runtime().escalation
+    if escalation is None:
+        log.warning("an escalation arrived but LLM escalation is off here; dropped")
+        return
+    result = escalation.escalator.escalate(decode_request(payload))
+    if result.verdict is not None:
+        self.app.send_task(NOTIFY_TASK, queue="notify")
 
 
 @shared_task(bind=True, name="logwarden.check_silence", autoretry_for=TRANSIENT, max_retries=2)

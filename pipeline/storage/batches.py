@@ -156,6 +156,7 @@ def _open_alert(
         {
             "alert_id": alert_id,
             "channel": channel,
+            "kind": "alert",
             "status": OutboxStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": now,
@@ -167,7 +168,7 @@ def _open_alert(
     ]
     if rows:
         outbox = insert_for(conn, OUTBOX).on_conflict_do_nothing(
-            index_elements=[OUTBOX.c.alert_id, OUTBOX.c.channel]
+            index_elements=[OUTBOX.c.alert_id, OUTBOX.c.channel, OUTBOX.c.kind]
         )
         conn.execute(outbox, rows)
     return True

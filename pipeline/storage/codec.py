@@ -113,6 +113,8 @@ def alert_payload(anomaly: Anomaly, alert_id: str) -> dict[str, Any]:
         "details": [redact(line) for line in finding_lines(anomaly.findings)],
         "first_seen": rfc3339(anomaly.start_ns),
         "anomaly_count": 1,
+        "review": "not reviewed",  # until an LLM verdict edits it or follows it up
+        "follow_up": False,
     }
 
 

@@ -166,12 +166,14 @@ class OutboxRecord(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        UniqueConstraint("alert_id", "channel"),
+        UniqueConstraint("alert_id", "channel", "kind"),
         Index(None, "status", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(String(64), ForeignKey("alerts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(64))
+    # "alert" (the page), or "review" (one follow-up once the LLM's verdict came)
+    kind: Mapped[str] = mapped_column(String(16), default="alert", server_default="alert")
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int]
     next_attempt_at: Mapped[datetime]
@@ -200,6 +202,25 @@ class DeliveryRecord(Base):
     created_at: Mapped[datetime]
 
 
+class LlmCallRecord(Base):
+    """Every escalation to the LLM (and every one refused for budget): cost and result."""
+
+    __tablename__ = "llm_calls"
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    anomaly_id: Mapped[str] = mapped_column(String(64), index=True)
+    alert_id: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str] = mapped_column(String(128))
+    outcome: Mapped[str] = mapped_column(String(32))
+    prompt_tokens: Mapped[int]
+    output_tokens: Mapped[int]
+    latency_s: Mapped[float] = mapped_column(Double)
+    cost_usd: Mapped[float] = mapped_column(Double)
+    error: Mapped[str | None] = mapped_column(Text)
+    verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 # The same tables as Core objects, for the store's INSERT ... ON CONFLICT statements.
 LEDGER = Base.metadata.tables[ProcessedBatch.__tablename__]
 DEAD_LETTERS = Base.metadata.tables[DeadLetter.__tablename__]
@@ -210,3 +231,4 @@ ANOMALIES = Base.metadata.tables[AnomalyRecord.__tablename__]
 ALERTS = Base.metadata.tables[AlertRecord.__tablename__]
 OUTBOX = Base.metadata.tables[OutboxRecord.__tablename__]
 DELIVERIES = Base.metadata.tables[DeliveryRecord.__tablename__]
+LLM_CALLS = Base.metadata.tables[LlmCallRecord.__tablename__]

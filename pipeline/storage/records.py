@@ -170,8 +170,9 @@ class OutboxItem:
 
     @property
     def idempotency_key(self) -> str:
-        """The same for every attempt at this message (one per alert and channel)."""
-        return f"{self.alert_id}.{self.channel}"
+        """The same for every attempt at this message (one per alert, channel and kind)."""
+        suffix = ".review" if self.payload.get("follow_up") else ""
+        return f"{self.alert_id}.{self.channel}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ TABLES = {
     "alerts",
     "outbox",
     "deliveries",
+    "llm_calls",
 }
 
 

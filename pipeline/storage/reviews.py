@@ -1,0 +1,128 @@
+"""LLM reviews in the database: every call recorded, verdicts applied to anomalies and
+alerts without ever paging twice.
+
+A verdict reaches an alert's messages in one of two ways, per channel: a message not yet
+sent (and not being sent) is edited in place, so the page itself carries the review; a
+message already sent gets one follow-up (`kind = "review"`), which channels send as a
+reply in the same thread. With `suppress`, unsent messages are held instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from pipeline.anomaly import Verdict
+from pipeline.escalation.escalator import CallRecord
+from pipeline.storage import codec
+from pipeline.storage.db import insert_for
+from pipeline.storage.models import ANOMALIES, LLM_CALLS, OUTBOX
+from pipeline.storage.records import OutboxStatus
+
+WAITING = (OutboxStatus.PENDING.value, OutboxStatus.RETRYING.value)
+SUPPRESSED = "held: the LLM reviewed this alert as benign"
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewApplied:
+    anomaly_found: bool
+    edited: tuple[str, ...] = ()  # channels whose unsent message now carries the review
+    followed_up: tuple[str, ...] = ()  # channels that get a follow-up
+    held: tuple[str, ...] = ()  # channels whose unsent message was suppressed
+
+
+class ReviewStore:
+    """`ReviewRecords` on SQLite or Postgres."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def record_call(self, call: CallRecord) -> None:
+        values = {
+            "anomaly_id": call.anomaly_id, "alert_id": call.alert_id,
+            "fingerprint": call.fingerprint, "model": call.model, "outcome": call.outcome,
+            "prompt_tokens": call.prompt_tokens, "output_tokens": call.output_tokens,
+            "latency_s": call.latency_s, "cost_usd": call.cost_usd,
+            "error": None if call.error is None else call.error[:1000],
+            "verdict": codec.verdict_json(call.verdict), "created_at": self._clock(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(LLM_CALLS).values(values))
+
+    def calls(self, anomaly_id: str | None = None) -> list[dict[str, Any]]:
+        """Stored calls in the order they were made, as plain rows."""
+        stmt = select(LLM_CALLS).order_by(LLM_CALLS.c.id)
+        if anomaly_id is not None:
+            stmt = stmt.where(LLM_CALLS.c.anomaly_id == anomaly_id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def apply_review(
+        self, anomaly_id: str, alert_id: str | None, verdict: Verdict, action: str
+    ) -> ReviewApplied:
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                update(ANOMALIES).where(ANOMALIES.c.id == anomaly_id)
+                .values(verdict=codec.verdict_json(verdict)).returning(ANOMALIES.c.id)
+            ).first() is not None
+            if alert_id is None:
+                return ReviewApplied(found)
+            return _update_messages(conn, alert_id, verdict, action, self._clock())
+
+
+def review_text(verdict: Verdict, action: str) -> str:
+    """One line for people: what the model thinks, how sure, what it suggests."""
+    word = {"confirm": "confirmed", "suppress": "judged benign"}.get(action, "noted")
+    text = (f"{verdict.model or 'LLM'} {word}: {verdict.verdict} "
+            f"({verdict.confidence:.0%} confident). {verdict.title}.")
+    if verdict.cause:
+        text += f" Probable cause: {verdict.cause}"
+    if verdict.actions:
+        text += " Next: " + "; ".join(verdict.actions[:3])
+    return text
+
+
+def _update_messages(
+    conn: Connection, alert_id: str, verdict: Verdict, action: str, now: datetime
+) -> ReviewApplied:
+    col = OUTBOX.c
+    rows = conn.execute(
+        select(col.id, col.channel, col.status, col.attempts, col.claimed_until, col.payload)
+        .where(col.alert_id == alert_id, col.kind == "alert").order_by(col.channel)
+    ).all()
+    review = review_text(verdict, action)
+    edited: list[str] = []
+    followed: list[str] = []
+    held: list[str] = []
+    for row in rows:
+        payload = {**row.payload, "review": review}
+        if row.status in WAITING and row.claimed_until is None:
+            values: dict[str, Any] = {"payload": payload}
+            if action == "suppress":
+                values |= {"status": OutboxStatus.FAILED.value, "last_error": SUPPRESSED}
+            # Fenced on the attempt count: a sender that claimed it meanwhile wins.
+            changed = conn.execute(
+                update(OUTBOX).where(col.id == row.id, col.attempts == row.attempts,
+                                     col.claimed_until.is_(None), col.status.in_(WAITING))
+                .values(**values).returning(col.id)
+            ).first()
+            if changed is not None:
+                (held if action == "suppress" else edited).append(row.channel)
+                continue
+        if row.status == OutboxStatus.FAILED.value:
+            continue  # never delivered: nothing to follow up
+        follow_up = {**payload, "follow_up": True, "summary": verdict.summary or row.payload.get(
+            "summary", "")}
+        stmt = insert_for(conn, OUTBOX).values(
+            alert_id=alert_id, channel=row.channel, kind="review",
+            status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now,
+            last_error=None, payload=follow_up, created_at=now,
+        ).on_conflict_do_nothing(index_elements=[col.alert_id, col.channel, col.kind])
+        if conn.execute(stmt.returning(col.id)).first() is not None:
+            followed.append(row.channel)
+    return ReviewApplied(True, tuple(edited), tuple(followed), tuple(held))
