@@ -18,6 +18,7 @@ from workers import sample
 from workers.clierrors import USAGE, CliError, LogwardenGroup
 from workers.embedded import RunSummary, run_embedded
 from workers.envcheck import warnings_for
+from workers.escalation import usage_lines, verdict_line
 from workers.listing import anomaly_json, dead_letter_json, echo_json, open_existing_store
 from workers.preflight import check_run_settings
 from workers.replay import replay_failed_batches
@@ -42,22 +43,24 @@ def main(ctx: click.Context, database_url: str | None) -> None:
               help="A file or - for stdin: JSON lines, a JSON array (gcloud logging read "
                    "--format=json), plain text, gzipped or not. Default: the bundled sample.")
 @click.option("--service", default="", help="Service name for plain-text lines.")
+@click.option("--llm", is_flag=True,
+              help="Escalate suspicious anomalies to Gemini (needs LOGWARDEN_LLM__API_KEY).")
 @click.pass_obj
-def run(settings: Settings, source: str | None, service: str) -> None:
+def run(settings: Settings, source: str | None, service: str, llm: bool) -> None:
     """Run embedded (no servers): replay logs, detect, store, alert."""
     check_run_settings(settings)
     if source is None:
-        _run_demo(settings, service)
+        _run_demo(settings, service, llm)
         return
     if source == "-":
         summary = run_embedded(sys.stdin.buffer, source_name="stdin", settings=settings,
-                               service=service)
+                               service=service, llm=llm)
     else:
-        summary = _replay(settings, Path(source), service)
+        summary = _replay(settings, Path(source), service, llm)
     _print_summary(summary, settings)
 
 
-def _run_demo(settings: Settings, service: str) -> None:
+def _run_demo(settings: Settings, service: str, llm: bool = False) -> None:
     """The bundled sample, then how its alerts match the incidents planted in it."""
     # The demo starts from an empty database so every run shows the same thing.
     if "database_url" not in settings.model_fields_set:
@@ -65,16 +68,16 @@ def _run_demo(settings: Settings, service: str) -> None:
         settings = settings.model_copy(update={"database_url": f"sqlite:///{demo_db}"})
     path = sample.sample_path()
     click.echo(f"Replaying the bundled sample ({path.name}); alerts follow.\n", err=True)
-    _print_summary(_replay(settings, path, service), settings)
+    _print_summary(_replay(settings, path, service, llm), settings)
     _print_scorecard(settings)
     click.echo(f"\nlook closer: logwarden --db {settings.database_url} anomalies")
 
 
-def _replay(settings: Settings, path: Path, service: str) -> RunSummary:
+def _replay(settings: Settings, path: Path, service: str, llm: bool = False) -> RunSummary:
     # Opened as bytes whatever the name says: the content decides the format (gzip too).
     with path.open("rb") as stream:
         return run_embedded(stream, source_name=path.name.split(".")[0], settings=settings,
-                            service=service, size_hint=path.stat().st_size)
+                            service=service, size_hint=path.stat().st_size, llm=llm)
 
 
 def _print_scorecard(settings: Settings) -> None:
@@ -114,6 +117,8 @@ def _print_summary(s: RunSummary, settings: Settings) -> None:
         f"all entries accounted for: {'yes' if s.accounted else 'NO'}",
         f"database: {mask_url(settings.database_url)}",
     ]
+    if s.llm is not None:
+        lines[-1:-1] = usage_lines(s.llm, entries=s.entries, batches=s.batches)
     click.echo("\n".join(lines))
 
 
@@ -141,6 +146,8 @@ def anomalies(settings: Settings, service: str | None, severity: str | None,
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(a.start_ns / 1e9))
         click.echo(f"{when}Z  {a.severity:<8}  {a.stream.service:<16}  {a.anomaly_type:<18} "
                    f"{a.score:.2f}  {a.summary}")
+        if a.verdict is not None:
+            click.echo(f"{'':22}{verdict_line(a.verdict)}")
 
 
 @main.command("dead-letters")

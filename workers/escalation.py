@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from pipeline.anomaly import Verdict
 from pipeline.escalation.breaker import CircuitBreaker
 from pipeline.escalation.client import ClientConfig, GeminiReviewer
 from pipeline.escalation.escalator import EscalationPolicy, Escalator
@@ -110,3 +111,23 @@ def llm_usage(reviews: ReviewStore) -> LlmUsage:
         output += row["output_tokens"]
         cost += row["cost_usd"]
     return LlmUsage(calls, prompt, output, cost)
+
+
+def usage_lines(usage: LlmUsage, *, entries: int, batches: int) -> list[str]:
+    """The run summary's LLM lines, with the every-batch figure beside the real one."""
+    per = 100_000 / entries if entries else 0.0
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(usage.calls.items())) or "-"
+    return [
+        f"llm calls   {usage.requests:>8}  ({usage.requests * per:.1f} per 100k entries; "
+        f"every batch would be {batches} = {batches * per:.0f} per 100k)  {outcomes}",
+        f"llm tokens  {usage.prompt_tokens + usage.output_tokens:>8}  "
+        f"(prompt {usage.prompt_tokens}, output {usage.output_tokens}; "
+        f"estimated ${usage.cost_usd:.4f})",
+    ]
+
+
+def verdict_line(verdict: Verdict) -> str:
+    """How `logwarden anomalies` shows a verdict under its anomaly."""
+    cites = len(verdict.template_ids) + len(verdict.insert_ids)
+    return (f"↳ {verdict.model or 'LLM'}: {verdict.verdict} ({verdict.confidence:.0%}) "
+            f"{verdict.title} — {verdict.cause} [{cites} citations]")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
@@ -63,6 +64,7 @@ def anomaly_json(a: Anomaly) -> dict[str, Any]:
         "summary": a.summary,
         "status": str(a.status),
         "fingerprint": a.fingerprint,
+        "verdict": None if a.verdict is None else msgspec.to_builtins(a.verdict),
     }
 
 

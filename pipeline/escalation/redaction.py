@@ -58,8 +58,8 @@ def _ipv6(match: re.Match[str]) -> str:
 
 _SECRET_KEYS = (
     r"pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key"
-    r"|private[_-]?key|client[_-]?secret|auth(?:orization)?|credentials?|session[_-]?id"
-    r"|cookie|signature|sig"
+    r"|private[_-]?key|client[_-]?secret|authorization|credentials?|session[_-]?id"
+    r"|cookie|signature"
 )
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 

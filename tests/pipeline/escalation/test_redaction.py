@@ -50,6 +50,7 @@ KEPT = [
     "order 1234567890123 shipped",  # 13 digits, not Luhn valid: kept
     "token expired for session, please log in again",
     "version 1.2.3 released",
+    "rules/auth-failures: share=0.66, matches=59, min_count=25",
 ]
 
 
