@@ -19,6 +19,7 @@ from workers.clierrors import USAGE, CliError, LogwardenGroup
 from workers.embedded import RunSummary, run_embedded
 from workers.envcheck import warnings_for
 from workers.escalation import usage_lines, verdict_line
+from workers.gcp_cli import backfill, setup, tail
 from workers.listing import anomaly_json, dead_letter_json, echo_json, open_existing_store
 from workers.preflight import check_run_settings
 from workers.replay import replay_failed_batches
@@ -36,6 +37,10 @@ def main(ctx: click.Context, database_url: str | None) -> None:
     for warning in warnings_for(os.environ, Settings):
         click.echo(warning, err=True)
     ctx.obj = Settings(database_url=database_url) if database_url else Settings()
+
+
+for _command in (setup, backfill, tail):  # Google Cloud: workers/gcp_cli.py
+    main.add_command(_command)
 
 
 @main.command()

@@ -19,6 +19,7 @@ import click
 import pydantic
 import pydantic_settings
 import sqlalchemy.exc
+from google.api_core import exceptions as google_errors
 
 from pipeline.detectors.rules import RuleConfigError
 from pipeline.parsing import InputError
@@ -70,6 +71,8 @@ def as_cli_error(error: Exception) -> CliError:
         return CliError(str(error), FAILURE)
     if isinstance(error, sqlalchemy.exc.DBAPIError | sqlalchemy.exc.OperationalError):
         return CliError(_database_problem(error), FAILURE)
+    if isinstance(error, google_errors.GoogleAPICallError):
+        return CliError(f"Google Cloud refused a call: {error.message or error}", FAILURE)
     return CliError(_unexpected(error), FAILURE)
 
 

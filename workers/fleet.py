@@ -6,9 +6,9 @@ import logging
 import signal
 from collections.abc import Callable
 
+import google.cloud.pubsub_v1 as pubsub_v1  # "from google.cloud import" trips mypy
 import redis
 import uvicorn
-from google.cloud import pubsub_v1
 
 from pipeline.batch import Batch
 from workers.pubsub_ingest import IngestConfig, PubSubIngest

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from google.cloud import pubsub_v1
+import google.cloud.pubsub_v1 as pubsub_v1  # "from google.cloud import" trips mypy
 from google.cloud.pubsub_v1.subscriber.futures import StreamingPullFuture
 from google.cloud.pubsub_v1.subscriber.message import Message
 

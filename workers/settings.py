@@ -61,6 +61,15 @@ class NotifySettings(BaseModel):
         return self
 
 
+class GcpSettings(BaseModel):
+    """Google Cloud: the project `setup`, `backfill` and `tail` work on by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str | None = None
+    logging_endpoint: str | None = None  # host:port of a local Cloud Logging stand-in
+
+
 class Settings(BaseSettings):
     """Built once by the composition root; nothing reads the environment elsewhere."""
 
@@ -101,6 +110,7 @@ class Settings(BaseSettings):
     # after this long. Keep it below the push subscription's ack deadline (up to 600 s).
     push_record_timeout_s: float = Field(50.0, gt=0, le=600)
     batch: BatchSettings = BatchSettings()
+    gcp: GcpSettings = GcpSettings()
     max_entry_bytes: int = Field(262_144, ge=1024)
     template_capacity: int = Field(20_000, ge=100)
     log_level: str = "INFO"

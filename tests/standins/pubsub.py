@@ -1,8 +1,9 @@
 """A local gRPC server speaking `google.pubsub.v1`, for the real client via PUBSUB_EMULATOR_HOST.
 
 Publisher: CreateTopic, GetTopic, Publish, DeleteTopic. Subscriber: CreateSubscription,
-GetSubscription, StreamingPull, Pull, Acknowledge, ModifyAckDeadline. Other methods answer
-UNIMPLEMENTED. Delivery semantics live in `pubsub_store.PubSubStore`.
+GetSubscription, StreamingPull, Pull, Acknowledge, ModifyAckDeadline. IAMPolicy (on
+topics): GetIamPolicy, SetIamPolicy. Other methods answer UNIMPLEMENTED. Delivery
+semantics live in `pubsub_store.PubSubStore`; `.book` counts calls and refuses on demand.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.protobuf import empty_pb2
 from google.pubsub_v1 import types
 
+from tests.standins.calls import CallBook
 from tests.standins.pubsub_store import AlreadyExists, NotFound, PubSubStore
 
 _TICK_SECONDS = 0.05
@@ -39,10 +42,18 @@ class PubSubStandIn:
         self, *, max_workers: int = 16, chunk_size: int = 50, max_ack_deadline: float | None = None
     ) -> None:
         self.store = PubSubStore(max_ack_deadline)
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+        self.book = CallBook()
+        self.policies: dict[str, policy_pb2.Policy] = {}  # topic name -> its IAM policy
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers), interceptors=[self.book]
+        )
         self._streams = _StreamingPull(self.store, chunk_size)
         self._server.add_generic_rpc_handlers(
-            (_publisher_handler(self.store), _subscriber_handler(self.store, self._streams))
+            (
+                _publisher_handler(self.store),
+                _subscriber_handler(self.store, self._streams),
+                _iam_handler(self.store, self.policies),
+            )
         )
         self.host = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
 
@@ -255,5 +266,38 @@ def _subscriber_handler(store: PubSubStore, streams: _StreamingPull) -> grpc.Gen
                 request_deserializer=types.StreamingPullRequest.deserialize,
                 response_serializer=types.StreamingPullResponse.serialize,
             ),
+        },
+    )
+
+
+def _iam_handler(store: PubSubStore, policies: dict[str, policy_pb2.Policy]) -> Any:
+    lock = threading.Lock()
+
+    def get(request: iam_policy_pb2.GetIamPolicyRequest, _: object) -> policy_pb2.Policy:
+        store.get_topic(request.resource)
+        with lock:
+            return policies.get(request.resource, policy_pb2.Policy(etag=b"0"))
+
+    def set_(request: iam_policy_pb2.SetIamPolicyRequest, _: object) -> policy_pb2.Policy:
+        store.get_topic(request.resource)
+        policy = policy_pb2.Policy()
+        policy.CopyFrom(request.policy)
+        with lock:
+            policy.etag = str(int(policies.get(request.resource, policy).etag or b"0") + 1).encode()
+            policies[request.resource] = policy
+        return policy
+
+    def unary(method: Callable[..., Any], request_type: Any) -> Any:
+        return grpc.unary_unary_rpc_method_handler(
+            _mapped(method),
+            request_deserializer=request_type.FromString,
+            response_serializer=policy_pb2.Policy.SerializeToString,
+        )
+
+    return grpc.method_handlers_generic_handler(
+        "google.iam.v1.IAMPolicy",
+        {
+            "GetIamPolicy": unary(get, iam_policy_pb2.GetIamPolicyRequest),
+            "SetIamPolicy": unary(set_, iam_policy_pb2.SetIamPolicyRequest),
         },
     )
