@@ -88,7 +88,7 @@ def run_embedded(
     notifiers = build_notifiers(settings)
     summary = RunSummary()
     log_time = [time.time()]  # cool-downs and rate limits run on the log's clock
-    if llm and llm_enabled(settings):
+    if llm and llm_enabled(settings, asked=True):
         ledger = InMemoryLedger(clock=lambda: log_time[0])
         processor.escalation = build_escalation(settings, store, ledger).gate
 

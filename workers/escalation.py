@@ -30,12 +30,14 @@ class Escalation:
     escalator: Escalator
 
 
-def llm_enabled(settings: Settings) -> bool:
-    """Whether escalation is configured; says once, in the log, when it is not."""
+def llm_enabled(settings: Settings, *, asked: bool = False) -> bool:
+    """Whether escalation is configured; says once, in the log, when it is not (a
+    warning when the user `asked` for it, as `run --llm` does)."""
     if settings.llm.configured:
         log.info("LLM escalation on", extra={"model": settings.llm.model})
         return True
-    log.info("LLM escalation off: set LOGWARDEN_LLM__API_KEY (or LOGWARDEN_LLM__VERTEX_PROJECT)")
+    log.log(logging.WARNING if asked else logging.INFO,
+            "LLM escalation off: set LOGWARDEN_LLM__API_KEY (or LOGWARDEN_LLM__VERTEX_PROJECT)")
     return False
 
 

@@ -102,6 +102,7 @@ class GeminiStandIn:
         self.script: deque[Reply] = deque()
         self.requests: list[Seen] = []
         self.default_verdict = "anomaly"
+        self.default_delay_s = 0.0  # before each unscripted answer
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -122,7 +123,8 @@ class GeminiStandIn:
         prompt = seen.prompt_text()
         templates = _TEMPLATE_ID.findall(prompt)[:1]
         inserts = _INSERT_ID.findall(prompt)[:1]
-        return answer(verdict_json(templates, inserts, verdict=self.default_verdict))
+        reply = answer(verdict_json(templates, inserts, verdict=self.default_verdict))
+        return Reply(reply.status, reply.body, reply.headers, self.default_delay_s)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
