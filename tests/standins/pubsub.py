@@ -97,6 +97,10 @@ class PubSubStandIn:
         """The most messages of `subscription` ever leased at the same time."""
         return self.store.peak_outstanding(subscription)
 
+    def peak_attempts(self, subscription: str) -> int:
+        """The most times any one message of `subscription` was delivered."""
+        return self.store.peak_attempts(subscription)
+
     def wait_until_drained(self, subscription: str, timeout: float) -> bool:
         """Wait until every message of `subscription` is acked; False on timeout."""
         return self.store.wait_until_drained(subscription, timeout)

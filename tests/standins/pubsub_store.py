@@ -45,6 +45,7 @@ class _Subscription:
     leases: dict[str, str] = field(default_factory=dict)  # ack id -> message id
     acked: int = 0
     peak_outstanding: int = 0
+    peak_attempts: int = 0  # the most deliveries any one message took
 
 
 class PubSubStore:
@@ -185,6 +186,10 @@ class PubSubStore:
         """The most messages of `subscription` ever leased at the same time."""
         return self._subscription(subscription).peak_outstanding
 
+    def peak_attempts(self, subscription: str) -> int:
+        """The most times any one message of `subscription` was delivered."""
+        return self._subscription(subscription).peak_attempts
+
     def wait_until_drained(self, subscription: str, timeout: float) -> bool:
         """Wait until every message of `subscription` is acked; False on timeout."""
         end = time.monotonic() + timeout
@@ -210,6 +215,7 @@ class PubSubStore:
     def _lease(self, sub: _Subscription, seconds: float) -> types.ReceivedMessage:
         record = sub.records[sub.ready.popleft()]
         record.attempts += 1
+        sub.peak_attempts = max(sub.peak_attempts, record.attempts)
         ack_id = f"ack-{next(self._ack_ids)}"
         record.deadline = time.monotonic() + seconds
         sub.leases[ack_id] = record.message.message_id
