@@ -20,7 +20,14 @@ from workers.embedded import RunSummary, run_embedded
 from workers.envcheck import warnings_for
 from workers.escalation import usage_lines, verdict_line
 from workers.gcp_cli import backfill, setup, tail
-from workers.listing import anomaly_json, dead_letter_json, echo_json, open_existing_store
+from workers.listing import (
+    anomaly_json,
+    dead_letter_json,
+    echo_json,
+    logs_url,
+    open_existing_store,
+    template_texts,
+)
 from workers.preflight import check_run_settings
 from workers.replay import replay_failed_batches
 from workers.runtime import build_fleet_processor, build_processor, build_store
@@ -136,16 +143,18 @@ def _counts(counter) -> str:
 @click.option("--severity", type=click.Choice(["info", "warning", "critical"]))
 @click.option("--since", help="Only newer: a duration like 2h / 30m / 7d, or an RFC 3339 time.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (with logs_url).")
+@click.option("--links", is_flag=True, help="Also print each anomaly's Logs Explorer URL.")
 @click.pass_obj
 def anomalies(settings: Settings, service: str | None, severity: str | None,
-              since: str | None, limit: int, as_json: bool) -> None:
+              since: str | None, limit: int, as_json: bool, links: bool) -> None:
     """List stored anomalies, newest first."""
     since_ns = _since_ns(since) if since else None
     store = open_existing_store(settings)
     found = store.anomalies(service=service, severity=severity, since_ns=since_ns, limit=limit)
+    texts = template_texts(store, found) if as_json or links else {}
     if as_json:
-        echo_json(anomaly_json(a) for a in found)
+        echo_json(anomaly_json(a, texts) for a in found)
         return
     for a in found:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(a.start_ns / 1e9))
@@ -153,6 +162,8 @@ def anomalies(settings: Settings, service: str | None, severity: str | None,
                    f"{a.score:.2f}  {a.summary}")
         if a.verdict is not None:
             click.echo(f"{'':22}{verdict_line(a.verdict)}")
+        if links:
+            click.echo(f"{'':22}{logs_url(a, texts)}")
 
 
 @main.command("dead-letters")

@@ -14,7 +14,9 @@ import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from pipeline.anomaly import Anomaly
+from pipeline.links import logs_explorer_url
 from pipeline.storage import DeadLetterRow, Store
+from pipeline.storage.models import TEMPLATES
 from workers.clierrors import ConfigError
 from workers.runtime import build_store
 from workers.settings import Settings
@@ -50,7 +52,22 @@ def _shown(database_url: str) -> str:
     return make_url(database_url).render_as_string(hide_password=True)
 
 
-def anomaly_json(a: Anomaly) -> dict[str, Any]:
+def template_texts(store: Store, anomalies: Iterable[Anomaly]) -> dict[str, str]:
+    """The text of each anomaly's lead template, by id (for the links' queries)."""
+    ids = {a.lead_template_id for a in anomalies if a.lead_template_id}
+    if not ids:
+        return {}
+    stmt = sqlalchemy.select(TEMPLATES.c.id, TEMPLATES.c.text).where(TEMPLATES.c.id.in_(ids))
+    with store.engine.connect() as conn:
+        return {row.id: row.text for row in conn.execute(stmt)}
+
+
+def logs_url(a: Anomaly, texts: dict[str, str]) -> str:
+    text = texts.get(a.lead_template_id) if a.lead_template_id else None
+    return logs_explorer_url(a.stream, a.start_ns, a.end_ns, text)
+
+
+def anomaly_json(a: Anomaly, texts: dict[str, str]) -> dict[str, Any]:
     return {
         "id": a.id,
         "start": _time(a.start_ns),
@@ -64,6 +81,7 @@ def anomaly_json(a: Anomaly) -> dict[str, Any]:
         "summary": a.summary,
         "status": str(a.status),
         "fingerprint": a.fingerprint,
+        "logs_url": logs_url(a, texts),
         "verdict": None if a.verdict is None else msgspec.to_builtins(a.verdict),
     }
 

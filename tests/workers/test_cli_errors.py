@@ -250,3 +250,39 @@ def test_a_real_process_prints_only_the_sentence(tmp_path, args, env, code, patt
     assert result.stderr.startswith(f"logwarden: {pattern}")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "logwarden.db").exists()
+
+
+def test_anomalies_carry_their_logs_explorer_link(files, tmp_path):
+    lines = []
+    for i in range(240):  # four minutes of a service; the last one runs out of memory
+        oom = i >= 180
+        lines.append(
+            json.dumps(
+                {
+                    "insertId": f"i{i}",
+                    "timestamp": f"2026-11-02T08:{i // 60:02d}:{i % 60:02d}Z",
+                    "severity": "ERROR" if oom else "INFO",
+                    "resource": {
+                        "type": "k8s_container",
+                        "labels": {"project_id": "acme-prod", "container_name": "billing"},
+                    },
+                    "textPayload": f"java.lang.OutOfMemoryError: Java heap space in worker {i}"
+                    if oom
+                    else f"GET /invoices/{i} 200 in {i % 17} ms",
+                }
+            )
+        )
+    (tmp_path / "oom.jsonl").write_text("\n".join(lines) + "\n")
+    env = {"LOGWARDEN_DATABASE_URL": files["db"], "LOGWARDEN_CHANNELS": "[]"}
+    assert CliRunner().invoke(main, ["run", "--from", "oom.jsonl"], env=env).exit_code == 0
+    listed = CliRunner().invoke(main, ["anomalies", "--json"], env=env)
+    found = json.loads(listed.stdout)
+    assert found
+    for anomaly in found:
+        url = anomaly["logs_url"]
+        assert url.startswith("https://console.cloud.google.com/logs/query;query=")
+        assert url.endswith("?project=acme-prod")
+        assert "resource.labels.container_name%3D%22billing%22" in url
+    assert any("OutOfMemoryError" in a["logs_url"] for a in found)
+    text = CliRunner().invoke(main, ["anomalies", "--links"], env=env).stdout
+    assert text.count("https://console.cloud.google.com/logs/query") == len(found)
