@@ -341,7 +341,7 @@ def beat(celery_args: tuple[str, ...]) -> None:
 def eval_(settings: Settings, file: Path, labels_file: Path | None,
           line_labels_file: Path | None, window_lines: int, pace_s: float | None,
           sensitivity: float | None, as_json: bool, details: bool) -> None:
-    """Score detection on FILE (JSON lines or plain text, .gz ok) against labeled incidents.
+    """Score detection on FILE (any input `run` takes, gzip ok) against labeled incidents.
 
     \b
     Replays FILE embedded, on a throwaway SQLite database, and prints per detector,
