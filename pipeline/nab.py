@@ -18,6 +18,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipeline.evaluation import Incident, Window
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:
@@ -138,3 +140,32 @@ def _fp_weight(i: int, spans: Sequence[tuple[int, int]]) -> float:
     lo, hi = before[-1]
     width = hi - lo + 1
     return scaled_sigmoid(abs(hi - i) / max(1.0, width - 1.0))
+
+
+def series_from_windows(
+    rows: Sequence[Window],
+    flagged: Sequence[Window],
+    incidents: Sequence[Incident],
+    source: str,
+) -> list[Series]:
+    """One NAB series per service of a replay: its batches are the rows (at each batch's
+    last entry), its incidents the windows, and a row is detected when `source` flagged
+    its batch (a flagged scheduled check counts at the next row)."""
+    times: dict[str, list[int]] = {}
+    for w in sorted(rows, key=lambda w: w.end_ns):
+        times.setdefault(w.service, []).append(w.end_ns)
+    hits: dict[str, set[int]] = {}
+    for w in flagged:
+        row_times = times.get(w.service)
+        if row_times and w.flagged_by(source):
+            index = min(bisect.bisect_left(row_times, w.end_ns), len(row_times) - 1)
+            hits.setdefault(w.service, set()).add(index)
+    return [
+        Series(
+            service,
+            tuple(row_times),
+            tuple((i.start_ns, i.end_ns) for i in incidents if i.service == service),
+            frozenset(hits.get(service, ())),
+        )
+        for service, row_times in sorted(times.items())
+    ]

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 from pipeline import evaluation as ev
 from pipeline import line_windows as lw
+from pipeline import nab
 from pipeline.anomaly import TEMPLATE_TYPES, Anomaly
 from pipeline.batch import Batch
 from pipeline.detectors import default_detectors
@@ -96,6 +97,7 @@ class Evaluation:
     summary: RunSummary
     stored_alerts: int
     lines: line_eval.LineEvaluation | None = None
+    nab_scores: dict[str, nab.CorpusScore] = field(default_factory=dict)  # per source
 
 
 @dataclass
@@ -187,6 +189,10 @@ def evaluate(
     windows = ev.with_missed_incidents([*collector.windows, *checks], labels)
     sources = [*(d.name for d in default_detectors(settings.rules_file)), ev.COMBINED, ev.BASELINE]
     scores, false_alerts = [], []
+    by_source = {
+        s: nab.score_corpus(nab.series_from_windows(collector.windows, windows, labels, s))
+        for s in sources
+    }
     for source in sources:
         result, false = ev.score(source, windows, labels, settings.alert_window_s)
         scores.append(result)
@@ -200,6 +206,7 @@ def evaluate(
         summary,
         stored_alerts,
         _line_evaluation(collector.lines, sources, line_labels, window_lines),
+        by_source,
     )
 
 
@@ -279,6 +286,12 @@ def render_table(result: Evaluation, name: str, *, details: bool = False) -> str
         )
     if result.lines is not None:
         lines += line_eval.render(result.lines)
+    lines += ["", "NAB standard profile (each service a series, its batches the rows; null 0)"]
+    lines += [
+        f"{source:<14}{c.normalized():>8.1f}  windows {c.detected}/{c.windows} detected, "
+        f"{c.false_positives} false positives"
+        for source, c in result.nab_scores.items()
+    ]
     if details:
         lines += ["", "incidents: windows, and how many each source flagged"]
         lines += [_incident_line(r) for r in result.incidents]
@@ -335,6 +348,15 @@ def to_json(result: Evaluation, name: str) -> dict[str, Any]:
             for a in result.false_alerts
         ],
         "line_windows": line_eval.to_json(result.lines) if result.lines else None,
+        "nab": {
+            source: {
+                "score": round(c.normalized(), 2),
+                "windows": c.windows,
+                "detected": c.detected,
+                "false_positives": c.false_positives,
+            }
+            for source, c in result.nab_scores.items()
+        },
     }
 
 

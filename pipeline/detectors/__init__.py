@@ -11,6 +11,7 @@ from pipeline.detectors.learned import LearnedDetector
 from pipeline.detectors.new_template import NewTemplateDetector
 from pipeline.detectors.parameters import ParameterDetector
 from pipeline.detectors.rules import RuleDetector, load_rules
+from pipeline.detectors.series import NumericSeriesDetector
 from pipeline.detectors.silence import SilenceDetector
 from pipeline.detectors.template_rate import TemplateRateDetector
 from pipeline.detectors.volume import VolumeDetector
@@ -27,5 +28,6 @@ def default_detectors(rules_file: Path | None = None) -> list[AnyDetector]:
         TemplateRateDetector(),
         HttpDetector(),
         ParameterDetector(),
+        NumericSeriesDetector(),
         LearnedDetector(),
     ]
