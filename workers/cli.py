@@ -205,7 +205,12 @@ def _replay_failed(settings: Settings, store: Store) -> None:
 @click.pass_obj
 def migrate(settings: Settings, revision: str) -> None:
     """Bring the database schema up to date (Alembic)."""
-    migrations.upgrade(settings.database_url, revision)
+    from alembic.util import CommandError
+
+    try:
+        migrations.upgrade(settings.database_url, revision)
+    except CommandError as exc:  # a revision that does not exist
+        raise CliError(f"--revision: {exc}", USAGE) from None
     click.echo(f"migrated {mask_url(settings.database_url)} to {revision}")
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -15,6 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
     YamlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from observability.logging import mask_url
 from pipeline.batch import BatchLimits
@@ -134,6 +136,18 @@ class Settings(BaseSettings):
         if config_file:
             sources.append(_file_source(settings_cls, Path(config_file)))
         return (*sources, file_secret_settings)
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except (ArgumentError, ValueError):
+            backend = None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError("a database URL Logwarden can use, e.g. "
+                             "sqlite:///logwarden.db or postgresql+psycopg://user@host/db")
+        return value
 
     def secrets(self) -> list[str]:
         """Every secret value, so logs can redact them: the channel, push and LLM secrets

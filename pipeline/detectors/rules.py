@@ -69,8 +69,15 @@ def load_rules(path: Path | None = None, *, builtin: bool = True) -> list[Rule]:
         text = resources.files("pipeline.detectors").joinpath("rulepack.yaml").read_text()
         by_name.update((r.name, r) for r in _parse(text, "built-in rule pack"))
     if path is not None:
-        by_name.update((r.name, r) for r in _parse(path.read_text(), str(path)))
+        by_name.update((r.name, r) for r in _parse(_read_text(path), str(path)))
     return [r for r in by_name.values() if r.enabled]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
 
 
 def _parse(text: str, origin: str) -> list[Rule]:
