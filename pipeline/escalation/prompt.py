@@ -70,7 +70,8 @@ def _data(request: EscalationRequest, history: tuple[str, ...]) -> dict[str, Any
         ],
         "templates": [
             {"template_id": t.template_id, "text": t.text, "count_in_window": t.count,
-             "distinct_lines": t.distinct_lines, "named_by_detector": t.cited}
+             "distinct_lines": t.distinct_lines, "named_by_detector": t.cited,
+             "parameter_values": list(t.parameters)}
             for t in request.templates
         ],
         "sample_lines": [

@@ -61,6 +61,19 @@ _SECRET_KEYS = (
     r"|private[_-]?key|client[_-]?secret|authorization|credentials?|session[_-]?id"
     r"|cookie|signature"
 )
+_SECRET_KEY = re.compile(_SECRET_KEYS, re.IGNORECASE)
+_KEY_VALUE = re.compile(
+    r"(?<![\w.-])([\w.-]{1,80})([\"']?\s{0,3}[:=]\s{0,3}[\"']?)(?!<)([^\s\"',;&}\]]{1,512})"
+)
+
+
+def _key_value(match: re.Match[str]) -> str:
+    key, between, value = match.groups()
+    if _SECRET_KEY.search(key) is None:  # the value may hold a pair of its own (a=b=c)
+        return f"{key}{between}{_KEY_VALUE.sub(_key_value, value)}"
+    return f"{key}{between}{REDACTED}"
+
+
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 
 
@@ -82,9 +95,8 @@ DEFAULT_RULES: tuple[RedactionRule, ...] = (
     _r("slack_webhook", r"hooks\.slack\.com/services/[\w/]+", "hooks.slack.com/<redacted>",
        needs="hooks.slack.com"),
     # password=..., "token": "...", api_key: ... (the key stays, the value goes)
-    _r("key_value",
-       rf"(?i)(\b[\w.-]{{0,40}}(?:{_SECRET_KEYS})[\w.-]{{0,40}}[\"']?\s{{0,3}}[:=]\s{{0,3}}[\"']?)"
-       r"(?!<)[^\s\"',;&}\]]{1,512}", rf"\1{REDACTED}"),
+    # The key is taken whole (a token, then `:` or `=`) and checked after: linear time.
+    RedactionRule("key_value", _KEY_VALUE, _key_value),
     _r("email", r"\b[\w.%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,}\b",
        "<email>", needs="@"),
     _r("ipv6", r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%\w+)?(?![\w:])",

@@ -29,6 +29,8 @@ class TemplateLine:
     count: int
     distinct_lines: int
     cited: bool  # named by a finding
+    # The values its varying words took: "word 4: 12, 17, 31 (8 distinct)".
+    parameters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +114,37 @@ def build_request(
 
 def _templates(mined: MinedBatch, cited: set[str], redactor: Redactor) -> tuple[TemplateLine, ...]:
     counts = Counter(mined.template_ids)
-    distinct: dict[str, set[str]] = {}
+    distinct: dict[str, dict[str, None]] = {}  # insertion-ordered sets
     for entry, template_id in zip(mined.batch.entries, mined.template_ids, strict=True):
-        distinct.setdefault(template_id, set()).add(entry.message)
+        distinct.setdefault(template_id, {})[entry.message] = None
     # Cited first, then the most frequent.
     order = sorted(counts, key=lambda t: (t not in cited, -counts[t], t))[:MAX_TEMPLATES]
     return tuple(
         TemplateLine(t, redactor.redact(mined.templates.get(t, ""))[:MAX_LINE_CHARS],
-                     counts[t], len(distinct[t]), t in cited)
+                     counts[t], len(distinct[t]), t in cited,
+                     parameter_summary(list(distinct[t]), redactor))
         for t in order
     )
+
+
+def parameter_summary(
+    lines: Sequence[str], redactor: Redactor, positions: int = 3, values: int = 3
+) -> tuple[str, ...]:
+    """The words that vary between the lines of one template (lines of the first line's
+    length only), each with a few of its values, redacted."""
+    shape = [line.split() for line in lines[:200]]
+    same = [words for words in shape if len(words) == len(shape[0])] if shape else []
+    summary = []
+    for i in range(len(same[0]) if same else 0):
+        seen = list(dict.fromkeys(words[i] for words in same))
+        if len(seen) < 2:
+            continue
+        redacted = dict.fromkeys(redactor.redact(v)[:40] for v in seen)
+        shown = ", ".join(list(redacted)[:values])
+        summary.append(f"word {i + 1}: {shown} ({len(seen)} distinct)")
+        if len(summary) == positions:
+            break
+    return tuple(summary)
 
 
 def _samples(

@@ -103,6 +103,9 @@ class GeminiStandIn:
         self.requests: list[Seen] = []
         self.default_verdict = "anomaly"
         self.default_delay_s = 0.0  # before each unscripted answer
+        # Unscripted answers count prompt tokens as Gemini roughly does (about four
+        # characters a token) instead of the fixed 812, for cost estimates.
+        self.count_tokens = False
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -123,7 +126,13 @@ class GeminiStandIn:
         prompt = seen.prompt_text()
         templates = _TEMPLATE_ID.findall(prompt)[:1]
         inserts = _INSERT_ID.findall(prompt)[:1]
-        reply = answer(verdict_json(templates, inserts, verdict=self.default_verdict))
+        text = verdict_json(templates, inserts, verdict=self.default_verdict)
+        if self.count_tokens:
+            system = json.loads(seen.body).get("systemInstruction", {})
+            chars = len(prompt) + sum(len(p.get("text", "")) for p in system.get("parts", []))
+            reply = answer(text, prompt_tokens=chars // 4, output_tokens=len(text) // 4)
+        else:
+            reply = answer(text)
         return Reply(reply.status, reply.body, reply.headers, self.default_delay_s)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -26,6 +26,7 @@ SECRETS = [
     ("retry with password=s3cr3t! user=bob", "s3cr3t!", "password=<redacted>"),
     ('{"api_key": "abcd1234efgh", "ok": true}', "abcd1234efgh", '"api_key": "<redacted>"'),
     ("client_secret: Zm9vYmFy", "Zm9vYmFy", "client_secret: <redacted>"),
+    ("opts config=password=pa55word!", "pa55word!", "password=<redacted>"),
     ("charged card 4111 1111 1111 1111 ok", "4111 1111 1111 1111", "<card>"),
     ("charged card 5500-0000-0000-0004 ok", "5500-0000-0000-0004", "<card>"),
     (
@@ -89,3 +90,11 @@ def test_a_long_hostile_line_costs_linear_time() -> None:
     started = time.perf_counter()
     redact(line)
     assert time.perf_counter() - started < 2.0
+
+
+def test_parameter_values_are_summarised_redacted() -> None:
+    from pipeline.escalation.request import parameter_summary
+
+    lines = [f"login failed for user{i}@example.com after {i} tries" for i in range(5)]
+    summary = parameter_summary(lines, build_redactor())
+    assert summary == ("word 4: <email> (5 distinct)", "word 6: 0, 1, 2 (5 distinct)")
