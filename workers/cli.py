@@ -14,11 +14,12 @@ import migrations
 from observability.logging import mask_url
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import Store
+from pipeline.storage.reviews import ReviewStore
 from workers import sample
 from workers.clierrors import USAGE, CliError, LogwardenGroup
 from workers.embedded import RunSummary, run_embedded
 from workers.envcheck import warnings_for
-from workers.escalation import usage_lines, verdict_line
+from workers.escalation import daily_usage_lines, usage_lines, verdict_line
 from workers.gcp_cli import backfill, setup, tail
 from workers.listing import (
     anomaly_json,
@@ -164,6 +165,16 @@ def anomalies(settings: Settings, service: str | None, severity: str | None,
             click.echo(f"{'':22}{verdict_line(a.verdict)}")
         if links:
             click.echo(f"{'':22}{logs_url(a, texts)}")
+
+
+@main.command("llm-usage")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366))
+@click.pass_obj
+def llm_usage_command(settings: Settings, days: int) -> None:
+    """LLM escalations per UTC day: calls by outcome, tokens and estimated cost."""
+    store = open_existing_store(settings)
+    for line in daily_usage_lines(ReviewStore(store.engine).daily_usage(days)):
+        click.echo(line)
 
 
 @main.command("dead-letters")

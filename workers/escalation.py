@@ -18,7 +18,7 @@ from pipeline.escalation.ledger import EscalationLedger
 from pipeline.escalation.redaction import build_redactor
 from pipeline.escalation.request import EscalationRequest
 from pipeline.storage import Store
-from pipeline.storage.reviews import ReviewStore
+from pipeline.storage.reviews import DailyUsage, ReviewStore
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -133,3 +133,16 @@ def verdict_line(verdict: Verdict) -> str:
     cites = len(verdict.template_ids) + len(verdict.insert_ids)
     return (f"↳ {verdict.model or 'LLM'}: {verdict.verdict} ({verdict.confidence:.0%}) "
             f"{verdict.title} — {verdict.cause} [{cites} citations]")
+
+
+def daily_usage_lines(days: list[DailyUsage]) -> list[str]:
+    """`logwarden llm-usage`: one line per day, the outcomes after it."""
+    if not days:
+        return ["no LLM calls recorded"]
+    lines = []
+    for d in days:
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(d.outcomes.items()))
+        lines.append(f"{d.day}  calls {sum(d.outcomes.values()):>5}  tokens "
+                     f"{d.prompt_tokens + d.output_tokens:>9} (prompt {d.prompt_tokens}, "
+                     f"output {d.output_tokens})  estimated ${d.cost_usd:.4f}  {outcomes}")
+    return lines

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -25,6 +25,15 @@ from pipeline.storage.records import OutboxStatus
 
 WAITING = (OutboxStatus.PENDING.value, OutboxStatus.RETRYING.value)
 SUPPRESSED = "held: the LLM reviewed this alert as benign"
+
+
+@dataclass(frozen=True, slots=True)
+class DailyUsage:
+    day: str  # YYYY-MM-DD, UTC
+    outcomes: dict[str, int]
+    prompt_tokens: int
+    output_tokens: int
+    cost_usd: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,22 @@ class ReviewStore:
             stmt = stmt.where(LLM_CALLS.c.anomaly_id == anomaly_id)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def daily_usage(self, days: int = 7) -> list[DailyUsage]:
+        """Calls, tokens and estimated cost per UTC day, newest first, for the last `days`."""
+        since = self._clock() - timedelta(days=days)
+        stmt = select(LLM_CALLS.c.created_at, LLM_CALLS.c.outcome, LLM_CALLS.c.prompt_tokens,
+                      LLM_CALLS.c.output_tokens, LLM_CALLS.c.cost_usd).where(
+            LLM_CALLS.c.created_at >= since)
+        totals: dict[str, DailyUsage] = {}
+        with self.engine.connect() as conn:
+            for at, outcome, prompt, output, cost in conn.execute(stmt):
+                day = at.astimezone(UTC).strftime("%Y-%m-%d")
+                seen = totals.get(day) or DailyUsage(day, {}, 0, 0, 0.0)
+                outcomes = {**seen.outcomes, outcome: seen.outcomes.get(outcome, 0) + 1}
+                totals[day] = DailyUsage(day, outcomes, seen.prompt_tokens + prompt,
+                                         seen.output_tokens + output, seen.cost_usd + cost)
+        return [totals[day] for day in sorted(totals, reverse=True)]
 
     def apply_review(
         self, anomaly_id: str, alert_id: str | None, verdict: Verdict, action: str

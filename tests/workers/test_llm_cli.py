@@ -59,6 +59,10 @@ def test_run_llm_reviews_and_anomalies_shows_the_verdict(
     listed = logwarden("anomalies", cwd=tmp_path, env=env)
     assert listed.returncode == 0, listed.stderr
     assert "↳ flash-cli: anomaly (90%)" in listed.stdout
+    usage = logwarden("llm-usage", cwd=tmp_path, env=env)
+    assert usage.returncode == 0, usage.stderr
+    assert re.search(rf"calls\s+{calls}\s+tokens.*estimated \$0\.\d{{4}}\s+ok {calls}$",
+                     usage.stdout.strip()), usage.stdout
 
 
 def test_without_a_key_one_line_says_the_llm_is_off(
