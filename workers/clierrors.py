@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
 import traceback
 import typing
@@ -53,8 +54,20 @@ class LogwardenGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:  # `logwarden anomalies | head`: the reader has had enough
+            _quiet_stdout()
+            raise SystemExit(FAILURE) from None
         except Exception as error:
             raise as_cli_error(error) from None
+
+
+def _quiet_stdout() -> None:
+    """Points stdout at /dev/null, so flushing it at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's stream)
+        pass
 
 
 def as_cli_error(error: Exception) -> CliError:

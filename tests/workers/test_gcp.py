@@ -229,3 +229,21 @@ def test_tail_runs_live_entries_through_the_pipeline(standins, env, entries):
     assert _count(result.output, "processed") + _count(result.output, "duplicates") == 60
     assert logging.tail_requests[0].filter == "severity>=INFO"
     assert list(logging.tail_requests[0].resource_names) == [f"projects/{PROJECT}"]
+
+
+def test_setup_as_a_real_process(standins, env, tmp_path):
+    from tests.workers.clirun import logwarden
+
+    pubsub, logging = standins
+    process_env = {k: v for k, v in env.items() if k != "LOGWARDEN_CHANNELS"}
+    first = logwarden("setup", cwd=tmp_path, env=process_env)
+    assert first.returncode == 0, first.stderr
+    assert _mutations(pubsub, logging) == 6
+    logging.book.deny("GetSink")
+    refused = logwarden("setup", cwd=tmp_path, env=process_env)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        f"logwarden: reading sink projects/{PROJECT}/sinks/logwarden was refused: the account "
+        "needs roles/logging.configWriter (Logs Configuration Writer)"
+    ]
+    assert _mutations(pubsub, logging) == 6

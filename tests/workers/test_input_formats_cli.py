@@ -65,3 +65,24 @@ def test_gzip_is_known_by_its_content_not_its_name(tmp_path, entries):
     result = _run(tmp_path, "export.json", data)  # no .gz suffix
     assert result["input"] == "JSON array, gzip"
     assert result["entries"].split()[0] == str(ENTRIES)
+
+
+def test_the_replay_bar_shows_percent_and_eta(tmp_path, entries, capsys):
+    from workers.embedded import run_embedded
+    from workers.settings import Settings
+
+    path = tmp_path / "export.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(entries, indent=2).encode()))
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'bar.db'}", channels=[])
+    with path.open("rb") as stream:
+        run_embedded(
+            stream,
+            source_name="export",
+            settings=settings,
+            size_hint=path.stat().st_size,
+            progress=True,
+        )
+    states = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    shown = [s for s in states if s.startswith("replaying:")]
+    assert re.search(r"^replaying:\s+0%\|.*\[00:00<\?", shown[0])  # percent, then ETA
+    assert re.search(r"^replaying: 100%\|", shown[-1])
