@@ -1,6 +1,6 @@
-"""Sending runs on workers of its own: a slow receiver never holds up detection, and each
-alert reaches it once. Real `logwarden worker` processes, a Slack-like receiver that
-answers after seconds."""
+"""Sending runs on workers of its own: a slow receiver never holds up detection, each
+alert reaches it once, and a sender killed mid-send leaves nothing unsettled. Real
+`logwarden worker` processes, a Slack-like receiver that answers after seconds."""
 
 from __future__ import annotations
 
@@ -101,3 +101,52 @@ def test_a_slow_receiver_gets_each_alert_once_and_detection_goes_on(
 def _outbox(fleet: FleetConfig) -> dict[str, int]:
     rows = query(fleet.database_url, "SELECT status, count(*) FROM outbox GROUP BY status")
     return {status: int(count) for status, count in rows}
+
+
+def test_a_sender_killed_mid_send_leaves_every_message_settled(
+    fleet: FleetConfig, slow_slack: WebhookStandIn
+) -> None:
+    """SIGKILL the only sender while its request is at the receiver: after the claim's
+    lease the message goes out again, with the same idempotency key, and is recorded."""
+    slow_slack.default = WebhookReply(delay_s=1.5)
+    env = {**fleet.env(), "LOGWARDEN_CHANNELS": '["slack"]',
+           "LOGWARDEN_SLACK_WEBHOOK_URL": slow_slack.url(),
+           "LOGWARDEN_NOTIFY__TIMEOUT_S": "2", "LOGWARDEN_NOTIFY__LEASE_S": "5"}
+    app = fleet.app()
+    detect = CliWorker(fleet, "detect", [], env, children=1)
+    first = CliWorker(fleet, "notify-1", ["--queues", "notify"], env, children=1)
+    started = [detect, first]
+    try:
+        detect.wait_ready(app, timeout=90)
+        first.wait_ready(app, timeout=90)
+        send = batch_sender(app)
+        for i in range(3):
+            send(batch(f"svc-{i}", "java.lang.OutOfMemoryError: Java heap space",
+                       Severity.ERROR))
+        wait_until(lambda: len(slow_slack.requests) > 0, 60, "the first Slack request")
+        first.kill()  # its request is still at the receiver, its outcome unrecorded
+        in_flight = slow_slack.requests[-1].idempotency_key
+        second = CliWorker(fleet, "notify-2", ["--queues", "notify"], env, children=1)
+        started.append(second)
+        second.wait_ready(app, timeout=90)
+        wait_until(lambda: ledger(fleet.database_url)[0] == 3, 60, "the batches recorded")
+        messages = sum(_outbox(fleet).values())
+
+        def settled() -> bool:  # what beat's sweep every 30 s does, sooner
+            app.send_task("logwarden.notify", queue="notify")
+            return _outbox(fleet) == {"sent": messages}
+
+        wait_until(settled, 90, "every message settled")
+    finally:
+        for worker in started:
+            worker.stop()
+        app.close()
+
+    keys = Counter(request.idempotency_key for request in slow_slack.requests)
+    assert len(keys) == messages and keys[in_flight] == 2
+    assert {key: n for key, n in keys.items() if n > 1} == {in_flight: 2}
+    rows = query(fleet.database_url,
+                 "SELECT d.attempt, d.status, o.alert_id || '.' || o.channel FROM deliveries d "
+                 "JOIN outbox o ON o.id = d.outbox_id")
+    assert len(rows) == messages and {status for _, status, _ in rows} == {"sent"}
+    assert {key: attempt for attempt, _, key in rows if attempt > 1} == {in_flight: 2}
