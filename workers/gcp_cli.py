@@ -91,6 +91,13 @@ def setup(
     help="Also write the entries to this file (JSON lines; .gz ok), for "
     "`logwarden eval FILE --labels ...`.",
 )
+@click.option(
+    "--labels",
+    "labels_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Once complete, score the saved entries against these incidents, as "
+    "`logwarden eval` does (needs --save).",
+)
 @click.pass_obj
 def backfill(
     settings: Settings,
@@ -101,8 +108,11 @@ def backfill(
     checkpoint: Path,
     page_size: int,
     save: Path | None,
+    labels_file: Path | None,
 ) -> None:
     """Run past entries from Cloud Logging through the pipeline (as `run` does a file)."""
+    if labels_file is not None and save is None:
+        raise click.UsageError("--labels scores the saved entries: add --save FILE")
     from workers.backfill import BackfillQuery
     from workers.backfill import backfill as run_backfill
     from workers.cli import _print_summary as print_summary
@@ -118,6 +128,19 @@ def backfill(
             1,
         )
     click.echo(f"backfill complete: {outcome.checkpoint.entries} entries ({checkpoint})")
+    if labels_file is not None and save is not None:
+        _score(settings, save, labels_file)
+
+
+def _score(settings: Settings, saved: Path, labels_file: Path) -> None:
+    from workers.evaluate import LabelError, evaluate, read_labels, render_table
+
+    try:
+        incidents = read_labels(labels_file)
+    except LabelError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo("")
+    click.echo(render_table(evaluate(saved, incidents, settings), saved.name))
 
 
 @click.command()

@@ -161,6 +161,8 @@ def _count(output: str, name: str) -> int:
 
 def test_backfill_pages_and_resumes(standins, env, entries, tmp_path):
     _, logging = standins
+    labels = tmp_path / "incidents.csv"
+    labels.write_text("zookeeper,2026-11-02T08:00:00Z,2026-11-02T08:02:00Z,test\n")
     _fill(logging, entries)
     args = [
         "backfill",
@@ -174,6 +176,8 @@ def test_backfill_pages_and_resumes(standins, env, entries, tmp_path):
         "25",
         "--save",
         str(tmp_path / "x.jsonl"),
+        "--labels",
+        str(labels),
     ]
 
     # The API refuses the fourth page (a quota): the run stops cleanly, says how to go on.
@@ -189,6 +193,9 @@ def test_backfill_pages_and_resumes(standins, env, entries, tmp_path):
     assert second.exit_code == 0, second.output
     assert _count(second.output, "entries") == ENTRIES - 75
     assert f"backfill complete: {ENTRIES} entries" in second.output
+    # ... and scored as `logwarden eval` scores a file: the saved entries, all of them.
+    assert re.search(rf"^x.jsonl \(JSON lines\): {ENTRIES} entries", second.output, re.M)
+    assert re.search(r"^combined\s+\d", second.output, re.M)
     resumed = logging.list_requests[4].filter
     assert f'timestamp >= "{checkpoint["after"]}"' in resumed
     assert "(severity>=DEFAULT)" in resumed and 'timestamp < "2026-11-03T00:00:00Z"' in resumed
@@ -247,3 +254,37 @@ def test_setup_as_a_real_process(standins, env, tmp_path):
         "needs roles/logging.configWriter (Logs Configuration Writer)"
     ]
     assert _mutations(pubsub, logging) == 6
+
+
+def test_ctrl_c_ends_a_tail_with_its_summary(standins, env, entries, tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from tests.workers.clirun import LOGWARDEN
+
+    _, logging = standins
+    process_env = {**{k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}, **env}
+    tail = subprocess.Popen(
+        [str(LOGWARDEN), "tail"],
+        cwd=tmp_path,
+        env=process_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not logging.tail_requests and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert logging.tail_requests, "the tail never started"
+        logging.tail(entries[:40])
+        time.sleep(1.0)
+        tail.send_signal(signal.SIGINT)
+        out, err = tail.communicate(timeout=60)
+    finally:
+        tail.kill()
+    assert tail.returncode == 0, err
+    assert "Traceback" not in out + err
+    assert _count(out, "entries") == 40
+    assert "all entries accounted for: yes" in out
