@@ -3,7 +3,7 @@ project) is given."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from pipeline.escalation.client import DEFAULT_MODEL
 
@@ -40,6 +40,12 @@ class LlmSettings(BaseModel):
     min_confidence: float = Field(0.7, ge=0, le=1)
     suppress_benign: bool = False
     redact_patterns: list[str] = []
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # `LOGWARDEN_LLM__API_KEY=` (as compose passes an unset variable) means no key.
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _band_is_a_band(self) -> LlmSettings:
