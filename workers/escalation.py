@@ -75,7 +75,7 @@ def build_escalation(
     def in_process(request: EscalationRequest) -> None:
         escalator.escalate(request)
 
-    gate = EscalationGate(gate_policy, ledger, redactor, send or in_process)
+    gate = EscalationGate(gate_policy, ledger, redactor, send or in_process, reuse=in_process)
     return Escalation(gate, escalator)
 
 

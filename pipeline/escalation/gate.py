@@ -64,11 +64,15 @@ class EscalationGate:
     def __init__(
         self, policy: GatePolicy, ledger: EscalationLedger, redactor: Redactor,
         send: Callable[[EscalationRequest], None],
+        reuse: Callable[[EscalationRequest], None] | None = None,
     ) -> None:
         self.policy = policy
         self.ledger = ledger
         self.redactor = redactor
         self.send = send
+        # A kept verdict is applied here, before the new alert's page is sent (no call is
+        # made), when `reuse` is given; otherwise it travels like any request.
+        self.reuse = reuse or send
 
     def consider(
         self, mined: MinedBatch, anomalies: Sequence[Anomaly], alert_of: Mapping[str, str],
@@ -93,6 +97,6 @@ class EscalationGate:
                 continue  # another escalation of this fingerprint is on its way
             request = build_request(anomaly, mined, self.redactor, alert_id=alert_id,
                                     reasons=reasons)
-            self.send(request)
+            (self.reuse if cached is not None and not grown else self.send)(request)
             sent.append(request)
         return sent

@@ -231,3 +231,23 @@ def gate_request(a, result) -> EscalationRequest:
     gate_for(InMemoryLedger(Clock()), sent).consider(
         mined_batch(), [a], result.alert_of, result.new_alert_ids)
     return sent[0]
+
+
+def test_a_kept_benign_verdict_holds_the_next_alerts_page_without_a_call(
+    gemini: GeminiStandIn, store: Store, tmp_path
+) -> None:
+    gemini.add(answer(verdict_json([DB_ERROR], [], verdict="benign", confidence=0.95)))
+    clock = Clock()
+    ledger, queued = InMemoryLedger(clock), []
+    esc = escalator(gemini, store, ledger, suppress_benign=True)
+    gate = EscalationGate(GatePolicy(), ledger, build_redactor(), queued.append,
+                          reuse=esc.escalate)  # type: ignore[arg-type]
+    a, result = record_alert(store, "batch-1")
+    gate.consider(mined_batch(), [a], result.alert_of, result.new_alert_ids)
+    esc.escalate(queued.pop())  # the first alert: asked, benign, its page held
+    clock.now += 1800
+    b, result = record_alert(store, "batch-2", start_ns=T0 + 2 * 3600 * 10**9)
+    gate.consider(mined_batch(), [b], result.alert_of, result.new_alert_ids)
+    assert queued == [] and len(gemini.requests) == 1  # reused at once, no call
+    assert deliver_due(store, {"file": FileNotifier(tmp_path / "a.jsonl")}).sent == 0
+    assert len(store.alerts()) == 2
