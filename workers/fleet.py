@@ -14,7 +14,7 @@ from pipeline.batch import Batch
 from workers.pubsub_ingest import IngestConfig, PubSubIngest
 from workers.push import PushReceiver, make_push_app
 from workers.push_auth import OidcPolicy, PushAuth
-from workers.runtime import build_store, setup_logging
+from workers.runtime import build_store, serve_metrics, setup_logging
 from workers.settings import Settings
 from workers.tasks import batch_sender
 
@@ -39,6 +39,7 @@ def broker_depth(settings: Settings, queue: str = "detect") -> Callable[[], int]
 
 def run_ingest(settings: Settings, subscription: str) -> None:
     setup_logging(settings)
+    serve_metrics(settings)
     ingest = PubSubIngest(
         IngestConfig(subscription, settings.batch.limits(),
                      max_entry_bytes=settings.max_entry_bytes,
@@ -69,6 +70,7 @@ def push_auth(settings: Settings) -> PushAuth:
 
 def run_push(settings: Settings, host: str, port: int) -> None:
     setup_logging(settings)
+    serve_metrics(settings)
     receiver = PushReceiver(build_store(settings), fleet_sender(), push_auth(settings),
                             settings.batch.limits(), settings.push_record_timeout_s)
     uvicorn.run(make_push_app(receiver), host=host, port=port, log_config=None)

@@ -6,6 +6,7 @@ store and in where batches go (invariant 7).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
@@ -19,6 +20,7 @@ from alerting.notifier import Notifier
 from alerting.outbox import DeliveryPolicy
 from alerting.slack import SlackNotifier
 from observability.logging import configure_logging
+from observability.metrics import start_metrics_server
 from pipeline.detectors import default_detectors
 from pipeline.processing import BatchProcessor, Miner, ProcessingConfig
 from pipeline.redis_state import RedisStateStore
@@ -36,6 +38,15 @@ def setup_logging(settings: Settings) -> None:
     `log_json` is off), secrets redacted, trace ids for Cloud Logging."""
     configure_logging(settings.log_level, json=settings.log_json, secrets=settings.secrets(),
                       trace_project=settings.trace_project)
+
+
+def serve_metrics(settings: Settings) -> None:
+    """Serves `/metrics` on `LOGWARDEN_METRICS_PORT` when it is set: every long-running
+    process (ingest, push, a worker's main process, beat) calls this once at start-up.
+    With `PROMETHEUS_MULTIPROC_DIR` set it serves what all of the process's children wrote."""
+    if settings.metrics_port:
+        multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        start_metrics_server(settings.metrics_port, multiprocess)
 
 
 def build_store(settings: Settings, *, migrate: bool = False) -> Store:

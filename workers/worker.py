@@ -9,11 +9,11 @@ from typing import Any
 
 from celery import signals
 
-from observability.metrics import mark_process_dead, start_metrics_server
+from observability.metrics import mark_process_dead
 from observability.tracing import configure_tracing, instrument_celery
 from workers import tasks  # noqa: F401  (registers the tasks with the app)
 from workers.celery_app import make_app
-from workers.runtime import setup_logging
+from workers.runtime import serve_metrics, setup_logging
 from workers.settings import Settings
 
 settings = Settings()
@@ -34,10 +34,10 @@ def _logging(**_: Any) -> None:
 
 
 @signals.worker_init.connect
+@signals.beat_init.connect
 def _serve_metrics(**_: Any) -> None:
-    if settings.metrics_port:
-        multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-        start_metrics_server(settings.metrics_port, multiprocess)
+    # The worker's main process serves its children's sum; beat serves its own.
+    serve_metrics(settings)
 
 
 @signals.worker_process_init.connect

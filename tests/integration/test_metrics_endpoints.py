@@ -1,0 +1,141 @@
+"""Every long-running process serves /metrics on LOGWARDEN_METRICS_PORT: `logwarden
+ingest`, `logwarden push`, a worker's main process and beat, each started as a real
+process, scraped over HTTP, and what it serves passes `promtool check metrics`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from google.cloud import pubsub_v1
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.conftest import SUBSCRIPTION, TOPIC
+from tests.integration.corpus import Message
+from tests.integration.fleet import FleetConfig, ledger, publish, wait_until
+from tests.integration.processes import CommandProcess, PushProcess, free_port
+from tests.standins.pubsub import PubSubStandIn
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "push-token-for-metrics"
+
+
+def entry(i: int, service: str) -> dict[str, object]:
+    return {
+        "insertId": f"{service}-{i}",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 30 + i)),
+        "severity": "INFO",
+        "textPayload": f"GET /orders/{i} 200",
+        "resource": {"type": "cloud_run_revision", "labels": {"service_name": service}},
+    }
+
+
+def envelope(body: dict[str, object]) -> dict[str, object]:
+    data = base64.b64encode(json.dumps(body).encode()).decode()
+    return {"message": {"data": data, "messageId": "m-1", "attributes": {}},
+            "subscription": "projects/acme-fleet/subscriptions/push"}
+
+
+def scrape(port: int) -> str | None:
+    try:
+        reply = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=3)
+    except httpx.HTTPError:
+        return None
+    return reply.text if reply.status_code == 200 else None
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def promtool_check(text: str) -> None:
+    result = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                            capture_output=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@dataclass(frozen=True)
+class Served:
+    process: CommandProcess
+    metrics_port: int
+
+
+@pytest.fixture
+def processes(fleet: FleetConfig, pubsub: PubSubStandIn) -> Iterator[dict[str, Served]]:
+    """ingest, push, a worker (prefork, multiprocess metrics) and beat, each on its own
+    metrics port; all stopped afterwards."""
+    started: dict[str, CommandProcess] = {}
+    ports: dict[str, int] = {}
+
+    def env(name: str, **extra: str) -> dict[str, str]:
+        ports[name] = free_port()
+        return {"LOGWARDEN_METRICS_PORT": str(ports[name]), "PUBSUB_EMULATOR_HOST": pubsub.host,
+                "LOGWARDEN_BATCH__MAX_WAIT_S": "0.5", **extra}
+
+    multiproc = fleet.workdir / "worker-metrics"
+    multiproc.mkdir()
+    try:
+        started["push"] = PushProcess(fleet, TOKEN, env("push"))
+        started["ingest"] = CommandProcess(
+            fleet, "ingest", ["ingest", "--subscription", SUBSCRIPTION], env("ingest"))
+        started["worker"] = CommandProcess(
+            fleet, "worker",
+            ["worker", "-Q", "detect,notify", "-c", "1", "-n", "metrics@fleet-test",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            env("worker", PROMETHEUS_MULTIPROC_DIR=str(multiproc)))
+        started["beat"] = CommandProcess(
+            fleet, "beat", ["beat", "--schedule", str(fleet.workdir / "beat-schedule")],
+            env("beat"))
+        yield {name: Served(process, ports[name]) for name, process in started.items()}
+    finally:
+        for process in started.values():
+            process.stop()
+
+
+def test_each_process_serves_metrics_that_promtool_accepts(
+    fleet: FleetConfig, processes: dict[str, Served],
+    publisher: pubsub_v1.PublisherClient,
+) -> None:
+    push = processes["push"].process
+    assert isinstance(push, PushProcess)
+    push.wait_ready(60)
+    publish(publisher, TOPIC, [Message(json.dumps(entry(i, "orders")).encode(), {})
+                               for i in range(5)])
+    reply = httpx.post(f"{push.url}/pubsub/push?token={TOKEN}",
+                       json=envelope(entry(0, "checkout")), timeout=60)
+    assert reply.status_code == 204
+    wait_until(lambda: ledger(fleet.database_url)[1] == 6, 90, "both batches recorded")
+
+    served: dict[str, str] = {}
+
+    def all_served() -> bool:
+        for name, served_by in processes.items():
+            served_by.process.check_alive()
+            text = scrape(served_by.metrics_port)
+            if text is not None:
+                served[name] = text
+        return len(served) == len(processes)
+
+    wait_until(all_served, 60, "every process to serve /metrics")
+    for text in served.values():
+        promtool_check(text)
+    # Each scrape is the process's own count, not a neighbour's.
+    assert value(served["ingest"], "logwarden_entries_received_total", source="pubsub") == 5
+    assert value(served["push"], "logwarden_entries_received_total", source="push") == 1
+    worker_port = processes["worker"].metrics_port
+    wait_until(lambda: value(scrape(worker_port) or "", "logwarden_batches_total",
+                             outcome="processed") == 2,
+               30, "the worker's children's batches in its main process's /metrics")
+    assert value(served["beat"], "process_start_time_seconds") > 0
