@@ -76,6 +76,15 @@ class Metrics:
         self.dead_letters_total = _counter(
             r, "dead_letters", "Inputs stored as dead letters, by reason; never retried.", REASON
         )
+        self.ingest_lag_seconds = _labelled(
+            Histogram,
+            r,
+            "ingest_lag_seconds",
+            "Seconds from a log entry's timestamp to its arrival (Pub/Sub and push only: a "
+            "replayed file is old by design).",
+            (SOURCE,),
+            buckets=END_TO_END_BUCKETS,
+        )
         self.ingest_open_batch_entries = _gauge(
             r,
             "ingest_open_batch_entries",

@@ -7,6 +7,7 @@ letter.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 
@@ -33,6 +34,9 @@ class Ingest:
         self.received = 0
         self.rejected: Counter[str] = Counter()
         self._received = get_metrics().entries_received_total.labels(source=source)
+        # A replayed file is old by design: its lag would only say when it was written.
+        self._lag = None if source == "file" else get_metrics().ingest_lag_seconds.labels(
+            source=source)
 
     def feed(self, item: LogEntry | Rejection, now: float) -> None:
         """Takes one parsed item; closes whatever batches it completes."""
@@ -42,6 +46,8 @@ class Ingest:
             self.rejected[item.reason] += 1
             self._on_reject(item)
             return
+        if self._lag is not None:
+            self._lag.observe(max(0.0, time.time() - item.timestamp_ns / 1e9))
         for batch in self.batcher.add(item, now):
             self._on_batch(batch)
 

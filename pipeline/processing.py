@@ -173,6 +173,7 @@ class BatchProcessor:
         self, outcome: BatchOutcome, findings: Sequence[Finding], alert_of: Mapping[str, str]
     ) -> None:
         m = self.metrics
+        m.templates.set(len(self.miner.templates()))
         if outcome.already_recorded:
             m.batches_total.labels(outcome="already_recorded").inc()
             return

@@ -25,6 +25,7 @@ import google.cloud.pubsub_v1 as pubsub_v1  # "from google.cloud import" trips m
 from google.cloud.pubsub_v1.subscriber.futures import StreamingPullFuture
 from google.cloud.pubsub_v1.subscriber.message import Message
 
+from observability.metrics import get_metrics
 from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import Rejection, parse_pubsub_message
@@ -34,6 +35,7 @@ from workers.settling import Dependency, Unrecorded
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 0.5  # how often the database is asked which batches are recorded
+SAMPLE_DEPTH_EVERY_S = 5.0  # how often the broker queue's depth is sampled for the gauge
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class PubSubIngest:
         self._broker = Dependency("broker", log)
         self._database = Dependency("database", log)
         self._checked_at = 0.0
+        self._sampled_at = 0.0
         self._stop = threading.Event()
         self._gate = threading.Lock()  # between the pull callback and the shutdown
         self._closing = False
@@ -116,12 +119,30 @@ class PubSubIngest:
     def _step(self) -> None:
         self._send()
         self._store_letters()
-        if self._unsent or self._unstored or (self._database.down and len(self._unrecorded)):
+        paused = bool(self._unsent or self._unstored
+                      or (self._database.down and len(self._unrecorded)))
+        self._report(paused)
+        if paused:
             self._stop.wait(0.2)  # pull no more: what is held keeps its leases meanwhile
         else:
             self._drain(timeout=0.2)
         self.ingest.tick(time.monotonic())
         self._settle_recorded()
+
+    def _report(self, paused: bool) -> None:
+        """The gauges of what this process holds: entries not in the broker yet, whether
+        pulling is paused, and (every few seconds) the depth of the queue it feeds."""
+        m = get_metrics()
+        unsent = sum(len(batch.entries) for batch, _ in self._unsent)
+        m.ingest_open_batch_entries.set(len(self._held) + unsent)
+        m.ingest_flow_paused.set(int(paused))
+        now = time.monotonic()
+        if now - self._sampled_at >= SAMPLE_DEPTH_EVERY_S and self._broker.ready():
+            self._sampled_at = now
+            try:
+                m.queue_depth.labels(queue="detect").set(self._queue_depth())
+            except Exception as error:
+                self._broker.failed(error)
 
     def _receive(self, message: Message) -> None:
         """The pull callback (client threads): queue it, or hand it back once closing."""

@@ -133,6 +133,7 @@ class DetectTask(Task):
             log.exception("keeping a failed batch failed; sent back to the queue")
             self.apply_async(args=args, queue="detect", countdown=60)
             return
+        get_metrics().batches_total.labels(outcome="failed").inc()
         log.error("batch failed for good; its entries are dead letters",
                   extra={"task_id": task_id, "dead_letters": added, "error": repr(exc)})
 

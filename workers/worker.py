@@ -9,7 +9,7 @@ from typing import Any
 
 from celery import signals
 
-from observability.metrics import mark_process_dead
+from observability.metrics import get_metrics, mark_process_dead
 from observability.tracing import configure_tracing, instrument_celery
 from workers import tasks  # noqa: F401  (registers the tasks with the app)
 from workers.celery_app import make_app
@@ -50,3 +50,9 @@ def _trace_child(**_: Any) -> None:
 @signals.worker_process_shutdown.connect
 def _child_gone(pid: int | None = None, **_: Any) -> None:
     mark_process_dead(pid or os.getpid())
+
+
+@signals.task_retry.connect
+def _count_retry(sender: Any = None, **_: Any) -> None:
+    # sender is the task: one of Logwarden's few task names, a bounded label.
+    get_metrics().task_retries_total.labels(task=getattr(sender, "name", "unknown")).inc()

@@ -1,15 +1,19 @@
 """Every long-running process serves /metrics on LOGWARDEN_METRICS_PORT: `logwarden
 ingest`, `logwarden push`, a worker's main process and beat, each started as a real
-process, scraped over HTTP, and what it serves passes `promtool check metrics`."""
+process, scraped over HTTP, and what it serves passes `promtool check metrics`. After a
+small run, every metric a dashboard panel queries has samples (but for the panels listed
+with what this run does not do)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +29,30 @@ from tests.standins.pubsub import PubSubStandIn
 pytestmark = pytest.mark.integration
 
 TOKEN = "push-token-for-metrics"
+DASHBOARDS = Path(__file__).resolve().parents[2] / "observability" / "grafana" / "dashboards"
+# Panels this run leaves empty, and why; every other panel must show data.
+QUIET_PANELS = {
+    "LLM escalations by outcome": "no LLM configured",
+    "Task retries": "nothing fails transiently",
+    "Alert deliveries by status": "a handful of entries raises no alert",
+    "Anomalies by type": "a handful of entries raises no anomaly",
+    "Log to anomaly, p50 / p99": "a handful of entries raises no anomaly",
+}
+
+
+def panel_metrics() -> dict[str, set[str]]:
+    """Each dashboard panel's title, with the metric names its queries use."""
+    return {
+        panel["title"]: {name for target in panel["targets"]
+                         for name in re.findall(r"logwarden_[a-z0-9_]+", target["expr"])}
+        for path in sorted(DASHBOARDS.glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+    }
+
+
+def sampled_names(texts: Iterator[str] | list[str]) -> set[str]:
+    return {sample.name for text in texts for family in text_string_to_metric_families(text)
+            for sample in family.samples}
 
 
 def entry(i: int, service: str) -> dict[str, object]:
@@ -112,7 +140,7 @@ def test_each_process_serves_metrics_that_promtool_accepts(
     assert isinstance(push, PushProcess)
     push.wait_ready(60)
     publish(publisher, TOPIC, [Message(json.dumps(entry(i, "orders")).encode(), {})
-                               for i in range(5)])
+                               for i in range(5)] + [Message(b'{"insertId": "cut', {})])
     reply = httpx.post(f"{push.url}/pubsub/push?token={TOKEN}",
                        json=envelope(entry(0, "checkout")), timeout=60)
     assert reply.status_code == 204
@@ -132,10 +160,19 @@ def test_each_process_serves_metrics_that_promtool_accepts(
     for text in served.values():
         promtool_check(text)
     # Each scrape is the process's own count, not a neighbour's.
-    assert value(served["ingest"], "logwarden_entries_received_total", source="pubsub") == 5
+    assert value(served["ingest"], "logwarden_entries_received_total", source="pubsub") == 6
     assert value(served["push"], "logwarden_entries_received_total", source="push") == 1
     worker_port = processes["worker"].metrics_port
     wait_until(lambda: value(scrape(worker_port) or "", "logwarden_batches_total",
                              outcome="processed") == 2,
                30, "the worker's children's batches in its main process's /metrics")
     assert value(served["beat"], "process_start_time_seconds") > 0
+    assert value(served["ingest"], "logwarden_ingest_lag_seconds_count", source="pubsub") == 5
+    assert value(served["push"], "logwarden_ingest_lag_seconds_count", source="push") == 1
+
+    served["worker"] = scrape(worker_port) or ""
+    sampled = sampled_names(list(served.values()))
+    empty = {title: sorted(names - sampled) for title, names in panel_metrics().items()
+             if title not in QUIET_PANELS and names - sampled}
+    assert empty == {}
+    assert set(QUIET_PANELS) <= set(panel_metrics())  # a renamed panel is not quiet

@@ -27,6 +27,7 @@ EXPECTED = {
     "logwarden_deliveries_total": {"channel", "status"},
     "logwarden_delivery_seconds": {"channel"},
     "logwarden_templates": set(),
+    "logwarden_ingest_lag_seconds": {"source"},
     "logwarden_ingest_open_batch_entries": set(),
     "logwarden_ingest_flow_paused": set(),
     "logwarden_queue_depth": {"queue"},
