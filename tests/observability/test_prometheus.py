@@ -83,10 +83,10 @@ def test_every_alert_has_a_severity_and_a_summary() -> None:
         assert alert["annotations"]["summary"], alert["alert"]
 
 
-def test_the_config_scrapes_ingest_workers_and_api() -> None:
+def test_the_config_scrapes_ingest_workers_api_and_beat() -> None:
     config = yaml.safe_load(CONFIG.read_text())
     jobs = {job["job_name"] for job in config["scrape_configs"]}
-    assert {"logwarden-ingest", "logwarden-workers", "logwarden-api"} <= jobs
+    assert {"logwarden-ingest", "logwarden-workers", "logwarden-api", "logwarden-beat"} <= jobs
 
 
 def test_the_metric_check_catches_a_typo_and_unknown_labels() -> None:
@@ -98,3 +98,48 @@ def test_the_metric_check_catches_a_typo_and_unknown_labels() -> None:
     assert not promql_problems(
         'sum by (le) (rate(logwarden_batch_seconds_bucket{stage="mine"}[5m]))', series
     )
+
+
+RUNBOOK = REPO / "observability" / "RUNBOOK.md"
+
+
+def alert_names() -> list[str]:
+    return [rule["alert"] for rule in rules() if "alert" in rule]
+
+
+def test_every_alert_links_its_own_section_of_the_runbook() -> None:
+    sections = {line.removeprefix("## ").strip().lower()
+                for line in RUNBOOK.read_text().splitlines() if line.startswith("## ")}
+    for rule in rules():
+        if "alert" in rule:
+            url = rule["annotations"]["runbook_url"]
+            path, _, anchor = url.partition("#")
+            assert (REPO / path).resolve() == RUNBOOK and anchor == rule["alert"].lower()
+            assert anchor in sections, rule["alert"]
+
+
+def test_every_alert_is_shown_firing_by_a_promtool_test() -> None:
+    tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    fired = {case["alertname"] for test in tests for case in test.get("alert_rule_test", ())
+             if case["exp_alerts"]}
+    assert set(alert_names()) <= fired
+
+
+def test_the_config_sends_alerts_to_alertmanager() -> None:
+    config = yaml.safe_load(CONFIG.read_text())
+    [manager] = config["alerting"]["alertmanagers"]
+    assert manager["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert "alertmanager" in compose["services"]
+
+
+def test_alertmanager_routes_to_receivers_it_defines() -> None:
+    config = yaml.safe_load((REPO / "observability" / "alertmanager.yml").read_text())
+    receivers = {receiver["name"] for receiver in config["receivers"]}
+    route = config["route"]
+    used = {route["receiver"], *(sub["receiver"] for sub in route.get("routes", ()))}
+    assert used <= receivers
+    alerts = set(alert_names())
+    for rule in config.get("inhibit_rules", ()):
+        [source] = rule["source_matchers"]
+        assert source.split("=", 1)[1].strip('"') in alerts

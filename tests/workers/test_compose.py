@@ -31,6 +31,7 @@ FLEET = {
     "grafana",
     "otel-collector",
     "mailpit",
+    "alertmanager",
 }
 
 
