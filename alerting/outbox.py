@@ -19,13 +19,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from alerting.alert import AlertMessage
 from alerting.backoff import MAX_ATTEMPTS, next_retry_delay
 from alerting.claim import ClaimKeeper
 from alerting.notifier import DeliveryResult, Notifier, give_up
 from observability.metrics import get_metrics
-from pipeline.storage import OutboxItem, Store
+from pipeline.storage import OutboxItem, OutboxStatus, Store
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +95,8 @@ def _deliver_one(
     if not result.ok and retryable:
         delay = next_retry_delay(item.attempt, result.retry_after_s, rng=rng)
         retry_at = clock() + timedelta(seconds=delay)
-    status = store.record_attempt(
-        item, ok=result.ok, retryable=retryable, error=result.reason, retry_at=retry_at
-    )
+    status = _record(store, item, policy, ok=result.ok, retryable=retryable,
+                     error=result.reason, retry_at=retry_at)
     outcome = "sent" if result.ok else "retrying" if retryable else "failed"
     get_metrics().deliveries_total.labels(channel=item.channel, status=outcome).inc()
     if status is None:
@@ -104,6 +106,24 @@ def _deliver_one(
         log.warning("alert delivery %s: %s", outcome, result.reason,
                     extra={"alert_id": item.alert_id, "channel": item.channel})
     return outcome
+
+
+def _record(store: Store, item: OutboxItem, policy: DeliveryPolicy, **outcome: Any
+            ) -> OutboxStatus | None:
+    """Records the outcome, waiting out a database that is away for up to the lease:
+    a message that went out must not be sent again because its record failed."""
+    deadline = time.monotonic() + policy.lease.total_seconds()
+    pause = 0.5
+    while True:
+        try:
+            return store.record_attempt(item, **outcome)
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("cannot record a delivery outcome yet; the database is away",
+                        extra={"alert_id": item.alert_id, "channel": item.channel})
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def _attempt(

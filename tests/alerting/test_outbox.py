@@ -11,12 +11,15 @@ from datetime import timedelta
 from email import message_from_bytes
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
+import migrations
 from alerting.alert import AlertMessage
 from alerting.backoff import MAX_ATTEMPTS
 from alerting.console import MemoryNotifier
 from alerting.email import EmailNotifier
-from alerting.notifier import retry_later
+from alerting.notifier import DeliveryResult, delivered, retry_later
 from alerting.outbox import DeliveryPolicy, DeliveryReport, deliver_due
 from alerting.slack import SlackNotifier
 from pipeline.storage import Store, make_engine
@@ -141,3 +144,49 @@ def test_every_email_attempt_at_one_message_has_the_same_message_id(
 
 def message_for(payload: dict[str, object]) -> AlertMessage:
     return AlertMessage.from_payload(payload)
+
+
+class DatabaseGoesAwayDuringSend:
+    """A channel that delivers while the database refuses connections (its existing
+    ones cut), and lets them back in after `away_s`: the outcome must still be recorded
+    as sent, not sent again."""
+
+    name = "slack"
+
+    def __init__(self, url: str, away_s: float) -> None:
+        self.url, self.away_s, self.sends = make_url(url), away_s, 0
+
+    def send(self, message: AlertMessage, key: str | None = None) -> DeliveryResult:
+        self.sends += 1
+        self._allow(False)
+        threading.Timer(self.away_s, self._allow, args=(True,)).start()
+        return delivered()
+
+    def _allow(self, allowed: bool) -> None:
+        admin = make_engine(str(self.url.set(database="postgres")), isolation_level="AUTOCOMMIT")
+        name = self.url.database
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {allowed}'))
+            if not allowed:
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :name"), {"name": name})
+        admin.dispose()
+
+
+@pytest.mark.integration
+def test_an_outcome_is_recorded_once_the_database_is_back(pg_url: str) -> None:
+    migrations.upgrade(pg_url)
+    store = Store(make_engine(pg_url))
+    try:
+        add_alerts(store, 1)
+        channel = DatabaseGoesAwayDuringSend(pg_url, away_s=1.5)
+
+        report = deliver_due(store, {"slack": channel}, policy=SHORT_BUT_PATIENT)
+
+        assert report == DeliveryReport(sent=1) and channel.sends == 1
+        assert [(a.attempt, a.status) for a in store.deliveries()] == [(1, "sent")]
+    finally:
+        store.close()
+
+
+SHORT_BUT_PATIENT = DeliveryPolicy(lease=timedelta(seconds=10))
