@@ -16,6 +16,7 @@ bounded: at most `max_series` series per stream, the stalest evicted first.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from pipeline.detectors.explain import clip, entry_ids
 from pipeline.detectors.parameters import read_numbers
 from pipeline.detectors.series_stats import SeriesPolicy, SeriesStat, Signal, observe
 from pipeline.findings import Evidence, Finding, duration_text
+
+_PLACEHOLDER = re.compile(r"<\*>|<[A-Z_]+>")
 
 
 class SeriesState(msgspec.Struct):
@@ -169,12 +172,19 @@ def _slot_observations(mined: MinedBatch) -> list[Observation]:
 
 
 def _slot_name(mined: MinedBatch, index: int, key: str) -> str:
-    """`cpu_utilization` for the number right after `cpu_utilization=`; "" otherwise
-    (a bare number, or the second number of a token such as `steps=12##40`)."""
-    position, group = (int(x) for x in key.split("#", 1)[1].split("."))
+    """`cpu_utilization` for the number right after `cpu_utilization=` (the template
+    writes `=` just before its placeholder); "" otherwise (a bare number, or the second
+    number of a token such as `steps=12##40`)."""
+    template_id, slot = key.split("#", 1)
+    position, group = (int(x) for x in slot.split("."))
+    template_tokens = mined.templates.get(template_id, "").split()
     tokens = mined.entries[index].message.split()
-    token = tokens[position] if position < len(tokens) else ""
-    name = token.split("=", 1)[0] if "=" in token and group == 0 else ""
+    if position >= min(len(tokens), len(template_tokens)):
+        return ""
+    before = _PLACEHOLDER.split(template_tokens[position])
+    if group >= len(before) or not before[group].endswith("="):
+        return ""
+    name = tokens[position].split("=", 1)[0].lstrip("([{")
     return name if name and not name[0].isdigit() else ""
 
 

@@ -158,3 +158,13 @@ def test_faster_requests_are_not_a_finding():
         mined([entry("GET /", at_s=400 * FIVE_MIN, n=400, http_latency_s=5.0)]), state
     )
     assert slower and slower[0].anomaly_type == "number_spike"
+
+
+def test_a_name_with_digits_masked_in_its_template_still_names_its_number():
+    detector = NumericSeriesDetector()
+    batch = mined(
+        [entry("ec2_cpu_utilization_24ae8d=0.132 steps=12##40", n=0)],
+        template_of=lambda m: "ec2_cpu_utilization_<*>=<*> steps=<*>##<*>",
+    )
+    _, state = detector.detect(batch, detector.initial_state())
+    assert sorted(k.split("#", 1)[1] for k in state.series) == ["0.1", "1.0"]
