@@ -3,7 +3,9 @@
 1. A wildcard counts as a match. Stock Drain leaves `<*>` out of the similarity, so a
    7-token template holding one `<*>` scores 6/7 against a line it fits exactly, below a
    threshold of 0.87: every later line of that event started a template of its own.
-2. A token position that took many values is a parameter. When a line would start a
+2. Two placeholders of masking count as a match: a value that is a time in one line
+   and a duration in the next ("lifetime 00:01" / "lifetime <1 sec") is one variable.
+3. A token position that took many values is a parameter. When a line would start a
    new template, and `variable_after - 1` templates of its leaf already differ from it
    at one same position only (and from each other there), that position varies: the
    oldest of them takes `<*>` there and absorbs the others. Two or three values at a
@@ -17,6 +19,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from drain3.drain import Drain, LogCluster, Node
+
+from pipeline.templates.masking import PLACEHOLDERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,21 @@ class ParameterDrain(Drain):
         cluster.size += 1
         self.id_to_cluster[cluster.cluster_id]  # touch: Drain's LRU order
         return DrainResult(cluster, change, absorbed)
+
+    def get_seq_distance(
+        self, seq1: tuple[str, ...], seq2: list[str], include_params: bool
+    ) -> tuple[float, int]:
+        """Drain's similarity of a template (`seq1`) and a line, with rules 1 and 2 above."""
+        if not seq1:
+            return 1.0, 0
+        similar = params = 0
+        wildcard = self.param_str
+        for have, new in zip(seq1, seq2, strict=True):
+            if have == wildcard:
+                params += 1
+            elif have == new or (have in PLACEHOLDERS and new in PLACEHOLDERS):
+                similar += 1
+        return (similar + params if include_params else similar) / len(seq1), params
 
     def touch(self, cluster: LogCluster) -> None:
         """What `add` does to a cluster a line matches unchanged."""

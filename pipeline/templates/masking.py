@@ -100,6 +100,13 @@ def default_rules(words_with_numbers: bool = True) -> tuple[MaskRule, ...]:
     return tuple(r for r in DEFAULT_RULES if words_with_numbers or r.kind != "id")
 
 
+# Whole tokens that masking makes: two different ones at one position are one variable.
+PLACEHOLDERS = frozenset(
+    ["<URL>", "<PATH>", "<EMAIL>", "<UUID>", "<HOST>", "<TIME>", "<USER>", "<SIZE>",
+     "<DURATION>", "<NUM>", "<ID>"]
+)
+
+
 class LogMasker:
     """Replaces the variable parts of a message with typed placeholders such as `<HOST>`.
 

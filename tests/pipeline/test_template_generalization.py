@@ -74,3 +74,12 @@ def test_lines_met_before_get_the_answer_a_tree_walk_gives() -> None:
     assert cached.mine_many(lines) == walked.mine_many(lines)
     assert cached.templates() == walked.templates()
     assert cached.snapshot() == walked.snapshot()
+
+
+def test_two_kinds_of_value_at_one_place_are_one_variable() -> None:
+    miner = TemplateMiner()  # 7 tokens: one that differs is below the similarity alone
+    a = miner.mine("close, 120 bytes sent, 9 bytes received, lifetime 00:01", 0)
+    b = miner.mine("close, 80 bytes sent, 5 bytes received, lifetime <1 sec", 1)
+    assert a.template == "close, <SIZE> sent, <SIZE> received, lifetime <TIME>"
+    assert b.change is TemplateChange.GENERALIZED
+    assert b.template == "close, <SIZE> sent, <SIZE> received, lifetime <*>"
