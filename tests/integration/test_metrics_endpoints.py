@@ -2,7 +2,8 @@
 ingest`, `logwarden push`, a worker's main process and beat, each started as a real
 process, scraped over HTTP, and what it serves passes `promtool check metrics`. After a
 small run, every metric a dashboard panel queries has samples (but for the panels listed
-with what this run does not do)."""
+with what this run does not do). Then the real Prometheus scrapes them all with the
+fleet's rules: every rule and every panel query parses, and the listed panels show data."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from google.cloud import pubsub_v1
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,12 +26,18 @@ from tests.integration.conftest import SUBSCRIPTION, TOPIC
 from tests.integration.corpus import Message
 from tests.integration.fleet import FleetConfig, ledger, publish, wait_until
 from tests.integration.processes import CommandProcess, PushProcess, free_port
+from tests.integration.prometheus_server import PrometheusServer
 from tests.standins.pubsub import PubSubStandIn
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "push-token-for-metrics"
-DASHBOARDS = Path(__file__).resolve().parents[2] / "observability" / "grafana" / "dashboards"
+OBSERVABILITY = Path(__file__).resolve().parents[2] / "observability"
+DASHBOARDS = OBSERVABILITY / "grafana" / "dashboards"
+RULES = OBSERVABILITY / "prometheus" / "rules.yml"
+# The scrape jobs of observability/prometheus/prometheus.yml, by process.
+JOBS = {"ingest": "logwarden-ingest", "push": "logwarden-api", "worker": "logwarden-workers",
+        "beat": "logwarden-beat"}
 # Panels this run leaves empty, and why; every other panel must show data.
 QUIET_PANELS = {
     "LLM escalations by outcome": "no LLM configured",
@@ -48,6 +56,22 @@ def panel_metrics() -> dict[str, set[str]]:
         for path in sorted(DASHBOARDS.glob("*.json"))
         for panel in json.loads(path.read_text())["panels"]
     }
+
+
+def panel_queries() -> dict[str, list[str]]:
+    """Each panel's queries, with Grafana's rate interval as Prometheus would get it."""
+    return {
+        panel["title"]: [target["expr"].replace("$__rate_interval", "30s")
+                         for target in panel["targets"]]
+        for path in sorted(DASHBOARDS.glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+    }
+
+
+def rule_expressions() -> dict[str, str]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return {rule.get("alert") or rule["record"]: rule["expr"]
+            for group in groups for rule in group["rules"]}
 
 
 def sampled_names(texts: Iterator[str] | list[str]) -> set[str]:
@@ -176,3 +200,26 @@ def test_each_process_serves_metrics_that_promtool_accepts(
              if title not in QUIET_PANELS and names - sampled}
     assert empty == {}
     assert set(QUIET_PANELS) <= set(panel_metrics())  # a renamed panel is not quiet
+
+    targets = {JOBS[name]: [f"127.0.0.1:{p.metrics_port}"] for name, p in processes.items()}
+    with PrometheusServer(fleet.workdir, targets, RULES) as prometheus:
+        check_through_prometheus(prometheus)
+
+
+def check_through_prometheus(prometheus: PrometheusServer) -> None:
+    wait_until(lambda: len(prometheus.query("up == 1")["data"]["result"]) == len(JOBS), 60,
+               "Prometheus to scrape every process")
+    queries = panel_queries()
+    showing = [title for title in queries if title not in QUIET_PANELS]
+    assert len(showing) >= 0.5 * len(queries)
+    wait_until(lambda: all(prometheus.has_data(q) for t in showing for q in queries[t]), 60,
+               "every listed panel to show data in Prometheus")
+    broken = {expr: answer.get("error") for title, exprs in queries.items() for expr in exprs
+              if (answer := prometheus.query(expr))["status"] != "success"}
+    broken |= {name: answer.get("error") for name, expr in rule_expressions().items()
+               if (answer := prometheus.query(expr))["status"] != "success"}
+    assert broken == {}
+    loaded = {rule["name"]: rule["health"] for rule in prometheus.rules()}
+    assert set(loaded) == set(rule_expressions())
+    wait_until(lambda: all(rule["health"] == "ok" for rule in prometheus.rules()), 30,
+               "every rule evaluated without error")
