@@ -66,7 +66,9 @@ def render_table(report: TemplateReport) -> str:
     for s in report.templates:
         lines.append(f"{s.count:>8}  {_when(s.first_seen_ns):<20}  {_when(s.last_seen_ns):<20}  "
                      f"{s.template_id:<17}  {s.template}")
-    lines.append(f"{len(report.templates)} templates from {report.lines} entries ({report.kind})"
+    count = len(report.templates)
+    lines.append(f"{count} template{'' if count == 1 else 's'} from {report.lines} entries"
+                 f" ({report.kind})"
                  + (f"; {report.rejected} not readable" if report.rejected else ""))
     return "\n".join(lines)
 

@@ -80,7 +80,7 @@ def test_a_json_array_as_gcloud_writes_it(tmp_path: Path) -> None:
     (tmp_path / "export.json").write_text(json.dumps(entries, indent=2))
     out = _run("export.json", "--per-line", "ids.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.decode().splitlines()[-1] == "1 templates from 12 entries (JSON array)"
+    assert out.stdout.decode().splitlines()[-1] == "1 template from 12 entries (JSON array)"
     rows = list(csv.reader((tmp_path / "ids.csv").read_text().splitlines()))
     assert [r[0] for r in rows[1:]] == [str(i) for i in range(1, 13)]  # positions
     assert len({r[1] for r in rows[1:]}) == 1
