@@ -2,7 +2,7 @@
 ingest`, `logwarden push`, a worker's main process and beat, each started as a real
 process, scraped over HTTP, and what it serves passes `promtool check metrics`. After a
 small run, every metric a dashboard panel queries has samples (but for the panels listed
-with what this run does not do). Then the real Prometheus scrapes them all with the
+with what this run does not do: at most a fifth). Then the real Prometheus scrapes them all with the
 fleet's rules: every rule and every panel query parses, and the listed panels show data."""
 
 from __future__ import annotations
@@ -42,10 +42,9 @@ JOBS = {"ingest": "logwarden-ingest", "push": "logwarden-api", "worker": "logwar
 QUIET_PANELS = {
     "LLM escalations by outcome": "no LLM configured",
     "Task retries": "nothing fails transiently",
-    "Alert deliveries by status": "a handful of entries raises no alert",
-    "Anomalies by type": "a handful of entries raises no anomaly",
-    "Log to anomaly, p50 / p99": "a handful of entries raises no anomaly",
 }
+# Pushed: the built-in disk-full rule makes it an anomaly, an alert and a delivery.
+DISK_FULL = "write /var/lib/orders/journal: no space left on device"
 
 
 def panel_metrics() -> dict[str, set[str]]:
@@ -166,7 +165,8 @@ def test_each_process_serves_metrics_that_promtool_accepts(
     publish(publisher, TOPIC, [Message(json.dumps(entry(i, "orders")).encode(), {})
                                for i in range(5)] + [Message(b'{"insertId": "cut', {})])
     reply = httpx.post(f"{push.url}/pubsub/push?token={TOKEN}",
-                       json=envelope(entry(0, "checkout")), timeout=60)
+                       json=envelope({**entry(0, "checkout"), "severity": "ERROR",
+                                      "textPayload": DISK_FULL}), timeout=60)
     assert reply.status_code == 204
     wait_until(lambda: ledger(fleet.database_url)[1] == 6, 90, "both batches recorded")
 
@@ -194,11 +194,13 @@ def test_each_process_serves_metrics_that_promtool_accepts(
     assert value(served["ingest"], "logwarden_ingest_lag_seconds_count", source="pubsub") == 5
     assert value(served["push"], "logwarden_ingest_lag_seconds_count", source="push") == 1
 
-    served["worker"] = scrape(worker_port) or ""
-    sampled = sampled_names(list(served.values()))
-    empty = {title: sorted(names - sampled) for title, names in panel_metrics().items()
-             if title not in QUIET_PANELS and names - sampled}
-    assert empty == {}
+    def empty_panels() -> dict[str, list[str]]:
+        sampled = sampled_names([scrape(p.metrics_port) or "" for p in processes.values()])
+        return {title: sorted(names - sampled) for title, names in panel_metrics().items()
+                if title not in QUIET_PANELS and names - sampled}
+
+    # The alert is delivered by a notify task after its batch: give it time.
+    wait_until(lambda: not empty_panels(), 60, "data for every panel but the quiet ones")
     assert set(QUIET_PANELS) <= set(panel_metrics())  # a renamed panel is not quiet
 
     targets = {JOBS[name]: [f"127.0.0.1:{p.metrics_port}"] for name, p in processes.items()}
@@ -211,7 +213,7 @@ def check_through_prometheus(prometheus: PrometheusServer) -> None:
                "Prometheus to scrape every process")
     queries = panel_queries()
     showing = [title for title in queries if title not in QUIET_PANELS]
-    assert len(showing) >= 0.5 * len(queries)
+    assert len(showing) >= 0.8 * len(queries)
     wait_until(lambda: all(prometheus.has_data(q) for t in showing for q in queries[t]), 60,
                "every listed panel to show data in Prometheus")
     broken = {expr: answer.get("error") for title, exprs in queries.items() for expr in exprs
