@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import redis
 
 
 class RedisStateStore:
-    """Keys live under `prefix`; claims use `SET NX GET`, one round trip per batch."""
+    """Keys live under `prefix`, so deployments can share a Redis database."""
 
     def __init__(self, client: redis.Redis, prefix: str = "logwarden:") -> None:
         self._redis = client
@@ -25,12 +23,3 @@ class RedisStateStore:
     def put(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         ttl = None if ttl_s is None else max(1, int(ttl_s))
         self._redis.set(self._prefix + key, value, ex=ttl)
-
-    def claim(self, keys: Sequence[str], owner: str, ttl_s: float) -> list[bool]:
-        if not keys:
-            return []
-        pipe = self._redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.set(self._prefix + key, owner, nx=True, get=True, ex=max(1, int(ttl_s)))
-        mine = owner.encode()
-        return [previous is None or previous == mine for previous in pipe.execute()]

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import zlib
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,21 +284,13 @@ def entries_of(corpus: Corpus) -> list[LogEntry]:
 
 
 def why_unprocessed(fleet: FleetConfig, corpus: Corpus) -> str:
-    """For a failure message: the entries no recorded batch claimed, and what claimed them."""
-    client = redis.Redis.from_url(REDIS_DB_URL)
-    recorded = {
-        row[0] for row in query(fleet.database_url, "SELECT batch_id FROM processed_batches")
+    """For a failure message: the entries no recorded batch processed, and their fate."""
+    processed = {
+        row[0] for row in query(fleet.database_url,
+                                "SELECT insert_key FROM entry_outcomes WHERE outcome = 'processed'")
     }
-    unclaimed, lost = 0, Counter[str]()
-    for entry in entries_of(corpus):
-        # The claim the processor keeps per insert id (see BatchProcessor._drop_duplicates).
-        owner = client.get(f"{fleet.prefix}state:dedup:{entry.project}:{entry.insert_id}")
-        if owner is None:
-            unclaimed += 1
-        elif owner.decode() not in recorded:
-            lost[owner.decode()] += 1
-    client.close()
-    return f"{unclaimed} entries never claimed; claimed by batches not in the ledger: {dict(lost)}"
+    missing = [e.insert_key for e in entries_of(corpus) if e.insert_key not in processed]
+    return f"{len(missing)} entries never processed, e.g. {missing[:5]}"
 
 
 def queued_batches(fleet: FleetConfig) -> list[Batch]:

@@ -41,26 +41,10 @@ def test_get_put_roundtrip(store):
     assert store.get("a") == b"new"
 
 
-def test_claims_recognise_duplicates_but_not_redelivery(store):
-    assert store.claim(["x", "y"], "batch-1", 60) == [True, True]
-    assert store.claim(["y", "z"], "batch-2", 60) == [False, True]
-    # The same batch delivered again claims its own ids again.
-    assert store.claim(["x", "y"], "batch-1", 60) == [True, True]
-    assert store.claim([], "batch-3", 60) == []
-
-
-def test_memory_claims_and_values_expire():
+def test_memory_values_expire():
     clock = FakeClock()
     store = InMemoryStateStore(clock=clock)
     store.put("k", b"v", ttl_s=10)
-    assert store.claim(["id"], "a", ttl_s=10) == [True]
+    assert store.get("k") == b"v"
     clock.now += 11
     assert store.get("k") is None
-    assert store.claim(["id"], "b", ttl_s=10) == [True]
-
-
-def test_memory_claims_are_bounded():
-    store = InMemoryStateStore(max_claims=100)
-    store.claim([f"id{i}" for i in range(1000)], "a", 60)
-    assert store.claim(["id0"], "b", 60) == [True]  # the oldest were forgotten
-    assert store.claim(["id999"], "b", 60) == [False]
