@@ -63,9 +63,15 @@ class Metrics:
         self._declare_fleet(registry)
 
     def _declare_ingest(self, r: CollectorRegistry) -> None:
-        # Invariant: received = processed + duplicate + dead-lettered, in the end.
+        # Invariant: received = processed + duplicate + dead-lettered + redelivered, in the
+        # end; the last three count each entry once, however often Pub/Sub delivers it.
         self.entries_received_total = _counter(
-            r, "entries_received", "Log entries received, by where they came from.", SOURCE
+            r, "entries_received",
+            "Log entry deliveries received, by where they came from (a redelivery too).", SOURCE
+        )
+        self.entries_redelivered_total = _plain_counter(
+            r, "entries_redelivered",
+            "Deliveries of entries a batch had counted already: Pub/Sub delivered them again.",
         )
         self.entries_processed_total = _plain_counter(
             r, "entries_processed", "Log entries run through detection."

@@ -181,6 +181,7 @@ class BatchProcessor:
         m.batch_entries.observe(outcome.entries)
         m.entries_processed_total.inc(outcome.processed)
         m.entries_duplicate_total.inc(outcome.duplicates)
+        m.entries_redelivered_total.inc(outcome.entries - outcome.processed - outcome.duplicates)
         for finding in findings:
             m.detector_findings_total.labels(detector=finding.detector).inc()
         now_ns = time.time_ns()

@@ -17,6 +17,7 @@ EXPECTED = {
     "logwarden_entries_received_total": {"source"},
     "logwarden_entries_processed_total": set(),
     "logwarden_entries_duplicate_total": set(),
+    "logwarden_entries_redelivered_total": set(),
     "logwarden_dead_letters_total": {"reason"},
     "logwarden_batches_total": {"outcome"},
     "logwarden_batch_entries": set(),

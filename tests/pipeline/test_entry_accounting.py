@@ -1,0 +1,89 @@
+"""Each delivery counted once, on SQLite and Postgres: a second copy of an entry is a
+duplicate even alone in its batch, a regrouped redelivery counts nothing again, and a
+batch that raced another for the same entries stores nothing and is processed again."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+import migrations
+from observability.metrics import Metrics
+from pipeline.batch import Batch
+from pipeline.detectors import default_detectors
+from pipeline.entry import LogEntry
+from pipeline.parsing import parse_pubsub_message
+from pipeline.processing import BatchProcessor
+from pipeline.state import InMemoryStateStore
+from pipeline.storage import (
+    BatchRecord,
+    EntriesCountedMeanwhile,
+    EntryOutcome,
+    Outcome,
+    Store,
+    make_engine,
+)
+from pipeline.templates import TemplateMiner
+
+
+def delivery(insert_id: str, message_id: str) -> LogEntry:
+    entry = {"insertId": insert_id, "timestamp": "2026-11-02T08:00:00Z", "severity": "INFO",
+             "textPayload": f"GET /items/{insert_id} 200",
+             "resource": {"type": "k8s_container", "labels": {"container_name": "shop"}}}
+    parsed = parse_pubsub_message(json.dumps(entry).encode(), {}, message_id, None)
+    assert isinstance(parsed, LogEntry)
+    return parsed
+
+
+def batch(*entries: LogEntry) -> Batch:
+    return Batch(entries[0].stream_key, entries)
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    migrations.upgrade(db_url)
+    return Store(make_engine(db_url))
+
+
+def processor(store: Store, registry: CollectorRegistry) -> BatchProcessor:
+    return BatchProcessor(miner=TemplateMiner(100),
+                          detectors=default_detectors(), state=InMemoryStateStore(),
+                          store=store, metrics=Metrics(registry))
+
+
+def test_copies_redeliveries_and_regroupings_are_each_counted_once(store: Store) -> None:
+    registry = CollectorRegistry()
+    run = processor(store, registry).process
+    a, b, c = delivery("a", "m1"), delivery("b", "m2"), delivery("c", "m3")
+    first = run(batch(a))
+    copy = run(batch(delivery("a", "m4")))  # the same entry, another message, alone
+    assert copy.batch_id != first.batch_id
+    assert (copy.processed, copy.duplicates) == (0, 1)
+    assert run(batch(a)).already_recorded  # the same message again: the same batch
+    regrouped = run(batch(a, b, c))  # m1 again, with two new ones
+    assert (regrouped.entries, regrouped.processed, regrouped.duplicates) == (3, 2, 0)
+    audit = store.audit(datetime(2000, 1, 1, tzinfo=UTC))
+    assert (audit.processed, audit.duplicates, audit.problems(4)) == (3, 1, [])
+    value = registry.get_sample_value
+    assert value("logwarden_entries_processed_total") == 3
+    assert value("logwarden_entries_duplicate_total") == 1
+    assert value("logwarden_entries_redelivered_total") == 1
+
+
+def test_a_batch_that_raced_another_for_an_entry_stores_nothing(store: Store) -> None:
+    """What a second worker's record meets when another recorded the same insert id
+    between its check and its record: an error to retry on, and nothing written."""
+    run = processor(store, CollectorRegistry()).process
+    run(batch(delivery("a", "m1")))
+    late = BatchRecord("late-batch", "p/k8s_container/shop", 1, 1, 0, 0, 0)
+    taken = EntryOutcome("m9", Outcome.PROCESSED, delivery("a", "m9").insert_key)
+    with pytest.raises(EntriesCountedMeanwhile):
+        store.record_batch(late, [], [], {}, alert_window_s=3600, channels=(),
+                           outcomes=[taken])
+    assert not store.batch_recorded("late-batch")
+    assert store.known_entries({"m9"}, ()) == (set(), set())
+    again = run(batch(delivery("a", "m9")))  # processed again, it sees the entry taken
+    assert (again.processed, again.duplicates) == (0, 1)
