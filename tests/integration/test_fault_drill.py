@@ -159,7 +159,10 @@ def test_nothing_is_lost_or_stored_twice_through_kills_a_redis_restart_and_a_pos
         running.workers.append(WorkerProcess(drill, "w3"))
         running.ingests.append(running.ingest("ingest-2"))
         send(1)
-        time.sleep(3)
+        restarted = running.ingests[-1].log_path
+        wait_until(lambda: "ingest started" in restarted.read_text(errors="replace"), 60,
+                   "the restarted ingest to pull")
+        time.sleep(2)
         redis_server.restart()  # empty: queued batches and state gone
         send(2)
         time.sleep(3)
