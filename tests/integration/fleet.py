@@ -274,11 +274,9 @@ def alert_lines(path: Path) -> list[dict[str, Any]]:
 
 
 def entries_of(corpus: Corpus) -> list[LogEntry]:
-    """The well-formed, distinct entries of `corpus`, in order."""
-    parsed = (
-        parse_pubsub_message(m.data, m.attributes, str(i), None)
-        for i, m in enumerate(corpus.messages)
-    )
+    """The well-formed, distinct entries of `corpus`, in order. They carry no message
+    id, so each is counted by its insert id (entries of several corpora never clash)."""
+    parsed = (parse_pubsub_message(m.data, m.attributes, "", None) for m in corpus.messages)
     unique = {e.insert_id: e for e in parsed if isinstance(e, LogEntry)}
     return list(unique.values())
 
