@@ -10,6 +10,7 @@ import google.cloud.pubsub_v1 as pubsub_v1  # "from google.cloud import" trips m
 import redis
 import uvicorn
 
+from observability.tracing import configure_tracing, instrument_celery
 from pipeline.batch import Batch
 from workers.pubsub_ingest import IngestConfig, PubSubIngest
 from workers.push import PushReceiver, make_push_app
@@ -37,9 +38,17 @@ def broker_depth(settings: Settings, queue: str = "detect") -> Callable[[], int]
     return lambda: int(client.llen(key))
 
 
+def start_tracing(settings: Settings, service_name: str) -> None:
+    """Traces this producer's sends: each batch's trace starts here and goes on in the
+    worker that detects it (the context travels in the task's headers)."""
+    configure_tracing(service_name, settings.trace_exporter)
+    instrument_celery()
+
+
 def run_ingest(settings: Settings, subscription: str) -> None:
     setup_logging(settings)
     serve_metrics(settings)
+    start_tracing(settings, "logwarden-ingest")
     ingest = PubSubIngest(
         IngestConfig(subscription, settings.batch.limits(),
                      max_entry_bytes=settings.max_entry_bytes,
@@ -71,6 +80,7 @@ def push_auth(settings: Settings) -> PushAuth:
 def run_push(settings: Settings, host: str, port: int) -> None:
     setup_logging(settings)
     serve_metrics(settings)
+    start_tracing(settings, "logwarden-push")
     receiver = PushReceiver(build_store(settings), fleet_sender(), push_auth(settings),
                             settings.batch.limits(), settings.push_record_timeout_s)
     uvicorn.run(make_push_app(receiver), host=host, port=port, log_config=None)

@@ -2,8 +2,9 @@
 ingest`, `logwarden push`, a worker's main process and beat, each started as a real
 process, scraped over HTTP, and what it serves passes `promtool check metrics`. After a
 small run, every metric a dashboard panel queries has samples (but for the panels listed
-with what this run does not do: at most a fifth). Then the real Prometheus scrapes them all with the
-fleet's rules: every rule and every panel query parses, and the listed panels show data."""
+with what this run does not do: at most a fifth), and one trace spans push -> detect ->
+notify across the processes. Then the real Prometheus scrapes them all with the fleet's
+rules: every rule and every panel query parses, and the listed panels show data."""
 
 from __future__ import annotations
 
@@ -133,7 +134,8 @@ def processes(fleet: FleetConfig, pubsub: PubSubStandIn) -> Iterator[dict[str, S
     def env(name: str, **extra: str) -> dict[str, str]:
         ports[name] = free_port()
         return {"LOGWARDEN_METRICS_PORT": str(ports[name]), "PUBSUB_EMULATOR_HOST": pubsub.host,
-                "LOGWARDEN_BATCH__MAX_WAIT_S": "0.5", **extra}
+                "LOGWARDEN_BATCH__MAX_WAIT_S": "0.5",
+                "LOGWARDEN_TRACE_EXPORTER": f"file:{fleet.workdir / 'spans.jsonl'}", **extra}
 
     multiproc = fleet.workdir / "worker-metrics"
     multiproc.mkdir()
@@ -203,9 +205,27 @@ def test_each_process_serves_metrics_that_promtool_accepts(
     wait_until(lambda: not empty_panels(), 60, "data for every panel but the quiet ones")
     assert set(QUIET_PANELS) <= set(panel_metrics())  # a renamed panel is not quiet
 
+    check_one_trace_per_batch(fleet.workdir / "spans.jsonl")
+
     targets = {JOBS[name]: [f"127.0.0.1:{p.metrics_port}"] for name, p in processes.items()}
     with PrometheusServer(fleet.workdir, targets, RULES) as prometheus:
         check_through_prometheus(prometheus)
+
+
+def check_one_trace_per_batch(path: Path) -> None:
+    """The pushed entry's trace: sent by push, detected and notified by the worker."""
+    traces: dict[str, set[tuple[str, str]]] = {}
+    for line in path.read_text().splitlines():
+        span = json.loads(line)
+        service = span["resource"]["attributes"]["service.name"]
+        traces.setdefault(span["context"]["trace_id"], set()).add((service, span["name"]))
+    pushed = ("logwarden-push", "apply_async/logwarden.detect_batch")
+    [trace] = [spans for spans in traces.values() if pushed in spans]
+    assert {("logwarden-worker", "run/logwarden.detect_batch"),
+            ("logwarden-worker", "run/logwarden.notify")} <= trace
+    pulled = ("logwarden-ingest", "apply_async/logwarden.detect_batch")
+    assert any(pulled in spans and ("logwarden-worker", "run/logwarden.detect_batch") in spans
+               for spans in traces.values())
 
 
 def check_through_prometheus(prometheus: PrometheusServer) -> None:
