@@ -7,10 +7,13 @@ import io
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.entry import LogEntry
 from pipeline.parsing import InputError, InputFormat, Rejection, RejectReason, read_input
 from pipeline.parsing.jsonvalues import json_values
+from tests.fuzzing import FEW
 
 NOW = 1_800_000_000 * 10**9
 
@@ -139,3 +142,31 @@ def test_corrupt_gzip_is_an_input_error():
     with pytest.raises(InputError, match="gzip"):
         _read(data[: len(data) // 2])
     assert _read(b"")[0] == InputFormat.EMPTY
+
+
+JSON_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.text(max_size=12)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@FEW
+@given(
+    values=st.lists(JSON_VALUES, max_size=8),
+    indent=st.sampled_from([None, 0, 2]),
+    step=st.integers(1, 64),
+    in_array=st.booleans(),
+)
+def test_the_scanner_finds_every_value_whatever_the_reads(values, indent, step, in_array):
+    if in_array:
+        data = json.dumps(values, indent=indent, ensure_ascii=False).encode()
+    else:
+        data = "\n".join(json.dumps(v, indent=indent, ensure_ascii=False) for v in values).encode()
+    found = list(json_values(_Trickle(data, step), in_array=in_array, max_bytes=1 << 20))
+    assert [json.loads(v.data) for v in found] == values
