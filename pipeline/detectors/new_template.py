@@ -1,12 +1,14 @@
 """New template: a message shape this stream has never logged before, after a warm-up.
 
-A new shape is a candidate first: it fires once its occurrences (in this batch or the
-next few minutes) and its worst severity make it worth a person's attention, so a
-single odd INFO line stays quiet while a new error that repeats does not.
+A new shape is a candidate first. Novelty alone never alerts: a new shape fires when it
+states a failure (logged at ERROR or worse, or a WARNING in failure words) and repeats,
+when it keeps coming at a lasting rate (many lines over several batches), or when it
+repeats right after a deploy. A single odd line stays quiet; a new error that repeats does not.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import msgspec
@@ -15,12 +17,22 @@ from pipeline.detectors.base import MinedBatch
 from pipeline.entry import LogEntry, Severity
 from pipeline.findings import Evidence, Finding
 
+# Words in which programs state a failure; a new shape without them (and below ERROR) is
+# only news, not trouble.
+FAILURE_WORDS = re.compile(
+    r"(?i)\b(fail(s|ed|ure|ing)?|errors?|exceptions?|fatal|panic|refused|denied|unable"
+    r"|cannot|can't|could not|couldn't|timed out|timeout|unreachable|abort(ed|ing)?"
+    r"|crash(ed|es)?|killed|corrupt(ed|ion)?|invalid|exceeded|lost|unavailable|rejected)\b"
+)
+
 
 class Candidate(msgspec.Struct, array_like=True):
     first_ns: int
     count: int
     worst: int  # Severity value
     after_change: bool = False  # first seen soon after a deploy or config change
+    batches: int = 1  # how many batches it came in
+    failure: bool = False  # its text states a failure
 
 
 class NewTemplateState(msgspec.Struct):
@@ -43,6 +55,8 @@ class NewTemplateDetector:
     novelty_step: float = 0.05  # a stream that often logs new shapes is less surprised
     max_novelty_penalty: float = 0.2
     fire_at: float = 0.6
+    lasting_count: int = 100  # a new shape this many times over this many batches...
+    lasting_batches: int = 10  # ...is a lasting rate, whatever it says
     max_known: int = 5000
     name: str = "new_template"
     state_type: type = NewTemplateState
@@ -84,8 +98,13 @@ class NewTemplateDetector:
                 first, 0, 0, self._soon_after(mined.last_change_ns, first)
             )
             worst = max(old.worst, *(int(e.severity) for e in entries))
-            candidate = Candidate(old.first_ns, old.count + len(entries), worst, old.after_change)
-            if _score(candidate) - penalty >= self.fire_at:
+            text = mined.templates.get(template_id, "")
+            failure = old.failure or bool(FAILURE_WORDS.search(text))
+            candidate = Candidate(
+                old.first_ns, old.count + len(entries), worst, old.after_change,
+                old.batches + (template_id in candidates), failure,
+            )  # fmt: skip
+            if self._score(candidate) - penalty >= self.fire_at:
                 findings.append(self._finding(mined, template_id, entries, candidate, penalty))
                 settled.append(template_id)
                 candidates.pop(template_id, None)
@@ -104,6 +123,14 @@ class NewTemplateDetector:
             known, candidates, novel, state.entries + len(mined.entries), state.batches + 1
         )
 
+    def _score(self, candidate: Candidate) -> float:
+        """Its repetition score, or the alerting line itself when it comes at a lasting
+        rate (a flood of a new shape is trouble whatever it says)."""
+        lasting = (
+            candidate.count >= self.lasting_count and candidate.batches >= self.lasting_batches
+        )
+        return max(_repeated(candidate), self.fire_at if lasting else 0.0)
+
     def _soon_after(self, change_ns: int | None, at_ns: int) -> bool:
         return change_ns is not None and 0 <= at_ns - change_ns <= self.after_change_s * 1e9
 
@@ -120,7 +147,7 @@ class NewTemplateDetector:
         return Finding(
             detector=self.name,
             anomaly_type="new_template",
-            score=round(_score(candidate) - penalty, 4),
+            score=round(self._score(candidate) - penalty, 4),
             summary=(
                 f"A message never seen on this stream appeared {candidate.count} time(s)"
                 f"{' since its last deploy' if candidate.after_change else ''}, "
@@ -146,21 +173,21 @@ def _worst(
     return max([*seen, old.worst if old else 0])
 
 
-def _score(candidate: Candidate) -> float:
-    """Severity sets the start, repetition adds: one or two new ERROR lines are not yet
-    an alert, three within the candidate window are."""
+def _base(candidate: Candidate) -> float:
     worst = candidate.worst
     if worst >= Severity.CRITICAL:
-        base = 0.7
-    elif worst >= Severity.ERROR:
-        base = 0.45  # a new error line fires on its third sighting
-    elif worst >= Severity.WARNING:
-        base = 0.35
-    else:
-        base = 0.2
-    # A new message that keeps coming right after a deploy is the classic regression.
-    if candidate.after_change:
-        base += 0.2
+        return 0.5  # even a new fatal line is one line: it fires when it comes again
+    if worst >= Severity.ERROR:
+        return 0.45  # a new error line fires on its third sighting
+    if worst >= Severity.WARNING and candidate.failure:
+        return 0.35  # a warning that states a failure fires on its fourth sighting
+    return 0.2  # never by itself: news, not trouble
+
+
+def _repeated(candidate: Candidate) -> float:
+    """Severity sets the start, repetition adds; a deploy just before adds too (a new
+    message that keeps coming right after a deploy is the classic regression)."""
+    base = _base(candidate) + (0.2 if candidate.after_change else 0.0)
     return round(min(1.0, base + 0.1 * min(candidate.count - 1, 3)), 4)
 
 

@@ -29,9 +29,12 @@ class SilenceState(msgspec.Struct):
 
 @dataclass(frozen=True, slots=True)
 class SilenceDetector:
-    """Silence = no entries for max(`gap_multiple` x typical gap, `floor_s`)."""
+    """Silence = no entries for max(`gap_multiple` x typical gap, `longest_multiple` x the
+    longest recent gap, `floor_s`): a stream whose gaps are irregular (a thin sample, a
+    batch job) has shown that long gaps are normal for it."""
 
     gap_multiple: float = 6.0
+    longest_multiple: float = 1.5
     floor_s: float = 300.0
     typical_quantile: float = 0.9  # of the recent quiet stretches
     min_batches: int = 10
@@ -54,7 +57,8 @@ class SilenceDetector:
         typical = self.typical_gap_s(state)
         if typical > self.max_typical_gap_s:
             return None
-        return max(self.gap_multiple * typical, self.floor_s)
+        longest = max(state.quiet_s)
+        return max(self.gap_multiple * typical, self.longest_multiple * longest, self.floor_s)
 
     def typical_gap_s(self, state: SilenceState) -> float:
         return float(np.quantile(state.quiet_s, self.typical_quantile)) if state.quiet_s else 0.0
@@ -69,12 +73,13 @@ class SilenceDetector:
         threshold = self.threshold_s(state)
         if threshold is not None and before >= threshold:
             findings.append(self._finding(state, mined.batch.key, before, threshold, ended=True))
+        # Every gap is learned, silences too: a stream that goes quiet again and again
+        # (a thin sample, a nightly lull) has shown that it does.
         quiet = max(inside, before)
-        learn = threshold is None or quiet < threshold  # a silence is not a typical gap
         return findings, SilenceState(
             last_seen_ns=max(state.last_seen_ns, times[-1]),
             first_seen_ns=min(state.first_seen_ns or times[0], times[0]),
-            quiet_s=[*state.quiet_s, quiet][-self.history :] if learn else state.quiet_s,
+            quiet_s=[*state.quiet_s, quiet][-self.history :],
             batches=state.batches + 1,
         )
 

@@ -79,7 +79,7 @@ class VolumeDetector:
         seconds = window_seconds(batch, state.last_end_ns, self.max_gap_s)
         last_end = max(state.last_end_ns, batch.end_ns)
         if seconds is None:
-            return [], msgspec.structs.replace(state, last_end_ns=last_end)
+            return [], self._after_gap(state, batch, last_end)
         count = len(batch.entries)
         log_rate = math.log(max(count, 0.5) * 60.0 / seconds)
         deviation = self._deviation(state, log_rate, batch.end_ns)
@@ -90,6 +90,18 @@ class VolumeDetector:
             findings.append(self._finding(mined, state, deviation, direction, seconds, streak))
         learned = self._learn(state, log_rate, batch.end_ns, streak, mined)
         return findings, msgspec.structs.replace(learned, last_end_ns=last_end, streak=streak)
+
+    def _after_gap(self, state: VolumeState, batch, last_end: int) -> VolumeState:
+        """A batch after a long quiet stretch is not judged (the silence detector's
+        business), but its rate over the stretch is learned: a stream that often goes
+        quiet for long (a thin sample, a batch job) must not take its busy hours alone as
+        its usual rate, or every quiet hour would look like a drop."""
+        gap_s = (batch.end_ns - state.last_end_ns) / 1e9
+        recent = state.recent
+        if state.last_end_ns > 0 and gap_s > self.max_gap_s:
+            rate = math.log(max(len(batch.entries), 0.5) * 60.0 / gap_s)
+            recent = [*recent, rate][-self.recent_windows :]
+        return msgspec.structs.replace(state, recent=recent, last_end_ns=last_end)
 
     def _deviation(self, state: VolumeState, log_rate: float, end_ns: int) -> Deviation | None:
         if len(state.recent) < self.warmup_windows:

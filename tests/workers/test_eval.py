@@ -15,7 +15,9 @@ from pipeline import evaluation as ev
 from workers import devsets
 from workers.cli import main
 from workers.devsets.build import write_set
+from workers.devsets.line_labels import lines_path
 from workers.evaluate import Evaluation, LabelError, evaluate, read_labels, render_table
+from workers.line_eval import read_line_labels
 from workers.sample.loghub import default_loghub_dir
 from workers.settings import Settings
 
@@ -39,7 +41,9 @@ KINDS = {
 
 def _evaluate(name: str) -> Evaluation:
     incidents = read_labels(devsets.labels_path(name))
-    return evaluate(devsets.data_path(name), incidents, Settings(), progress=False)
+    lines = read_line_labels(lines_path(name))
+    return evaluate(devsets.data_path(name), incidents, Settings(), progress=False,
+                    line_labels=lines, window_lines=20)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +74,14 @@ def test_logwarden_beats_the_baseline(results, name):
     result = results[name]
     combined, baseline = _score(result, ev.COMBINED), _score(result, ev.BASELINE)
     assert combined.f1 > baseline.f1, render_table(result, name, details=True)
+
+
+@pytest.mark.parametrize("name", [n for n in SETS if read_labels(devsets.labels_path(n))])
+def test_logwarden_beats_the_baseline_on_windows_of_20_lines(results, name):
+    result = results[name]
+    assert result.lines is not None and result.lines.size == 20
+    scores = {s.source: s for s in result.lines.scores}
+    assert scores[ev.COMBINED].f1 > scores[ev.BASELINE].f1, render_table(result, name)
 
 
 @pytest.mark.parametrize("name", [n for n in SETS if not read_labels(devsets.labels_path(n))])
