@@ -1,9 +1,10 @@
 """New template: a message shape this stream has never logged before, after a warm-up.
 
 A new shape is a candidate first. Novelty alone never alerts: a new shape fires when it
-states a failure (logged at ERROR or worse, or a WARNING in failure words) and repeats,
-when it keeps coming at a lasting rate (many lines over several batches), or when it
-repeats right after a deploy. A single odd line stays quiet; a new error that repeats does not.
+states a failure (logged at ERROR or worse) and repeats, when it keeps coming at a
+lasting rate (many lines over several batches), or when a warning in failure words (or,
+more times, any message) repeats right after a deploy. A single odd line stays quiet; a
+new error that repeats does not.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def _base(candidate: Candidate) -> float:
     if worst >= Severity.ERROR:
         return 0.45  # a new error line fires on its third sighting
     if worst >= Severity.WARNING and candidate.failure:
-        return 0.35  # a warning that states a failure fires on its fourth sighting
+        return 0.25  # a warning, even in failure words, needs a deploy or a lasting rate
     return 0.2  # never by itself: news, not trouble
 
 

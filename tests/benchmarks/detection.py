@@ -1,6 +1,6 @@
 """Benchmark: detection quality, tuned on some data and reported on other data.
 
-    python -m tests.benchmarks.detection [--jobs 2] [--only dev|clean|thin]
+    python -m tests.benchmarks.detection [--jobs 2] [--only dev|single|clean|thin]
 
 In one run, next to the baseline rule ("error share above 10 % or at least 5 identical
 error lines") scored on the same windows:
@@ -8,6 +8,9 @@ error lines") scored on the same windows:
 - **dev**: each development set (`workers/devsets/`) with its per-line labels, windows of
   20 lines, and its incident windows; the clean `quiet-day` set's false alerts per
   service-day.
+- **single**: each development-set service that has an incident, alone (its first 3,000
+  lines), replayed 3 s a line, over windows of 20 lines: one labeled stream at the pace
+  of a slow service, where a batch is about 20 lines.
 - **clean**: each Loghub system's 2k sample replayed as a stream, 3 s a line, with no
   incident: every alert there is counted. The systems no development set is built from
   (Android, HPC, Mac, Windows) are held out: nothing was tuned on them.
@@ -17,9 +20,12 @@ error lines") scored on the same windows:
 from __future__ import annotations
 
 import argparse
+import gzip
 import multiprocessing
+import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from pipeline import evaluation as ev
 from workers import devsets
@@ -42,6 +48,42 @@ def _dev(name: str) -> tuple[str, Evaluation]:
     result = evaluate(devsets.data_path(name), incidents, Settings(), progress=False,
                       line_labels=labels, window_lines=WINDOW_LINES)  # fmt: skip
     return name, result
+
+
+def _single(args: tuple[str, str]) -> tuple[str, Evaluation]:
+    name, service = args
+    rows = gzip.decompress(devsets.data_path(name).read_bytes()).splitlines()
+    labels = read_line_labels(lines_path(name))
+    key = f'"{service}"'.encode()
+    mine = [(row, label) for row, label in zip(rows, labels, strict=True) if key in row][:3000]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{service}.jsonl"
+        path.write_bytes(b"\n".join(row for row, _ in mine) + b"\n")
+        result = evaluate(path, [], Settings(), progress=False, pace_s=PACE_S,
+                          line_labels=[label for _, label in mine], window_lines=WINDOW_LINES)
+    return f"{name}/{service}", result  # fmt: skip
+
+
+def _single_cases() -> list[tuple[str, str]]:
+    return [
+        (name, service)
+        for name in devsets.set_names()
+        for service in sorted({i.service for i in read_labels(devsets.labels_path(name))})
+    ]
+
+
+def single_table(results: list[tuple[str, Evaluation]]) -> list[str]:
+    rows = [
+        f"| service alone, {PACE_S:.0f} s a line | positive windows | Logwarden P / R / F1 "
+        "| baseline P / R / F1 | Logwarden alerts |",
+        "| --- | ---: | --- | --- | ---: |",
+    ]
+    for name, result in results:
+        assert result.lines is not None
+        ours, base = result.lines.scores[-2], result.lines.scores[-1]
+        rows.append(f"| {name} | {result.lines.positive} of {result.lines.windows} | "
+                    f"{_prf(ours)} | {_prf(base)} | {result.stored_alerts} |")  # fmt: skip
+    return rows
 
 
 def _loghub(args: tuple[str, float | None]) -> tuple[str, Evaluation]:
@@ -101,14 +143,16 @@ def loghub_table(results: list[tuple[str, Evaluation]], title: str) -> list[str]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser("python -m tests.benchmarks.detection", description=__doc__)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--only", choices=("dev", "clean", "thin"), action="append")
+    parser.add_argument("--only", choices=("dev", "single", "clean", "thin"), action="append")
     args = parser.parse_args(argv)
-    parts = args.only or ["dev", "clean", "thin"]
+    parts = args.only or ["dev", "single", "clean", "thin"]
     systems = sorted(p.name for p in default_loghub_dir().iterdir() if p.is_dir())
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=spawn) as pool:
         if "dev" in parts:
             print("\n".join(dev_table(list(pool.map(_dev, devsets.set_names())))), "\n")
+        if "single" in parts:
+            print("\n".join(single_table(list(pool.map(_single, _single_cases())))), "\n")
         if "clean" in parts:
             clean = list(pool.map(_loghub, [(s, PACE_S) for s in systems]))
             print("\n".join(loghub_table(clean, f"{PACE_S:.0f} s a line")), "\n")
