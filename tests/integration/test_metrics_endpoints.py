@@ -193,6 +193,7 @@ def test_each_process_serves_metrics_that_promtool_accepts(
                              outcome="processed") == 2,
                30, "the worker's children's batches in its main process's /metrics")
     assert value(served["beat"], "process_start_time_seconds") > 0
+    assert value(scrape(worker_port) or "", "logwarden_templates") >= 2  # orders, disk full
     assert value(served["ingest"], "logwarden_ingest_lag_seconds_count", source="pubsub") == 5
     assert value(served["push"], "logwarden_ingest_lag_seconds_count", source="push") == 1
 
