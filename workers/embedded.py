@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ def run_embedded(
     ingest = Ingest(Batcher(replay), process, dead.append, source="file")
     summary.input_kind, numbered = read_input(
         source,
-        source_name=source_name,
+        source_name=_delivery_source(source_name),
         project=project,
         service=service or source_name,
         now_ns=time.time_ns(),
@@ -211,3 +212,13 @@ def _store_dead_letters(store, dead: list[Rejection]) -> None:
 def _deliver(store, notifiers, summary: RunSummary) -> None:
     report = deliver_due(store, notifiers)
     summary.deliveries.update(sent=report.sent, retrying=report.retrying, failed=report.failed)
+
+
+def _delivery_source(source_name: str) -> str:
+    """Names this run's deliveries: line 7 of today's replay is not line 7 of yesterday's.
+
+    The ledger counts each delivery once, so a second run of the same file (or of stdin,
+    a tail, a resumed backfill) into one database must not look like a redelivery of the
+    first: its entries are then counted again, as duplicates of the first run's.
+    """
+    return f"{source_name}@{uuid.uuid4().hex[:8]}"
