@@ -1,84 +1,190 @@
-"""Benchmark: the embedded run on the bundled sample against Drain3 alone on the same lines.
+"""Benchmark: the embedded detect path against "JSON decode, then Drain3", in one run.
 
-    python -m tests.benchmarks.embedded [--repeat 3]
+    python -m tests.benchmarks.embedded [--lines 100000] [--seed 7]
 
-Prints entries/s for each stage measured in this run and each as a ratio of plain
-Drain3's rate (the baseline), so figures from different machines compare.
+Runs, each in its own subprocess (so start-up imports and peak RSS are each path's own):
+
+- the embedded run (`run_embedded`, SQLite) on a dense workload: Loghub lines from four
+  systems replayed as four services at 800-1,500 lines a second of log time, so
+  batches fill to their count limit;
+- the embedded run on the bundled sample (thin streams: small batches);
+- the naive baseline on the dense workload: JSON decode, then stock Drain3 with number
+  and IP masking, one miner per stream;
+- the ceiling on the dense workload: bare read and JSON decode.
+
+Prints entries/s, the ratio to the naive baseline, µs per entry, ms per batch and
+peak RSS. Times include each path's imports and set-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from random import Random
 
-from drain3 import TemplateMiner as Drain3Miner
-from drain3.template_miner_config import TemplateMinerConfig
-
-from pipeline.entry import LogEntry
-from pipeline.parsing import parse_entry
-from pipeline.templates import TemplateMiner
-from workers import sample
-from workers.embedded import run_embedded
-from workers.settings import Settings
+LOGHUB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "loghub"
+SYSTEMS = ("HDFS", "Zookeeper", "OpenSSH", "Spark")
+START_NS = 1_793_000_000 * 10**9
+PATHS = ("naive", "ceiling", "dense", "sample")
 
 
-def _raw_lines() -> list[bytes]:
-    with gzip.open(sample.sample_path(), "rb") as stream:
-        return stream.read().splitlines()
+def write_dense(path: Path, lines: int, seed: int) -> None:
+    """Four services, each at its own steady rate, cycling through its Loghub lines."""
+    rng = Random(seed)
+    streams = []
+    for system in SYSTEMS:
+        raw = (LOGHUB / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
+        streams.append((system.lower(), [x for x in raw if x.strip()], rng.uniform(800, 1500)))
+    per_stream = lines // len(streams)
+    records: list[tuple[int, str]] = []
+    for service, raw, rate in streams:
+        step_ns = int(1e9 / rate)
+        for i in range(per_stream):
+            ts = START_NS + i * step_ns + rng.randrange(step_ns)
+            records.append((ts, _entry(service, raw[i % len(raw)], ts, rng)))
+    records.sort()
+    with path.open("w") as out:
+        out.writelines(line + "\n" for _, line in records)
 
 
-def _best_rate(count: int, work: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        best = min(best, time.perf_counter() - started)
-    return count / best
+def _entry(service: str, text: str, ts: int, rng: Random) -> str:
+    seconds, nanos = divmod(ts, 10**9)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+    severity = "ERROR" if any(w in text for w in ("ERROR", "FATAL", "error")) else "INFO"
+    return json.dumps({
+        "insertId": f"{rng.getrandbits(64):016x}",
+        "textPayload": text,
+        "resource": {"type": "k8s_container", "labels": {
+            "project_id": "acme-prod", "namespace_name": "bench", "container_name": service}},
+        "timestamp": stamp,
+        "severity": severity,
+        "logName": "projects/acme-prod/logs/stdout",
+    })
 
 
-def _plain_drain3(messages: list[str]) -> None:
+def _open(path: Path):  # type: ignore[no-untyped-def]
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _naive(path: Path) -> dict[str, float]:
+    from drain3 import TemplateMiner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
     config = TemplateMinerConfig()  # built in code: no drain3.ini is read
     config.profiling_enabled = False
-    miner = Drain3Miner(config=config)
-    for message in messages:
-        miner.add_log_message(message)
+    config.masking_instructions = [
+        MaskingInstruction(r"\d{1,3}(\.\d{1,3}){3}(:\d+)?", "IP"),
+        MaskingInstruction(r"(?<![A-Za-z0-9])[-+]?\d+(\.\d+)?(?![A-Za-z0-9])", "NUM"),
+    ]
+    miners: dict[str, TemplateMiner] = {}
+    entries = 0
+    with _open(path) as stream:
+        for line in stream:
+            entry = json.loads(line)
+            key = json.dumps(entry.get("resource"), sort_keys=True)
+            if (miner := miners.get(key)) is None:
+                miner = miners[key] = TemplateMiner(config=config)
+            miner.add_log_message(entry.get("textPayload") or json.dumps(entry.get("jsonPayload")))
+            entries += 1
+    return {"entries": entries, "batches": 0}
 
 
-def _embedded() -> None:
+def _ceiling(path: Path) -> dict[str, float]:
+    entries = 0
+    with _open(path) as stream:
+        for line in stream:
+            json.loads(line)
+            entries += 1
+    return {"entries": entries, "batches": 0}
+
+
+def _embedded(path: Path) -> dict[str, float]:
+    from workers.embedded import run_embedded
+    from workers.settings import Settings
+
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", channels=["file"],
                             alerts_file=Path(tmp) / "alerts.jsonl")
-        with gzip.open(sample.sample_path(), "rb") as stream:
-            run_embedded(stream, source_name="sample", settings=settings, progress=False)
+        with _open(path) as stream:
+            summary = run_embedded(stream, source_name="bench", settings=settings,
+                                   progress=False)
+    return {"entries": summary.entries, "batches": summary.batches}
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM, not ru_maxrss: Linux carries the forking parent's peak into ru_maxrss.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _child(kind: str, path: Path) -> None:
+    started = time.perf_counter()
+    work = {"naive": _naive, "ceiling": _ceiling}.get(kind, _embedded)
+    result = work(path)
+    result["seconds"] = time.perf_counter() - started
+    result["rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result))
+
+
+def _measure(kind: str, path: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.embedded", "--child", kind, str(path)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=100_000, help="dense workload size")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    lines = _raw_lines()
-    entries = [e for e in (parse_entry(line) for line in lines) if isinstance(e, LogEntry)]
-    messages = [e.message for e in entries]
-    stamped = [(e.message, e.timestamp_ns) for e in entries]
-    rates = {
-        "Drain3 alone (baseline)": _best_rate(
-            len(messages), lambda: _plain_drain3(messages), args.repeat
-        ),
-        "parsing": _best_rate(len(lines), lambda: [parse_entry(x) for x in lines], args.repeat),
-        "template mining (masking + Drain3)": _best_rate(
-            len(stamped), lambda: TemplateMiner(20_000).mine_many(stamped), args.repeat
-        ),
-        "embedded run, end to end": _best_rate(len(lines), _embedded, args.repeat),
-    }
-    baseline = rates["Drain3 alone (baseline)"]
-    print(f"{len(lines)} sample lines, {len(entries)} entries, best of {args.repeat}\n")
-    print(f"{'stage':<38}{'entries/s':>12}{'x Drain3':>10}")
-    for name, rate in rates.items():
-        print(f"{name:<38}{rate:>12,.0f}{rate / baseline:>10.2f}")
+    if args.child:
+        _child(args.child[0], Path(args.child[1]))
+        return
+    from workers import sample
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dense = Path(tmp) / "dense.jsonl"
+        write_dense(dense, args.lines, args.seed)
+        inputs = {"naive": dense, "ceiling": dense, "dense": dense,
+                  "sample": sample.sample_path()}
+        results = {kind: _measure(kind, inputs[kind]) for kind in PATHS}
+    _report(results, args)
+
+
+NAMES = {
+    "naive": "naive: JSON decode, then Drain3 (masking), a miner per stream",
+    "ceiling": "ceiling: bare read + JSON decode",
+    "dense": "logwarden embedded run, dense workload",
+    "sample": "logwarden embedded run, bundled sample",
+}
+
+
+def _report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    base = results["naive"]["entries"] / results["naive"]["seconds"]
+    print(f"dense workload: {args.lines:,} lines, {len(SYSTEMS)} services "
+          f"({', '.join(SYSTEMS)}), seed {args.seed}; each path in its own process\n")
+    print("| path | entries | entries/s | x naive | µs/entry | ms/batch | peak RSS MB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for kind in PATHS:
+        r = results[kind]
+        rate = r["entries"] / r["seconds"]
+        per_batch = f"{1000 * r['seconds'] / r['batches']:.2f}" if r["batches"] else "-"
+        print(f"| {NAMES[kind]} | {int(r['entries']):,} | {rate:,.0f} | {rate / base:.3f} "
+              f"| {1e6 * r['seconds'] / r['entries']:.1f} | {per_batch} "
+              f"| {r['rss_mb']:.0f} |")
 
 
 if __name__ == "__main__":
