@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.literals import required_literals
 from pipeline.entry import LogEntry, Severity
 from pipeline.findings import Evidence, Finding
 
@@ -93,14 +94,16 @@ def _parse(text: str, origin: str) -> list[Rule]:
 
 
 class _CompiledRule:
-    __slots__ = ("fields", "regex", "rule")
+    __slots__ = ("fields", "literals", "regex", "rule")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.regex = re.compile(rule.regex) if rule.regex else None
+        self.literals = required_literals(rule.regex) if rule.regex else None
         self.fields = [(path.split("."), re.compile(rx)) for path, rx in rule.fields.items()]
 
-    def matches(self, entry: LogEntry) -> bool:
+    def matches(self, entry: LogEntry, lowered: str | None = None) -> bool:
+        """`lowered` is the message lowercased if it is ASCII (None otherwise)."""
         rule = self.rule
         if rule.severity_at_least is not None and entry.severity < rule.severity_at_least:
             return False
@@ -108,12 +111,23 @@ class _CompiledRule:
             entry.http_status is None or entry.http_status < rule.http_status_at_least
         ):
             return False
-        if self.regex is not None and not self.regex.search(entry.message):
+        if self.regex is not None and not self._regex_matches(entry.message, lowered):
             return False
         return all(
             (value := _field(entry, path)) is not None and rx.search(value)
             for path, rx in self.fields
         )
+
+    def _regex_matches(self, message: str, lowered: str | None) -> bool:
+        if self.regex is None:
+            return True
+        if (
+            self.literals is not None
+            and lowered is not None
+            and not any(word in lowered for word in self.literals)
+        ):
+            return False  # the regex cannot match: each match holds one of these words
+        return self.regex.search(message) is not None
 
 
 def _field(entry: LogEntry, path: list[str]) -> str | None:
@@ -154,17 +168,24 @@ class RuleDetector:
 
     def rules_matching(self, entry: LogEntry) -> list[str]:
         """The names of the rules `entry` matches by itself (before counts and shares)."""
-        return [c.rule.name for c in self._rules if c.matches(entry)]
+        lowered = _lowered(entry)
+        return [c.rule.name for c in self._rules if c.matches(entry, lowered)]
 
     def detect(self, mined: MinedBatch, state: RuleState) -> tuple[list[Finding], RuleState]:
         total = len(mined.entries)
         findings = []
+        lowered = [_lowered(e) for e in mined.entries]
         for compiled in self._rules:
-            hits = [i for i, e in enumerate(mined.entries) if compiled.matches(e)]
+            hits = [i for i, e in enumerate(mined.entries) if compiled.matches(e, lowered[i])]
             rule = compiled.rule
             if len(hits) >= rule.min_count and len(hits) >= rule.min_share * total:
                 findings.append(_finding(rule, mined, hits, total))
         return findings, state
+
+
+def _lowered(entry: LogEntry) -> str | None:
+    message = entry.message
+    return message.lower() if message.isascii() else None
 
 
 def _finding(rule: Rule, mined: MinedBatch, hits: list[int], total: int) -> Finding:

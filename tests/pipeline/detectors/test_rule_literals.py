@@ -1,0 +1,52 @@
+"""The rules' literal prefilter changes no hit: every Loghub line, and failure phrases in
+odd cases and next to non-ASCII text, match the same rules as the plain regexes say."""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.detectors.literals import required_literals
+from pipeline.detectors.rules import RuleDetector, load_rules
+from pipeline.entry import LogEntry, Severity
+from tests.pipeline.detectors.test_rulepack_loghub import FAILING
+from tests.pipeline.loghub import structured_files
+
+
+def _lines() -> list[str]:
+    lines = []
+    for structured in structured_files():
+        raw = structured.with_name(structured.name.replace("_structured.csv", ""))
+        lines += raw.read_text(encoding="utf-8", errors="replace").splitlines()
+    phrases = [p for group in FAILING.values() for p in group]
+    # Case and Unicode folding: long s and the Kelvin sign match "s" and "k" when case is ignored.
+    odd = [p.upper() for p in phrases] + [p.swapcase() for p in phrases]
+    odd += ["é " + p.replace("s", "\u017f").replace("k", "\u212a") for p in phrases]
+    return lines + phrases + odd
+
+
+def test_prefiltered_rules_hit_exactly_what_the_plain_regexes_hit() -> None:
+    rules = load_rules()
+    detector = RuleDetector(rules)
+    plain = [(r.name, re.compile(r.regex)) for r in rules if r.regex]
+    hits = 0
+    for i, line in enumerate(_lines()):
+        entry = LogEntry(insert_id=str(i), timestamp_ns=i, severity=Severity.INFO, message=line)
+        expected = [name for name, rx in plain if rx.search(line)]
+        assert detector.rules_matching(entry) == expected, line
+        hits += bool(expected)
+    assert len(_lines()) > 28_000 and hits > 100
+
+
+def test_every_built_in_regex_has_a_prefilter() -> None:
+    for rule in load_rules():
+        if rule.regex:
+            literals = required_literals(rule.regex)
+            assert literals and all(len(w) >= 4 for w in literals), rule.name
+
+
+def test_patterns_without_a_required_literal_get_no_prefilter() -> None:
+    assert required_literals(r"(?i)\d+|timeout") is None
+    assert required_literals(r"a.b") is None
+    assert required_literals(r"[") is None
+    assert required_literals(r"(?i)(conn(ection)? refused|ECONNREFUSED)") == (
+        " refused", "econnrefused")
