@@ -58,14 +58,40 @@ def count_fields(
     behaviour; values past `max_values` are folded into `OTHER`.
     """
     grown: dict[str, Counter[str]] = {f: Counter(v) for f, v in counts.items()}
-    for entry in entries:
-        grown.setdefault(TOTAL, Counter())[TOTAL] += 1
-        for key, value in fields_of(entry):
-            if key in grown or len(grown) <= max_fields:
-                grown.setdefault(key, Counter())[value] += 1
+    total, pairs = _field_pairs(entries)
+    if total:
+        grown.setdefault(TOTAL, Counter())[TOTAL] += total
+    # A field's fate is decided where it first appears, so adding each distinct pair's
+    # count in first-seen order bounds the fields exactly as entry by entry would.
+    for (key, value), count in pairs.items():
+        if key in grown or len(grown) <= max_fields:
+            grown.setdefault(key, Counter())[value] += count
     if grown.get(TOTAL, Counter())[TOTAL] > max_total:
         grown = {f: Counter({v: c // 2 for v, c in vs.items() if c > 1}) for f, vs in grown.items()}
     return {f: _bounded(vs, max_values) for f, vs in grown.items() if vs}
+
+
+_last_counted: tuple[object, int, dict[tuple[str, str], int]] | None = None
+
+
+def _field_pairs(entries: Iterable[LogEntry]) -> tuple[int, dict[tuple[str, str], int]]:
+    """The number of entries and each (field, value)'s count, in first-seen order.
+
+    Several detectors count the same batch's fields; the last batch's counts are kept
+    (keyed by the very tuple of entries, which batches never change) so that is done once.
+    """
+    global _last_counted
+    last = _last_counted
+    if last is not None and last[0] is entries:
+        return last[1], last[2]
+    total, pairs = 0, dict[tuple[str, str], int]()
+    for entry in entries:
+        total += 1
+        for pair in fields_of(entry):
+            pairs[pair] = pairs.get(pair, 0) + 1
+    if isinstance(entries, tuple):
+        _last_counted = (entries, total, pairs)
+    return total, pairs
 
 
 def _bounded(values: Counter[str], limit: int) -> dict[str, int]:

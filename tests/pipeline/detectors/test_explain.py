@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pipeline.detectors.explain import (
     OTHER,
     TOTAL,
     clip,
     count_fields,
+    fields_of,
     overrepresented,
     sentence,
 )
@@ -67,3 +70,29 @@ def test_counts_are_bounded_and_halved_past_the_total():
 def test_clip_keeps_one_printable_line():
     assert clip("a\nb\u202ec") == "a b c"
     assert clip("x" * 500, 10) == "x" * 9 + "…"
+
+
+def _entry_by_entry(counts: dict, entries: list, max_fields: int) -> dict:
+    """The counts as adding each entry's fields one at a time gives them (the oracle)."""
+    grown = {f: Counter(v) for f, v in counts.items()}
+    for e in entries:
+        grown.setdefault(TOTAL, Counter())[TOTAL] += 1
+        for key, value in fields_of(e):
+            if key in grown or len(grown) <= max_fields:
+                grown.setdefault(key, Counter())[value] += 1
+    return {f: dict(vs) for f, vs in grown.items()}
+
+
+def test_counting_a_batch_once_bounds_fields_as_entry_by_entry_would():
+    batch = tuple(
+        entry("x", n=i, resource_labels={f"k{i % 7}": str(i % 3), f"j{i % 11}": "v"})
+        for i in range(60)
+    )
+    start = count_fields({}, _from("web-1", 3))
+    for _ in range(2):  # the second call reads the batch's counts kept from the first
+        got = count_fields(start, batch, max_fields=9, max_values=1000)
+        assert got == _entry_by_entry(start, list(batch), 9)
+        assert len(got) == 10
+    # another batch with the same shape is counted afresh, not read from the last one
+    other = tuple(entry("x", n=i, resource_labels={"k0": "z"}) for i in range(4))
+    assert count_fields({}, other) == {TOTAL: {TOTAL: 4}, "k0": {"z": 4}}
