@@ -10,9 +10,12 @@ to `score_samples`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
+
+if TYPE_CHECKING:  # sklearn takes seconds to import; a run that fits no forest skips it
+    from sklearn.ensemble import IsolationForest
 
 EULER_GAMMA = 0.5772156649
 

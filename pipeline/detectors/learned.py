@@ -19,7 +19,6 @@ from functools import lru_cache
 
 import msgspec
 import numpy as np
-from sklearn.ensemble import IsolationForest
 
 from pipeline.detectors.base import MinedBatch
 from pipeline.detectors.explain import entry_ids, top_templates
@@ -95,6 +94,8 @@ def _load(model: bytes) -> ForestScorer | None:
 
 @lru_cache(maxsize=32)
 def _unpickle(model: bytes) -> ForestScorer:
+    from sklearn.ensemble import IsolationForest  # slow to import: only once a forest is fit
+
     forest = pickle.loads(zlib.decompress(model))
     if not isinstance(forest, IsolationForest):
         raise TypeError(f"not an isolation forest: {type(forest).__name__}")
@@ -161,6 +162,8 @@ class LearnedDetector:
         history = _rows(state.history)
         if len(history) < self.min_history:
             return state
+        from sklearn.ensemble import IsolationForest  # seconds to import: only when fitting
+
         forest = IsolationForest(
             n_estimators=self.n_estimators,
             max_samples=min(self.max_samples, len(history)),
