@@ -36,12 +36,12 @@ START_NS = 1_793_000_000 * 10**9
 PATHS = ("naive", "ceiling", "dense", "sample")
 
 
-def write_dense(path: Path, lines: int, seed: int) -> None:
+def write_dense(path: Path, lines: int, seed: int, loghub: Path = LOGHUB) -> None:
     """Four services, each at its own steady rate, cycling through its Loghub lines."""
     rng = Random(seed)
     streams = []
     for system in SYSTEMS:
-        raw = (LOGHUB / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
+        raw = (loghub / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
         streams.append((system.lower(), [x for x in raw if x.strip()], rng.uniform(800, 1500)))
     per_stream = lines // len(streams)
     records: list[tuple[int, str]] = []
@@ -151,6 +151,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=100_000, help="dense workload size")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--loghub", type=Path, default=LOGHUB, help="the Loghub samples")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -160,7 +161,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         dense = Path(tmp) / "dense.jsonl"
-        write_dense(dense, args.lines, args.seed)
+        write_dense(dense, args.lines, args.seed, args.loghub)
         inputs = {"naive": dense, "ceiling": dense, "dense": dense,
                   "sample": sample.sample_path()}
         results = {kind: _measure(kind, inputs[kind]) for kind in PATHS}
