@@ -225,8 +225,25 @@ class ParameterDetector:
         return grown
 
 
+_last_read: tuple[MinedBatch, tuple[Reading, ...]] | None = None
+
+
 def read_numbers(mined: MinedBatch) -> list[Reading]:
-    """Every number a placeholder of its entry's template holds, in entry order."""
+    """Every number a placeholder of its entry's template holds, in entry order.
+
+    Two detectors read the same batch's numbers; the last batch's readings are kept
+    (keyed by the very batch, which is frozen) so they are read once.
+    """
+    global _last_read
+    last = _last_read
+    if last is not None and last[0] is mined:
+        return list(last[1])
+    readings = _read_numbers(mined)
+    _last_read = (mined, tuple(readings))
+    return readings
+
+
+def _read_numbers(mined: MinedBatch) -> list[Reading]:
     patterns: dict[str, Pattern] = {}
     readings = []
     for index, (entry, template_id) in enumerate(

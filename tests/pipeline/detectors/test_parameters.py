@@ -50,6 +50,11 @@ def test_numbers_are_read_where_the_template_has_placeholders():
         (1, 0.0, ""),
     ]
     assert readings[0].key.endswith("#2.0") and readings[1].key.endswith("#6.0")
+    readings.clear()  # a caller's copy: the next reader of this batch still gets them all
+    assert [r.value for r in read_numbers(batch)] == [250.0, 3.0, 1500.0, 0.0]
+    other = mined([entry("served in 7ms to 10.0.0.1 after retries=1", n=0)],
+                  template_of=lambda m: "served in <*> to <*> after retries=<*>")
+    assert [r.value for r in read_numbers(other)] == [7.0, 1.0]
 
 
 def test_a_duration_written_with_a_unit_word_is_read_through_its_masked_token():
