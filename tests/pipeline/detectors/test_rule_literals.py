@@ -8,6 +8,7 @@ import re
 from pipeline.detectors.literals import required_literals
 from pipeline.detectors.rules import RuleDetector, load_rules
 from pipeline.entry import LogEntry, Severity
+from tests.pipeline.detectors.factory import entry, mined
 from tests.pipeline.detectors.test_rulepack_loghub import FAILING
 from tests.pipeline.loghub import structured_files
 
@@ -50,3 +51,25 @@ def test_patterns_without_a_required_literal_get_no_prefilter() -> None:
     assert required_literals(r"[") is None
     assert required_literals(r"(?i)(conn(ection)? refused|ECONNREFUSED)") == (
         " refused", "econnrefused")
+
+
+def test_a_batch_finds_the_entries_the_plain_regexes_find() -> None:
+    every_hit = {"min_count": 1, "min_share": 0.0}
+    rules = [r.model_copy(update=every_hit) for r in load_rules() if r.regex]
+    detector = RuleDetector(rules)
+    plain = {f"rules/{r.name}": re.compile(r.regex or "") for r in rules}
+    lines = _lines()
+    fired = 0
+    for start in range(0, len(lines), 500):
+        chunk = lines[start : start + 500]
+        batch = mined([entry(m, n=start + i) for i, m in enumerate(chunk)])
+        findings, _ = detector.detect(batch, detector.initial_state())
+        got = {f.detector: (f.evidence.numbers["matches"], f.evidence.entry_ids) for f in findings}
+        expected = {}
+        for name, rx in plain.items():
+            hits = [e.insert_id for e in batch.entries if rx.search(e.message)]
+            if hits:
+                expected[name] = (len(hits), tuple(hits[:20]))
+        assert got == expected, start
+        fired += len(got)
+    assert fired > 20
