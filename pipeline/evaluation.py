@@ -67,18 +67,14 @@ class FalseAlert:
 
 
 @dataclass(frozen=True, slots=True)
-class Score:
-    """One source's confusion counts and false alerts over the whole run."""
+class Confusion:
+    """One source's confusion counts, and the precision, recall and F1 they give."""
 
     source: str
     tp: int
     fp: int
     fn: int
     tn: int
-    alerts: int
-    false_alerts: int
-    hours: float
-    service_days: float
 
     @property
     def precision(self) -> float:
@@ -92,6 +88,16 @@ class Score:
     def f1(self) -> float:
         p, r = self.precision, self.recall
         return _ratio(2 * p * r, p + r)
+
+
+@dataclass(frozen=True, slots=True)
+class Score(Confusion):
+    """One source's confusion counts and false alerts over the whole run."""
+
+    alerts: int
+    false_alerts: int
+    hours: float
+    service_days: float
 
     @property
     def false_alerts_per_hour(self) -> float:

@@ -17,35 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.entry import LogEntry
-from pipeline.evaluation import BASELINE_REPEATS, BASELINE_SHARE
+from pipeline.evaluation import BASELINE_REPEATS, BASELINE_SHARE, Confusion
 
 
 @dataclass(frozen=True, slots=True)
-class LineScore:
+class LineScore(Confusion):
     """One source's confusion counts over line windows."""
-
-    source: str
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def precision(self) -> float:
-        return _ratio(self.tp, self.tp + self.fp)
-
-    @property
-    def recall(self) -> float:
-        return _ratio(self.tp, self.tp + self.fn)
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return _ratio(2 * p * r, p + r)
-
-
-def _ratio(part: float, whole: float) -> float:
-    return part / whole if whole > 0 else 0.0
 
 
 def window_count(lines: int, size: int) -> int:
