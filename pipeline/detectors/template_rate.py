@@ -25,6 +25,7 @@ from pipeline.detectors.explain import (
     overrepresented,
     sentence,
 )
+from pipeline.detectors.new_template import FAILURE_WORDS
 from pipeline.detectors.sustain import Sustain, poisson_surprise, ramp, window_seconds
 from pipeline.entry import Severity
 from pipeline.findings import Evidence, Finding
@@ -168,7 +169,10 @@ class TemplateRateDetector:
 
     def _judge(self, template_id: str, run: Run, mined: MinedBatch) -> Surge | None:
         indexes = tuple(i for i, t in enumerate(mined.template_ids) if t == template_id)
-        if run.seen_before <= self.rare_max_total and run.count >= self.rare_min_entries:
+        rare = run.seen_before <= self.rare_max_total and run.count >= self.rare_min_entries
+        # A rare routine message (no failure stated, below WARNING) is news, not trouble:
+        # it must make a burst on the evidence any known message needs.
+        if rare and _states_trouble(mined, template_id, indexes):
             raw = ramp(run.count, self.rare_min_entries, 10 * self.rare_min_entries)
             return Surge("rare_template", template_id, indexes, run, raw)
         ratio = run.count / max(run.expected, 1e-9)
@@ -280,3 +284,10 @@ def _merge_ancestors(
                 sum(p.total for p in aged),
             )
     return merged
+
+
+def _states_trouble(mined: MinedBatch, template_id: str, indexes: tuple[int, ...]) -> bool:
+    """Whether the template's lines are logged at WARNING or worse, or state a failure."""
+    if any(mined.entries[i].severity >= Severity.WARNING for i in indexes):
+        return True
+    return bool(FAILURE_WORDS.search(mined.templates.get(template_id, "")))

@@ -29,7 +29,8 @@ def window(w: int, rng: random.Random, scale: float = 1.0, extra: dict | None = 
     messages = [text.format(rng.randrange(1000)) for text, n in counts.items() for _ in range(n)]
     rng.shuffle(messages)
     severity = {
-        m: Severity.WARNING if m.startswith("retrying") else Severity.INFO for m in messages
+        m: Severity.WARNING if m.startswith(("retrying", "disk quota")) else Severity.INFO
+        for m in messages
     }
     return mined(
         (
@@ -95,6 +96,18 @@ def test_a_rare_template_in_a_burst_fires():
     [finding] = results[-1]
     assert finding.anomaly_type == "rare_template"
     assert "(only 2 time(s) before) was logged 12 times" in finding.summary
+
+
+def test_a_rare_routine_message_in_a_small_burst_is_news_not_trouble():
+    """At INFO and stating no failure, a dozen lines of a rare message do not fire."""
+    rng = random.Random(4)
+    batches = [
+        window(w, rng, extra={"rebalanced shard {}": 1} if w in (3, 9) else None)
+        for w in range(40)
+    ]
+    batches.append(window(40, rng, extra={"rebalanced shard {}": 12}))
+    results, _ = run(batches)
+    assert all(found == [] for found in results)
 
 
 def test_a_template_that_always_comes_in_clumps_is_not_bursting_when_it_clumps():
