@@ -57,3 +57,21 @@ class Detector(Protocol[S]):
 
 
 AnyDetector = Detector[Any]
+
+
+def inherit_slots(
+    stats: dict[str, S], ancestors: dict[str, tuple[str, ...]]
+) -> dict[str, S]:
+    """Per-slot state (keys `<template id>#<slot>`) moved to the template that replaced
+    its template: Drain keeps the token count, so token positions still line up. Returns
+    `stats` itself when nothing was generalized."""
+    if not ancestors:
+        return stats
+    grown = dict(stats)
+    for template_id, olds in ancestors.items():
+        for old in olds:
+            for key in [k for k in stats if k.startswith(f"{old}#")]:
+                moved = grown.pop(key, None)
+                if moved is not None:
+                    grown.setdefault(f"{template_id}{key[len(old) :]}", moved)
+    return grown

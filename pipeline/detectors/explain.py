@@ -154,3 +154,9 @@ def entry_ids(entries: Iterable[LogEntry], limit: int = 20) -> tuple[str, ...]:
 def amount(value: float) -> str:
     """A rate or count for a sentence: 0.29, 4.2, 47, 1,250; never a bare 0 for 0.3."""
     return f"{value:,.0f}" if abs(value) >= 10 else f"{value:.2g}"
+
+
+def show_number(value: float, unit: str) -> str:
+    """A measured value for a sentence, with its unit: 1,250 ms, 3.42 s, 0.5."""
+    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+    return f"{text} {unit}" if unit else text

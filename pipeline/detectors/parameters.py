@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from pipeline.detectors.base import MinedBatch
-from pipeline.detectors.explain import clip, entry_ids
+from pipeline.detectors.base import MinedBatch, inherit_slots
+from pipeline.detectors.explain import clip, entry_ids, show_number
 from pipeline.detectors.sustain import Streak, Sustain, ramp
 from pipeline.findings import Evidence, Finding
 
@@ -128,7 +128,7 @@ class ParameterDetector:
     def detect(
         self, mined: MinedBatch, state: ParameterState
     ) -> tuple[list[Finding], ParameterState]:
-        stats = _inherit(state.stats, mined.ancestors)
+        stats = inherit_slots(state.stats, mined.ancestors)
         readings = read_numbers(mined)
         excess = {(r.key, r.entry_index): x for r in readings if (x := self._excess(stats, r))}
         outliers = [r for r in readings if (r.key, r.entry_index) in excess]
@@ -174,9 +174,9 @@ class ParameterDetector:
             score=score,
             summary=(
                 f'A number in "{clip(mined.templates.get(template_id, "?"))}" (token '
-                f"{int(slot.split('.')[0]) + 1}) reached {_show(lead.value, stat.unit)} in "
+                f"{int(slot.split('.')[0]) + 1}) reached {show_number(lead.value, stat.unit)} in "
                 f"{len(same)} entries; {self.high_quantile:.0%} of its values stay under "
-                f"{_show(high, stat.unit)} (median about {_show(median, stat.unit)})."
+                f"{show_number(high, stat.unit)} (median about {show_number(median, stat.unit)})."
             ),
             evidence=Evidence(
                 entry_ids=entry_ids(mined.entries[r.entry_index] for r in same),
@@ -302,25 +302,3 @@ def _bucket(value: float) -> int:
 
 def _edge(bucket: int) -> float:
     return math.expm1((bucket + 1) / BUCKETS_PER_E)
-
-
-def _show(value: float, unit: str) -> str:
-    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-    return f"{text} {unit}" if unit else text
-
-
-def _inherit(
-    stats: dict[str, ParamStat], ancestors: dict[str, tuple[str, ...]]
-) -> dict[str, ParamStat]:
-    """A generalized template keeps the baselines of the templates it replaced (Drain
-    keeps the token count, so token positions still line up)."""
-    if not ancestors:
-        return stats
-    grown = dict(stats)
-    for template_id, olds in ancestors.items():
-        for old in olds:
-            for key in [k for k in stats if k.startswith(f"{old}#")]:
-                moved = grown.pop(key, None)
-                if moved is not None:
-                    grown.setdefault(f"{template_id}{key[len(old) :]}", moved)
-    return grown

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from pipeline.detectors.base import MinedBatch
-from pipeline.detectors.explain import clip, entry_ids
+from pipeline.detectors.base import MinedBatch, inherit_slots
+from pipeline.detectors.explain import clip, entry_ids, show_number
 from pipeline.detectors.parameters import read_numbers
 from pipeline.detectors.series_stats import SeriesPolicy, SeriesStat, Signal, observe
 from pipeline.findings import Evidence, Finding, duration_text
@@ -63,7 +63,7 @@ class NumericSeriesDetector:
         return SeriesState()
 
     def detect(self, mined: MinedBatch, state: SeriesState) -> tuple[list[Finding], SeriesState]:
-        series = _inherit(state.series, mined.ancestors)
+        series = dict(inherit_slots(state.series, mined.ancestors))  # a copy: updated below
         at_ns = mined.batch.end_ns
         signals: list[tuple[Observation, Signal]] = []
         for obs in observations(mined, self.min_requests):
@@ -121,10 +121,12 @@ def describe(obs: Observation, signal: Signal, at_ns: int) -> str:
     since = datetime.fromtimestamp(signal.since_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M UTC")
     lasted = (at_ns - signal.since_ns) / 1e9
     when = f"since {since} ({duration_text(lasted)})" if lasted >= 60 else f"at {since}"
+    value, usual, spread = (
+        show_number(v, obs.unit) for v in (signal.value, signal.usual, signal.spread)
+    )
     return (
-        f"{obs.label} {how} {_show(signal.value, obs.unit)} {when}; it usually stays near "
-        f"{_show(signal.usual, obs.unit)} ± {_show(signal.spread, obs.unit)}, so this is "
-        f"{abs(signal.z):.1f} spreads {direction} its usual range."
+        f"{obs.label} {how} {value} {when}; it usually stays near {usual} ± {spread}, so this "
+        f"is {abs(signal.z):.1f} spreads {direction} its usual range."
     )
 
 
@@ -194,22 +196,3 @@ def _slot_label(mined: MinedBatch, key: str, name: str) -> str:
     if name:
         return f'The number "{name}" in "{template}"'
     return f'The number at token {int(slot.split(".")[0]) + 1} of "{template}"'
-
-
-def _show(value: float, unit: str) -> str:
-    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-    return f"{text} {unit}" if unit else text
-
-
-def _inherit(
-    series: dict[str, SeriesStat], ancestors: dict[str, tuple[str, ...]]
-) -> dict[str, SeriesStat]:
-    """A generalized template keeps its predecessors' series (same token positions)."""
-    grown = dict(series)
-    for template_id, olds in ancestors.items():
-        for old in olds:
-            for key in [k for k in series if k.startswith(f"{old}#")]:
-                moved = grown.pop(key, None)
-                if moved is not None:
-                    grown.setdefault(f"{template_id}{key[len(old) :]}", moved)
-    return grown
