@@ -6,7 +6,6 @@ Embedded mode prints alerts with `ConsoleNotifier` and keeps them with `FileNoti
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import deque
 from collections.abc import Iterable
@@ -57,10 +56,7 @@ class FileNotifier:
 
 def message_fields(message: AlertMessage) -> dict[str, object]:
     """The message as plain JSON-ready values (severity as its name, details as a list)."""
-    fields = dataclasses.asdict(message)
-    fields["severity"] = str(message.severity)
-    fields["details"] = list(message.details)
-    return fields
+    return message.to_payload()
 
 
 class MemoryNotifier:

@@ -23,21 +23,25 @@ _DETAIL_LIMIT = 300  # characters of a response body kept in a reason
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """How one delivery attempt went. `retry_after_s` is the receiver's own wish, if any."""
+    """How one delivery attempt went. `retry_after_s` is the receiver's own wish, if any.
+    `thread_ref` is what a threading channel returns for an incident's first message (one
+    sent with `thread_ref is None`): the outbox hands it back in every later message."""
 
     ok: bool
     retryable: bool
     reason: str | None = None
     retry_after_s: float | None = None
+    thread_ref: str | None = None
 
     def __post_init__(self) -> None:
         if self.ok and self.retryable:
             raise ValueError("a delivered message has nothing to retry")
 
 
-def delivered(note: str | None = None) -> DeliveryResult:
-    """Success; `note` records something worth knowing (a recipient that was refused)."""
-    return DeliveryResult(ok=True, retryable=False, reason=note)
+def delivered(note: str | None = None, *, thread_ref: str | None = None) -> DeliveryResult:
+    """Success; `note` records something worth knowing (a recipient that was refused),
+    `thread_ref` where later messages of the incident thread."""
+    return DeliveryResult(ok=True, retryable=False, reason=note, thread_ref=thread_ref)
 
 
 def retry_later(reason: str, retry_after_s: float | None = None) -> DeliveryResult:

@@ -13,7 +13,7 @@ REVIEW = "flash confirmed: anomaly (90% confident). Checkout cannot reach its da
 def test_an_email_follow_up_replies_in_the_alerts_thread() -> None:
     page = build_email(alert_message(review="not reviewed"), "lw@acme.test", ["oncall@acme.test"],
                        key="alert-7f3a.email")
-    follow_up = build_email(alert_message(review=REVIEW, follow_up=True), "lw@acme.test",
+    follow_up = build_email(alert_message(review=REVIEW, kind="review"), "lw@acme.test",
                             ["oncall@acme.test"], key="alert-7f3a.email.review")
     assert follow_up["In-Reply-To"] == page["Message-ID"] == message_id("alert-7f3a.email",
                                                                           "acme.test")
@@ -25,7 +25,7 @@ def test_an_email_follow_up_replies_in_the_alerts_thread() -> None:
 
 def test_the_review_is_a_fact_of_the_message_and_a_follow_up_raises_no_alarm() -> None:
     assert "  review: not reviewed" in plain_text(alert_message(review="not reviewed"))
-    header = slack_blocks(alert_message(review=REVIEW, follow_up=True))[0]["text"]["text"]
+    header = slack_blocks(alert_message(review=REVIEW, kind="review"))[0]["text"]["text"]
     assert header.startswith(":mag: Re: [CRITICAL]")
     fields = slack_blocks(alert_message(review=REVIEW))[1]["fields"]
     assert any(REVIEW in f["text"] for f in fields)
