@@ -11,12 +11,12 @@ import msgspec
 
 from pipeline.anomaly import Verdict
 from pipeline.escalation.breaker import CircuitBreaker
-from pipeline.escalation.client import ClientConfig, GeminiReviewer
 from pipeline.escalation.escalator import EscalationPolicy, Escalator
 from pipeline.escalation.gate import EscalationGate, GatePolicy
 from pipeline.escalation.ledger import EscalationLedger
 from pipeline.escalation.redaction import build_redactor
 from pipeline.escalation.request import EscalationRequest
+from pipeline.escalation.review import ClientConfig
 from pipeline.storage import Store
 from pipeline.storage.reviews import DailyUsage, ReviewStore
 from workers.settings import Settings
@@ -47,6 +47,10 @@ def build_escalation(
 ) -> Escalation:
     """The gate and the escalator; `send` hands requests on (default: the escalator,
     in this process, as embedded mode does)."""
+    # Here, not at the top: google-genai takes half a second to import, and most runs
+    # have no LLM configured.
+    from pipeline.escalation.client import GeminiReviewer
+
     llm = settings.llm
     config = ClientConfig(
         model=llm.model,

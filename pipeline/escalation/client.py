@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -20,58 +18,19 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from pipeline.anomaly import Verdict
 from pipeline.escalation.breaker import CircuitBreaker
 from pipeline.escalation.prompt import Prompt
+from pipeline.escalation.review import DEFAULT_MODEL as DEFAULT_MODEL
+from pipeline.escalation.review import ClientConfig as ClientConfig
+from pipeline.escalation.review import Outcome as Outcome
+from pipeline.escalation.review import Review as Review
 from pipeline.escalation.schema import InvalidVerdict, VerdictSchema, parse_verdict
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "gemini-2.5-flash"
 # The SDK sends through httpx or its fork httpx2, whichever it picked.
 _TIMEOUTS = (httpx.TimeoutException, httpx2.TimeoutException)
 _TRANSPORT_ERRORS = (httpx.HTTPError, httpx2.HTTPError)
-
-
-class Outcome(StrEnum):
-    """How one escalation ended; the `outcome` label of `llm_requests_total`."""
-
-    OK = "ok"
-    INVALID = "invalid"
-    RATE_LIMITED = "rate_limited"
-    ERROR = "error"
-    TIMEOUT = "timeout"
-    OVER_BUDGET = "over_budget"
-    CIRCUIT_OPEN = "circuit_open"
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    """`api_key`, or Vertex AI (`vertex_project` and `vertex_location`) with ambient
-    credentials. `base_url` points at a proxy or a stand-in."""
-
-    model: str = DEFAULT_MODEL
-    api_key: str | None = None
-    base_url: str | None = None
-    vertex_project: str | None = None
-    vertex_location: str = "us-central1"
-    timeout_s: float = 20.0
-    max_attempts: int = 3
-    max_wait_s: float = 30.0  # longest pause between attempts (a longer Retry-After: give up)
-    max_output_tokens: int = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Review:
-    """What one review cost and gave: tokens, time, attempts, the verdict or the error."""
-
-    outcome: Outcome
-    verdict: Verdict | None = None
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    latency_s: float = 0.0
-    attempts: int = 0
-    error: str | None = None
 
 
 class _Retry(Exception):

@@ -16,10 +16,10 @@ from typing import Protocol
 
 from observability.metrics import Metrics, get_metrics
 from pipeline.anomaly import AnomalySeverity, Verdict
-from pipeline.escalation.client import Outcome, Review
 from pipeline.escalation.ledger import CachedVerdict, EscalationLedger
 from pipeline.escalation.prompt import Prompt, build_prompt
 from pipeline.escalation.request import EscalationRequest
+from pipeline.escalation.review import Outcome, Review
 from pipeline.storage.codec import SEVERITY_RANK
 
 log = logging.getLogger(__name__)
