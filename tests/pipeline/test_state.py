@@ -48,3 +48,12 @@ def test_memory_values_expire():
     assert store.get("k") == b"v"
     clock.now += 11
     assert store.get("k") is None
+
+
+def test_many_at_once_is_the_same_as_one_by_one(store):
+    store.put("b", b"single")
+    store.put_many({"a": b"\x00one", "c": b"three"})
+    assert store.get_many(["a", "b", "missing", "c"]) == [b"\x00one", b"single", None, b"three"]
+    assert store.get("a") == b"\x00one"
+    assert store.get_many([]) == []
+    store.put_many({})
