@@ -294,10 +294,42 @@ def ingest(settings: Settings, subscription: str) -> None:
 @click.option("--port", default=8080, show_default=True)
 @click.pass_obj
 def push(settings: Settings, host: str, port: int) -> None:
-    """Serve POST /pubsub/push for push subscriptions."""
+    """Serve POST /pubsub/push for push subscriptions, and the HTTP API (/api/v1).
+
+    The API is on when LOGWARDEN_API__TOKENS holds a token (see `logwarden api-token`)."""
     from workers.fleet import run_push
 
     run_push(settings, host, port)
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=8080, show_default=True)
+@click.pass_obj
+def api(settings: Settings, host: str, port: int) -> None:
+    """Serve the HTTP API (/api/v1) alone, without the push endpoint."""
+    from workers.fleet import run_api
+
+    run_api(settings, host, port)
+
+
+@main.command("api-token")
+@click.option("--name", required=True, help="What the token is for; shown in audit lines.")
+@click.option("--project", "projects", multiple=True, required=True,
+              help="A Google Cloud project it may see (repeat for more; * for every one).")
+@click.option("--write", is_flag=True, help="May acknowledge, resolve, give feedback, silence.")
+def api_token(name: str, projects: tuple[str, ...], write: bool) -> None:
+    """Make a random API token; print it once, and its settings entry (hash only)."""
+    import json
+
+    from workers.api import new_token
+
+    token, digest = new_token()
+    entry = {"name": name, "token_sha256": digest, "projects": list(projects),
+             "access": "write" if write else "read"}
+    click.echo(f"token (give it to the client; it is not stored): {token}")
+    click.echo(f"settings entry, in LOGWARDEN_API__TOKENS (a JSON list) or api.tokens:\n"
+               f"{json.dumps(entry)}")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -9,9 +9,15 @@ from collections.abc import Callable
 import google.cloud.pubsub_v1 as pubsub_v1  # "from google.cloud import" trips mypy
 import redis
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
 
 from observability.tracing import configure_tracing, instrument_celery
 from pipeline.batch import Batch
+from pipeline.storage import Store
+from workers.api import PREFIX, TokenTable, make_api_app
 from workers.pubsub_ingest import IngestConfig, PubSubIngest
 from workers.push import PushReceiver, make_push_app
 from workers.push_auth import OidcPolicy, PushAuth
@@ -77,10 +83,42 @@ def push_auth(settings: Settings) -> PushAuth:
     return PushAuth(token, oidc)
 
 
+def api_mount(settings: Settings, store: Store) -> Mount | None:
+    """The HTTP API under PREFIX, when any API token is configured (it is off otherwise)."""
+    tokens = TokenTable.from_settings(settings.api.tokens)
+    if not tokens:
+        log.info("the HTTP API is off: no API token is configured (LOGWARDEN_API__TOKENS)")
+        return None
+    log.info("serving the HTTP API", extra={"path": PREFIX, "tokens": len(settings.api.tokens)})
+    return Mount(PREFIX, make_api_app(store, tokens))
+
+
 def run_push(settings: Settings, host: str, port: int) -> None:
+    """POST /pubsub/push, and the HTTP API beside it in the same process."""
     setup_logging(settings)
     serve_metrics(settings)
     start_tracing(settings, "logwarden-push")
-    receiver = PushReceiver(build_store(settings), fleet_sender(), push_auth(settings),
+    store = build_store(settings)
+    receiver = PushReceiver(store, fleet_sender(), push_auth(settings),
                             settings.batch.limits(), settings.push_record_timeout_s)
-    uvicorn.run(make_push_app(receiver), host=host, port=port, log_config=None)
+    app = make_push_app(receiver)
+    api = api_mount(settings, store)
+    if api is not None:
+        app.router.routes.append(api)
+    uvicorn.run(app, host=host, port=port, log_config=None)
+
+
+def run_api(settings: Settings, host: str, port: int) -> None:
+    """The HTTP API alone, for a deployment that pulls from Pub/Sub and takes no pushes."""
+    setup_logging(settings)
+    serve_metrics(settings)
+    api = api_mount(settings, build_store(settings))
+    if api is None:
+        raise SystemExit("logwarden api needs at least one token in LOGWARDEN_API__TOKENS "
+                         "(`logwarden api-token` makes one)")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[Route("/healthz", healthz), api])
+    uvicorn.run(app, host=host, port=port, log_config=None)

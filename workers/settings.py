@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -72,6 +72,63 @@ class GcpSettings(BaseModel):
     logging_endpoint: str | None = None  # host:port of a local Cloud Logging stand-in
 
 
+class ApiTokenSettings(BaseModel):
+    """One bearer token of the HTTP API: the GCP projects it may see, and whether it may
+    change anything (acknowledge, resolve, feedback, silences) or only read.
+
+    Give the token itself (`token`, a secret) or only its SHA-256 (`token_sha256`, hex),
+    so the config file need not hold it: `logwarden api-token` makes a pair.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)  # in logs and audit trails; never the token
+    token: SecretStr | None = None
+    token_sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
+    projects: list[str] = Field(min_length=1)  # "*" for every project
+    access: Literal["read", "write"] = "read"
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("an API token must be at least 16 characters; "
+                             "`logwarden api-token` makes a random one")
+        return value
+
+    @field_validator("projects")
+    @classmethod
+    def _project_ids(cls, value: list[str]) -> list[str]:
+        for project in value:
+            if not project or "/" in project or project != project.strip():
+                raise ValueError(f"{project!r} is not a project id (nor \"*\" for every one)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_match(self) -> ApiTokenSettings:
+        if (self.token is None) == (self.token_sha256 is None):
+            raise ValueError(f"API token {self.name!r} needs exactly one of token "
+                             "and token_sha256")
+        return self
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API under /api/v1: off until at least one token is configured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[ApiTokenSettings] = []
+
+    @field_validator("tokens")
+    @classmethod
+    def _distinct_names(cls, value: list[ApiTokenSettings]) -> list[ApiTokenSettings]:
+        names = [t.name for t in value]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"API token names must differ; {', '.join(doubled)} is used twice")
+        return value
+
+
 class Settings(BaseSettings):
     """Built once by the composition root; nothing reads the environment elsewhere."""
 
@@ -112,6 +169,7 @@ class Settings(BaseSettings):
     # after this long. Keep it below the push subscription's ack deadline (up to 600 s).
     push_record_timeout_s: float = Field(50.0, gt=0, le=600)
     batch: BatchSettings = BatchSettings()
+    api: ApiSettings = ApiSettings()
     gcp: GcpSettings = GcpSettings()
     max_entry_bytes: int = Field(262_144, ge=1024)
     template_capacity: int = Field(20_000, ge=100)
@@ -150,9 +208,10 @@ class Settings(BaseSettings):
         return value
 
     def secrets(self) -> list[str]:
-        """Every secret value, so logs can redact them: the channel, push and LLM secrets
-        and any password in the database, Redis or broker URL."""
-        values = [self.slack_webhook_url, self.smtp.password, self.push_token, self.llm.api_key]
+        """Every secret value, so logs can redact them: the channel, push, API and LLM
+        secrets and any password in the database, Redis or broker URL."""
+        values = [self.slack_webhook_url, self.smtp.password, self.push_token, self.llm.api_key,
+                  *(t.token for t in self.api.tokens)]
         found = [v.get_secret_value() for v in values if v is not None]
         for url in (self.database_url, self.redis_url, self.broker_url or ""):
             password = urlsplit(url).password

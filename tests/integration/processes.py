@@ -80,3 +80,24 @@ class PushProcess(CommandProcess):
                 return False
 
         wait_until(serving, timeout, f"{self.name} to serve")
+
+
+class ApiProcess(CommandProcess):
+    """`logwarden api` (the HTTP API alone) on a free loopback port."""
+
+    def __init__(self, config: FleetConfig, env: dict[str, str] | None = None,
+                 name: str = "api") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(config, name, ["api", "--host", "127.0.0.1", "--port", str(self.port)],
+                         env)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        def serving() -> bool:
+            self.check_alive()
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(serving, timeout, f"{self.name} to serve")
