@@ -1,27 +1,17 @@
-"""Anomalies a page at a time, newest first, filtered and limited to a tenant's projects.
-
-Pages are keyed by the last row shown (its start and id), not by an offset: a page
-stays right while new anomalies arrive, and a deep page costs what the first does.
-"""
+"""Anomalies a page at a time, newest first (by start), filtered and limited to a
+tenant's projects."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, select
 
 from pipeline.anomaly import Anomaly
 from pipeline.storage.codec import anomaly_from_row
 from pipeline.storage.models import ANOMALIES
+from pipeline.storage.pages import Page, PageKey, cut, newest_first
 from pipeline.storage.scope import Projects, stream_in_projects
-
-
-@dataclass(frozen=True, slots=True)
-class PageKey:
-    """Where a page ends: the (start, id) of its last anomaly; the next page starts after."""
-
-    start_ns: int
-    id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,31 +27,20 @@ class AnomalyFilter:
     until_ns: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AnomalyPage:
-    anomalies: list[Anomaly]
-    next_key: PageKey | None  # None on the last page
-
-
 class AnomalyReader:
     """Reads anomalies for the HTTP API; every read is scoped to the caller's projects."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def page(self, where: AnomalyFilter, limit: int, after: PageKey | None = None) -> AnomalyPage:
-        stmt = _filtered(select(ANOMALIES), where)
+    def page(self, where: AnomalyFilter, limit: int,
+             after: PageKey | None = None) -> Page[Anomaly]:
         col = ANOMALIES.c
-        if after is not None:
-            stmt = stmt.where(or_(col.start_ns < after.start_ns,
-                                  and_(col.start_ns == after.start_ns, col.id < after.id)))
-        stmt = stmt.order_by(col.start_ns.desc(), col.id.desc()).limit(limit + 1)
+        stmt = newest_first(_filtered(select(ANOMALIES), where), col.start_ns, col.id,
+                            limit, after)
         with self._engine.connect() as conn:
             found = [anomaly_from_row(row) for row in conn.execute(stmt).mappings()]
-        if len(found) <= limit:
-            return AnomalyPage(found, None)
-        last = found[limit - 1]
-        return AnomalyPage(found[:limit], PageKey(last.start_ns, last.id))
+        return cut(found, limit, lambda a: PageKey(a.start_ns, a.id))
 
     def get(self, anomaly_id: str, projects: Projects) -> Anomaly | None:
         """The anomaly, or None when it does not exist or lies outside `projects`

@@ -24,3 +24,10 @@ def stream_in_projects(stream: ColumnElement[str], projects: Projects) -> Column
     if not projects:
         return false()
     return or_(*(stream.startswith(f"{p}/", autoescape=True) for p in sorted(projects)))
+
+
+def project_in(project: ColumnElement[str], projects: Projects) -> ColumnElement[bool]:
+    """For tables that keep the project in a column of its own (incidents, silences)."""
+    if projects is None:
+        return true()
+    return project.in_(sorted(projects)) if projects else false()

@@ -40,8 +40,8 @@ def anomaly_routes(store: Store, tokens: TokenTable,
             until_ns=query.time_ns("until", now),
         )
         page = reader.page(where, query.limit(), query.cursor())
-        texts = template_texts(store, page.anomalies)
-        items = [{**anomaly_json(a, texts), "stream": str(a.stream)} for a in page.anomalies]
+        texts = template_texts(store, page.items)
+        items = [{**anomaly_json(a, texts), "stream": str(a.stream)} for a in page.items]
         return JSONResponse({"items": items, "next_cursor": encode_cursor(page.next_key)})
 
     def get_anomaly(call: Call) -> Response:

@@ -29,6 +29,11 @@ class Call:
     def path_id(self, name: str = "id") -> str:
         return str(self.request.path_params[name])
 
+    def actor(self, named: str | None) -> str:
+        """Who did it, for the incident's record: the person the client names, and the
+        token it came through (which alone vouches for it)."""
+        return f"{named} (via {self.grant.name})" if named else self.grant.name
+
     def audit(self, action: str, target: str) -> None:
         """One log line per change: which token did what to what."""
         log.info("api %s", action, extra={"token": self.grant.name, "target": target})

@@ -6,15 +6,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from pipeline.storage.anomaly_pages import PageKey
+from pipeline.storage.pages import PageKey
 from workers.api.errors import ApiError
 from workers.timespec import since_ns
 
+DURATION = re.compile(r"(\d{1,9})([smhdw])")
+DURATION_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+MAX_DURATION_S = 366 * 86_400
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_BODY_BYTES = 65_536
@@ -67,10 +72,71 @@ class Query:
         return None if value is None else decode_cursor(value)
 
 
+class Body:
+    """A JSON body's fields, limited to those `allowed`."""
+
+    def __init__(self, body: dict[str, Any], allowed: Collection[str]) -> None:
+        for name in body:
+            if name not in allowed:
+                takes = ", ".join(sorted(allowed)) or "no fields"
+                raise ApiError(400, f"Unknown field {name!r}; this endpoint takes {takes}.")
+        self._body = body
+
+    def raw(self, name: str) -> Any:
+        return self._body.get(name)
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        value = self._body.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            demand = "is required, as" if value is None else "must be"
+            raise ApiError(400, f"{name!r} {demand} a non-empty string.")
+        return value
+
+    def choice(self, name: str, choices: Collection[str]) -> str:
+        """A required field, one of `choices`."""
+        value = self.text(name, required=True)
+        if value is None or value not in choices:
+            raise ApiError(400, f"{name!r} must be one of {', '.join(sorted(choices))}.")
+        return value
+
+    def flag(self, name: str, *, default: bool) -> bool:
+        value = self._body.get(name, default)
+        if not isinstance(value, bool):
+            raise ApiError(400, f"{name!r} must be true or false.")
+        return value
+
+    def duration_s(self, name: str) -> int | None:
+        """`30m`, `2h`, `7d`, `1w` as seconds."""
+        value = self.text(name)
+        if value is None:
+            return None
+        match = DURATION.fullmatch(value.strip())
+        if match is None or int(match[1]) == 0:
+            raise ApiError(400, f"{name!r} must be a duration like 30m, 2h or 7d.")
+        seconds = int(match[1]) * DURATION_UNIT_S[match[2]]
+        if seconds > MAX_DURATION_S:
+            raise ApiError(400, f"{name!r} may be at most 366d.")
+        return seconds
+
+    def time(self, name: str) -> datetime | None:
+        """An RFC 3339 time (UTC when it names no zone)."""
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ApiError(400, f"{name!r} must be an RFC 3339 time, e.g. "
+                                "2026-11-02T10:00:00Z.") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def encode_cursor(key: PageKey | None) -> str | None:
     if key is None:
         return None
-    raw = json.dumps([key.start_ns, key.id], separators=(",", ":")).encode()
+    raw = json.dumps([key.ns, key.id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -79,9 +145,9 @@ def decode_cursor(value: str) -> PageKey:
     forge only moves where a page starts, never the projects it is drawn from."""
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        start_ns, ident = json.loads(raw)
-        if isinstance(start_ns, int) and isinstance(ident, str):
-            return PageKey(start_ns, ident)
+        ns, ident = json.loads(raw)
+        if type(ns) is int and 0 <= ns < 2**63 and isinstance(ident, str) and len(ident) <= 64:
+            return PageKey(ns, ident)
     except (binascii.Error, ValueError, TypeError):
         pass
     raise ApiError(400, "'cursor' is not one this API gave out; pass a page's next_cursor "
