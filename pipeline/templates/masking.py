@@ -47,10 +47,12 @@ _REPEATED_MASK = re.compile(r"(<[A-Z]+>)(?:,\1)+")
 
 @dataclass(frozen=True, slots=True)
 class MaskRule:
-    """One kind of variable: where it is (`pattern`) and what it becomes (`replacement`).
+    r"""One kind of variable: where it is (`pattern`) and what it becomes (`replacement`).
 
-    The regex runs only on lines holding `needs` (when given) and a digit (when
-    `needs_digit`): cheap tests that skip most rules on most lines.
+    The regex runs only on lines holding `needs` (when given), a digit (when
+    `needs_digit`) and a match of `gate` (when given): cheap tests that skip most rules
+    on most lines. A gate is a part every match must contain (`:\d\d` for a clock time),
+    written to start with a literal so that the engine finds it fast.
     """
 
     kind: str
@@ -58,39 +60,66 @@ class MaskRule:
     replacement: str
     needs: str = ""
     needs_digit: bool = False
+    gate: re.Pattern[str] | None = None
 
 
 _DIGIT = re.compile(r"[0-9]")
 
 
 def _rule(
-    kind: str, replacement: str, pattern: str, needs: str = "", digit: bool = False
+    kind: str, replacement: str, pattern: str, needs: str = "", digit: bool = False,
+    gate: str = "",
 ) -> MaskRule:
-    return MaskRule(kind, re.compile(pattern, re.ASCII), replacement, needs, digit)
+    return MaskRule(kind, re.compile(pattern, re.ASCII), replacement, needs, digit,
+                    re.compile(gate, re.ASCII) if gate else None)
+
+
+_TLD = "(?:com|net|org|edu|gov|mil|int|info|biz|io|asia|cloud|dev|app|local|internal)"
+_HOST_END = r"(?![\w-]|\.\w)"
+# What every match of the rule contains (see its pattern): a necessary condition.
+# An IPv6 address holds "::" or seven colons between groups.
+_GATE_IPV6 = ":(?::|(?:[0-9a-fA-F]{1,4}:){6})"
+_GATE_IPV4 = r"\.\d{1,3}\.\d{1,3}\.\d"
+_GATE_HOST_PORT = r"\.[a-zA-Z][a-zA-Z0-9-]*+:\d"
+_GATE_HOSTNAME = rf"\.(?:{_TLD}{_HOST_END}|[a-zA-Z0-9-]++\.[a-z]{{2}}{_HOST_END})"
+_GATE_UUID = "-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+_MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_GATE_SYSLOG_TIME = rf"{_MONTH}\s+\d{{1,2}}\s+\d{{1,2}}:\d\d:\d\d"
+_GATE_ISO_TIME = r"-\d\d-\d\d[T ]\d\d:\d\d:\d\d"
+_GATE_DATE = r"[-/]\d{1,2}[-/]\d"
+_GATE_CLOCK = r":\d\d"
+_GATE_PATH_RELATIVE = r"/[\w.-]++/[\w.-]"
+_GATE_SIZE = "[Bb](?:ytes?)?(?![A-Za-z0-9])"
+_GATE_DURATION = (
+    r"\d\s?(?:[nuµm]?s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|days?)(?![A-Za-z0-9])"
+)
+# A run of hex digits that holds a digit and a letter has the two side by side somewhere.
+_GATE_HEX = "[0-9](?:(?<=[a-fA-F][0-9])|(?=[a-fA-FxX]))"
+_GATE_MIXED_ID = r"\d\d|[._-]\d|\d[._-]"
 
 
 DEFAULT_RULES: tuple[MaskRule, ...] = (
     _rule("url", "<URL>", URL, needs="://"),
     _rule("path", "<PATH>", PATH_ABSOLUTE, needs="/"),
     _rule("email", "<EMAIL>", EMAIL, needs="@"),
-    _rule("uuid", "<UUID>", UUID, needs="-", digit=True),
-    _rule("ipv6", "<HOST>", IPV6, needs=":"),
-    _rule("ipv4", "<HOST>", IPV4, needs=".", digit=True),
-    _rule("host_port", "<HOST>", HOST_PORT, needs=".", digit=True),
-    _rule("hostname", "<HOST>", HOSTNAME, needs="."),
-    _rule("time", "<TIME>", SYSLOG_TIME, needs=":", digit=True),
-    _rule("time", "<TIME>", ISO_TIME, needs=":", digit=True),
-    _rule("time", "<TIME>", DATE, digit=True),
-    _rule("time", "<TIME>", CLOCK_TIME, needs=":", digit=True),
-    _rule("path", "<PATH>", PATH_RELATIVE, needs="/"),
+    _rule("uuid", "<UUID>", UUID, needs="-", digit=True, gate=_GATE_UUID),
+    _rule("ipv6", "<HOST>", IPV6, needs=":", gate=_GATE_IPV6),
+    _rule("ipv4", "<HOST>", IPV4, needs=".", digit=True, gate=_GATE_IPV4),
+    _rule("host_port", "<HOST>", HOST_PORT, needs=".", digit=True, gate=_GATE_HOST_PORT),
+    _rule("hostname", "<HOST>", HOSTNAME, needs=".", gate=_GATE_HOSTNAME),
+    _rule("time", "<TIME>", SYSLOG_TIME, needs=":", digit=True, gate=_GATE_SYSLOG_TIME),
+    _rule("time", "<TIME>", ISO_TIME, needs=":", digit=True, gate=_GATE_ISO_TIME),
+    _rule("time", "<TIME>", DATE, digit=True, gate=_GATE_DATE),
+    _rule("time", "<TIME>", CLOCK_TIME, needs=":", digit=True, gate=_GATE_CLOCK),
+    _rule("path", "<PATH>", PATH_RELATIVE, needs="/", gate=_GATE_PATH_RELATIVE),
     _rule("path", "<PATH>", PATH_WINDOWS, needs=":\\"),
     _rule("user", r"\1 <USER>", USER, needs="ser"),
-    _rule("size", "<SIZE>", SIZE, digit=True),
-    _rule("duration", "<DURATION>", DURATION, digit=True),
-    _rule("hex", "<NUM>", HEX_ID, digit=True),
+    _rule("size", "<SIZE>", SIZE, digit=True, gate=_GATE_SIZE),
+    _rule("duration", "<DURATION>", DURATION, digit=True, gate=_GATE_DURATION),
+    _rule("hex", "<NUM>", HEX_ID, digit=True, gate=_GATE_HEX),
     _rule("number", "<NUM>", NUMBER, digit=True),
-    _rule("sign", "", SIGNED, needs="<NUM>"),
-    _rule("id", "<ID>", MIXED_ID, digit=True),
+    _rule("sign", "", SIGNED, gate="[-+]<NUM>"),
+    _rule("id", "<ID>", MIXED_ID, digit=True, gate=_GATE_MIXED_ID),
     _rule("value", "(<VAL>)", PAREN_VALUE, needs="("),
 )
 
@@ -118,16 +147,24 @@ class LogMasker:
 
     def __init__(self, rules: tuple[MaskRule, ...] = DEFAULT_RULES) -> None:
         self.rules = rules
-        self._plan = tuple((r.pattern.sub, r.replacement, r.needs, r.needs_digit) for r in rules)
+        self._plan = tuple(
+            (r.pattern.sub, r.replacement, r.needs, r.needs_digit, r.gate) for r in rules
+        )
 
     def mask(self, message: str) -> str:
         """The message with every variable part replaced; pure and never raises."""
         text = message.replace(DRAIN_WILDCARD, _WILDCARD_STAND_IN)
         has_digit = _DIGIT.search(text) is not None
-        for substitute, replacement, needs, needs_digit in self._plan:
-            if needs_digit and not has_digit:
-                continue
+        digits_of = text  # the text `has_digit` was found for: masking removes digits
+        for substitute, replacement, needs, needs_digit, gate in self._plan:
+            if needs_digit:
+                if text is not digits_of:
+                    has_digit, digits_of = _DIGIT.search(text) is not None, text
+                if not has_digit:
+                    continue
             if needs and needs not in text:
+                continue
+            if gate is not None and gate.search(text) is None:
                 continue
             text = substitute(replacement, text)
         if ",<" in text:  # lists such as "<HOST>,<HOST>" vary in length: one placeholder

@@ -1,7 +1,10 @@
 """The regular expressions behind masking (compiled with re.ASCII by `masking`).
 
 Each pattern starts at a token edge (a look-behind) and uses possessive quantifiers
-where a failed match could otherwise retry every split of a long token.
+where a failed match could otherwise retry every split of a long token. Where it can,
+a pattern starts with the character it must begin with and checks the edge just after
+it (PATH_ABSOLUTE takes its `/`, then looks behind it): the regex engine then skips
+ahead to that character instead of trying every position of the line.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ _WEEKDAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _TLD = "(?:com|net|org|edu|gov|mil|int|info|biz|io|asia|cloud|dev|app|local|internal)"
 
 URL = r"(?<![\w+.-])[a-zA-Z][a-zA-Z0-9+.-]*+://[^\s\"'<>]*[^\s\"'<>.,:;)\]]"
-PATH_ABSOLUTE = r"(?<![\w:/.])(?:/[\w.@~+%=-]++){2,}/?(?:\?[^\s\"']*+)?"
+PATH_ABSOLUTE = r"/(?<![\w:/.]/)[\w.@~+%=-]++(?:/[\w.@~+%=-]++)+/?(?:\?[^\s\"']*+)?"
 PATH_RELATIVE = r"(?<![\w/.<>-])[\w.-]++(?:/[\w.-]++){2,}/?"
 PATH_WINDOWS = r"(?<![\w])[A-Za-z]:\\[^\s,;\"']*+"
 EMAIL = r"(?<![\w.+-])[\w.+-]++@(?:[a-zA-Z0-9-]++\.)+[a-zA-Z]{2,}+(?![\w-])"
-UUID = rf"{_ALNUM_BEFORE}{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}{_ALNUM_AFTER}"
+UUID = (
+    rf"{_HEX}(?<![A-Za-z0-9]{_HEX}){_HEX}{{7}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}"
+    rf"{_ALNUM_AFTER}"
+)
 
 _IPV6_BODY = (
     "(?:"
@@ -78,7 +84,7 @@ HEX_ID = (
 )
 NUMBER = rf"\d(?<![A-Za-z0-9.]\d)\d*+(?:\.\d++)*{_ALNUM_AFTER}"
 # A sign joins its number only where it cannot be a separator ("id-42" keeps its hyphen).
-SIGNED = r"(?<![A-Za-z0-9.>)\]-])[-+](?=<NUM>)"
+SIGNED = r"[-+](?<![A-Za-z0-9.>)\]-][-+])(?=<NUM>)"
 # What numbers are left sit inside a word: a token holding a run of two digits or more,
 # or a digit beside a dot, dash or underscore (`core.2275`, `an14`, `job_7_b`), is one
 # variable, as Drain treats any token with a digit. A single digit glued to letters
@@ -88,4 +94,4 @@ MIXED_ID = (
 )
 # A parenthesised token standing alone, empty or holding a digit, dot or placeholder:
 # "(host.example.com)", "(10.0.0.1)" and "()" are one value that may be missing.
-PAREN_VALUE = r"(?<!\S)\((?=[^\s()]*?[\d.<]|\))[^\s()]*+\)(?=[\s,.:;]|$)"
+PAREN_VALUE = r"\((?<!\S\()(?=[^\s()]*?[\d.<]|\))[^\s()]*+\)(?=[\s,.:;]|$)"
