@@ -21,6 +21,7 @@ from prometheus_client.metrics import MetricWrapperBase
 # "rules/out-of-memory", "http/5xx", "logwarden.detect_batch", "invalid_json".
 NAME_SHAPE = re.compile(r"[a-z0-9][a-z0-9_.-]*(?:/[a-z0-9][a-z0-9_.-]*)*")
 MAX_NAME_LENGTH = 64
+_UNNAMED = re.compile(r"[^a-z0-9_.-]+")
 
 M = TypeVar("M", bound=MetricWrapperBase)
 
@@ -48,6 +49,29 @@ class Label:
             f"label {self.name}={value[:80]!r} is not a name (lower case, no spaces, "
             f"at most {MAX_NAME_LENGTH} characters): free text never goes into a label"
         )
+
+
+class ServiceNames:
+    """Service names (from the logs Logwarden watches) made fit to be label values.
+
+    A service name is outside our code, so it is shaped into a name (lower case, other
+    characters as "_", at most 64 characters) and at most `limit` distinct ones are kept
+    per process: later newcomers all show as "other", so a misconfigured sink cannot
+    make a series per stray value.
+    """
+
+    def __init__(self, limit: int = 200) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, service: str) -> str:
+        name = _UNNAMED.sub("_", service.lower()).strip("_.-")[:MAX_NAME_LENGTH] or "unknown"
+        if name in self._seen:
+            return name
+        if len(self._seen) >= self.limit:
+            return "other"
+        self._seen.add(name)
+        return name
 
 
 class Labelled(Generic[M]):

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client import start_http_server as _start_http_server
 from prometheus_client.metrics import MetricWrapperBase
 
-from observability.labels import Label, Labelled
+from observability.labels import Label, Labelled, ServiceNames
 
 PREFIX = "logwarden_"
 
@@ -35,17 +35,27 @@ LLM_OUTCOME = Label(
     ("ok", "invalid", "rate_limited", "error", "timeout", "over_budget", "circuit_open"),
 )
 TOKEN_KIND = Label("kind", ("prompt", "output"))
+# deploy: a new version label in a service's entries; config: an admin-activity audit entry.
+CHANGE_KIND = Label("kind", ("deploy", "config"))
 REASON = Label("reason")  # pipeline.parsing.RejectReason values
 DETECTOR = Label("detector")  # Finding.detector: "volume", "http/5xx", "rules/disk-full"
 ANOMALY_TYPE = Label("anomaly_type")
 CHANNEL = Label("channel")  # slack, email, console, file
 QUEUE = Label("queue")  # Celery queue names
-TASK = Label("task")  # Celery task names
+# Logwarden's Celery tasks (workers/tasks.py), a closed set so that each shows at zero from
+# the start; another task's retries count as "other".
+TASK = Label(
+    "task",
+    ("logwarden.detect_batch", "logwarden.notify", "logwarden.escalate",
+     "logwarden.check_silence", "other"),
+)
+SERVICE = Label("service")  # a watched service, shaped and capped by `Metrics.service`
 
 # Histogram buckets must be the same in every process of a multiprocess fleet: constants.
 BATCH_ENTRY_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 STAGE_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 DELIVERY_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+LLM_SECONDS_BUCKETS = (0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 END_TO_END_BUCKETS = (1, 2.5, 5, 10, 20, 30, 60, 90, 120, 180, 300, 600, 1800, 3600)
 
 M = TypeVar("M", bound=MetricWrapperBase)
@@ -57,6 +67,7 @@ class Metrics:
     exposed metrics without the `logwarden_` prefix."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._services = ServiceNames()
         self._declare_ingest(registry)
         self._declare_detection(registry)
         self._declare_alerting(registry)
@@ -73,8 +84,8 @@ class Metrics:
             r, "entries_redelivered",
             "Deliveries of entries a batch had counted already: Pub/Sub delivered them again.",
         )
-        self.entries_processed_total = _plain_counter(
-            r, "entries_processed", "Log entries run through detection."
+        self.entries_processed_total = _counter(
+            r, "entries_processed", "Log entries run through detection, by service.", SERVICE
         )
         self.entries_duplicate_total = _plain_counter(
             r, "entries_duplicate", "Log entries dropped because their insertId was already seen."
@@ -123,7 +134,13 @@ class Metrics:
             r, "detector_findings", "Findings returned, by detector.", DETECTOR
         )
         self.anomalies_total = _counter(
-            r, "anomalies", "Anomalies stored, by type and severity.", ANOMALY_TYPE, SEVERITY
+            r, "anomalies", "Anomalies stored, by type, severity and service.",
+            ANOMALY_TYPE, SEVERITY, SERVICE,
+        )
+        # Grafana annotates the dashboards with these: the deploys Logwarden saw.
+        self.changes_total = _counter(
+            r, "changes", "Deploys and config changes seen in the logs, by kind and service.",
+            CHANGE_KIND, SERVICE,
         )
         # Every worker converges on the same shared set: the largest count is the truth,
         # and summing would count each template once per process.
@@ -170,7 +187,28 @@ class Metrics:
         self.llm_tokens_total = _counter(
             r, "llm_tokens", "LLM tokens used, prompt and output.", TOKEN_KIND
         )
+        self.llm_cost_usd_total = _plain_counter(
+            r, "llm_cost_usd", "Estimated LLM spend in US dollars, at the configured prices."
+        )
+        self.llm_request_seconds = _histogram(
+            r, "llm_request_seconds", "Seconds one LLM request takes (requests made only).",
+            LLM_SECONDS_BUCKETS,
+        )
         self.task_retries_total = _counter(r, "task_retries", "Celery task retries, by task.", TASK)
+        self.worker_processes = _gauge(
+            r,
+            "worker_processes",
+            "Worker pool processes alive (each prefork child counts 1).",
+            "livesum",  # a child that exits drops out (mark_process_dead)
+        )
+
+    def task(self, name: str) -> str:
+        """`name` as a value for a `task` label: one of Logwarden's tasks, else "other"."""
+        return name if name in TASK.values else "other"
+
+    def service(self, name: str) -> str:
+        """`name` as a value for a `service` label: shaped, and at most a few hundred."""
+        return self._services(name)
 
 
 def _counter(registry: CollectorRegistry, name: str, doc: str, *labels: Label) -> Labelled[Counter]:

@@ -19,7 +19,7 @@ import msgspec
 from observability.metrics import Metrics, get_metrics
 from pipeline.anomaly import Anomaly, anomaly_id
 from pipeline.batch import Batch
-from pipeline.changes import ChangeState, latest_change
+from pipeline.changes import Change, ChangeState, latest_change
 from pipeline.changes import describe as describe_change
 from pipeline.changes import observe as observe_changes
 from pipeline.detectors.base import AnyDetector, MinedBatch
@@ -112,7 +112,7 @@ class BatchProcessor:
         with stage.labels(stage="mine").time():
             fresh, outcomes = self._count_entries(batch)
             stored = self._stored_states(batch.key)
-            changes = self._observe_changes(batch.key, fresh, stored[CHANGES])
+            seen, changes = self._observe_changes(batch.key, fresh, stored[CHANGES])
             mined, templates, lineage = self._mine(batch, fresh, changes)
         with stage.labels(stage="detect").time():
             findings, states = self._detect(mined, stored)
@@ -150,7 +150,9 @@ class BatchProcessor:
             already_recorded=result.already_recorded,
             findings=tuple(findings),
         )
-        self._count(outcome, findings, result.alert_of)
+        self._count(batch.key.service, outcome, findings, result.alert_of)
+        if not outcome.already_recorded:
+            self._count_changes(seen)
         if self.escalation is not None and outcome.anomalies:
             self._escalate(mined, outcome, result.alert_of)
         return outcome
@@ -166,14 +168,20 @@ class BatchProcessor:
 
     def _observe_changes(
         self, key: StreamKey, entries: list[LogEntry], raw: bytes | None
-    ) -> ChangeState:
-        """Notes the deploys and config changes these entries show (before detection, so
-        detectors can weigh what is new since a deploy)."""
+    ) -> tuple[list[Change], ChangeState]:
+        """The deploys and config changes these entries show, and the stream's state with
+        them (before detection, so detectors can weigh what is new since a deploy)."""
         state = _decode_state(CHANGES, ChangeState, ChangeState, key, raw)
-        return observe_changes(Batch(key, tuple(entries)), state)[1]
+        return observe_changes(Batch(key, tuple(entries)), state)
+
+    def _count_changes(self, changes: Sequence[Change]) -> None:
+        m = self.metrics
+        for change in changes:
+            m.changes_total.labels(kind=change.kind, service=m.service(change.service)).inc()
 
     def _count(
-        self, outcome: BatchOutcome, findings: Sequence[Finding], alert_of: Mapping[str, str]
+        self, service: str, outcome: BatchOutcome, findings: Sequence[Finding],
+        alert_of: Mapping[str, str],
     ) -> None:
         m = self.metrics
         m.templates.set(len(self.miner.templates()))
@@ -182,7 +190,8 @@ class BatchProcessor:
             return
         m.batches_total.labels(outcome="processed").inc()
         m.batch_entries.observe(outcome.entries)
-        m.entries_processed_total.inc(outcome.processed)
+        service = m.service(service)
+        m.entries_processed_total.labels(service=service).inc(outcome.processed)
         m.entries_duplicate_total.inc(outcome.duplicates)
         m.entries_redelivered_total.inc(outcome.entries - outcome.processed - outcome.duplicates)
         for finding in findings:
@@ -190,7 +199,7 @@ class BatchProcessor:
         now_ns = time.time_ns()
         for anomaly in outcome.anomalies:
             m.anomalies_total.labels(
-                anomaly_type=anomaly.anomaly_type, severity=str(anomaly.severity)
+                anomaly_type=anomaly.anomaly_type, severity=str(anomaly.severity), service=service
             ).inc()
             m.end_to_end_seconds.observe(max(0.0, (now_ns - anomaly.end_ns) / 1e9))
             if alert_of.get(anomaly.id) in outcome.new_alert_ids:

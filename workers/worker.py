@@ -45,6 +45,7 @@ def _trace_child(**_: Any) -> None:
     # Each prefork child needs its own exporter thread; the parent's does not survive fork.
     configure_tracing("logwarden-worker", settings.trace_exporter)
     instrument_celery()
+    get_metrics().worker_processes.set(1)  # summed over the live children: the pool size
 
 
 @signals.worker_process_shutdown.connect
@@ -55,4 +56,5 @@ def _child_gone(pid: int | None = None, **_: Any) -> None:
 @signals.task_retry.connect
 def _count_retry(sender: Any = None, **_: Any) -> None:
     # sender is the task: one of Logwarden's few task names, a bounded label.
-    get_metrics().task_retries_total.labels(task=getattr(sender, "name", "unknown")).inc()
+    metrics = get_metrics()
+    metrics.task_retries_total.labels(task=metrics.task(getattr(sender, "name", ""))).inc()

@@ -23,6 +23,8 @@ from pipeline.escalation.review import Outcome, Review
 from pipeline.storage.codec import SEVERITY_RANK
 
 log = logging.getLogger(__name__)
+# Outcomes of escalations that never reached the model: no latency to time.
+NOT_ASKED = frozenset({Outcome.OVER_BUDGET, Outcome.CIRCUIT_OPEN})
 
 
 class Action(StrEnum):
@@ -155,7 +157,7 @@ class Escalator:
         cost = self.policy.cost(review.prompt_tokens, review.output_tokens)
         if review.prompt_tokens or review.output_tokens:
             self.ledger.spend(review.prompt_tokens + review.output_tokens, cost)
-        self._count(review)
+        self._count(review, cost)
         self.records.record_call(CallRecord(
             request.anomaly_id, request.alert_id, request.fingerprint, self.policy.model,
             str(review.outcome), review.prompt_tokens, review.output_tokens,
@@ -175,9 +177,12 @@ class Escalator:
         })
         return EscalationResult(outcome, verdict, action)
 
-    def _count(self, review: Review) -> None:
+    def _count(self, review: Review, cost_usd: float) -> None:
         m = self.metrics
         m.llm_requests_total.labels(outcome=str(review.outcome)).inc()
+        if review.outcome not in NOT_ASKED:
+            m.llm_request_seconds.observe(review.latency_s)
+        m.llm_cost_usd_total.inc(cost_usd)
         if review.prompt_tokens:
             m.llm_tokens_total.labels(kind="prompt").inc(review.prompt_tokens)
         if review.output_tokens:

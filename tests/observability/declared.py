@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from observability.labels import Labelled
@@ -36,6 +36,23 @@ def child(metric: Any) -> tuple[MetricWrapperBase, dict[str, str]]:
         labels = example_labels(metric)
         return metric.labels(**labels), labels
     return metric, {}
+
+
+def written_samples() -> dict[str, str]:
+    """For each declared metric, the sample a write shows in (a counter's `_total`, a
+    histogram's `_count`, a gauge itself), with the metric's kind."""
+    shown = {}
+    for metric in declared_metrics(Metrics(CollectorRegistry())).values():
+        base = metric.metric if isinstance(metric, Labelled) else metric
+        name = base.describe()[0].name
+        if isinstance(base, Counter):
+            shown[f"{name}_total"] = "counter"
+        elif isinstance(base, Histogram):
+            shown[f"{name}_count"] = "histogram"
+        else:
+            assert isinstance(base, Gauge), name
+            shown[name] = "gauge"
+    return shown
 
 
 def declared_series() -> dict[str, frozenset[str]]:

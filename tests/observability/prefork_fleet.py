@@ -16,7 +16,8 @@ def work(number: int) -> None:
     from observability.metrics import get_metrics
 
     metrics = get_metrics()
-    metrics.entries_processed_total.inc(10 * number)
+    metrics.entries_processed_total.labels(service="orders").inc(10 * number)
+    metrics.worker_processes.set(1)
     metrics.entries_received_total.labels(source="pubsub").inc(number)
     metrics.ingest_open_batch_entries.set(5 * number)
     metrics.ingest_flow_paused.set(1 if number == 1 else 0)

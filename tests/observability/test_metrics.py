@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from observability.labels import InvalidLabelValue, Labelled
+from observability.labels import InvalidLabelValue, Labelled, ServiceNames
 from observability.metrics import Metrics
 from tests.observability.declared import child, declared_metrics, example_labels
 
 # The metrics the fleet's rules, dashboards and runbooks rely on, with their labels.
 EXPECTED = {
     "logwarden_entries_received_total": {"source"},
-    "logwarden_entries_processed_total": set(),
+    "logwarden_entries_processed_total": {"service"},
     "logwarden_entries_duplicate_total": set(),
     "logwarden_entries_redelivered_total": set(),
     "logwarden_dead_letters_total": {"reason"},
@@ -23,7 +23,8 @@ EXPECTED = {
     "logwarden_batch_entries": set(),
     "logwarden_batch_seconds": {"stage"},
     "logwarden_detector_findings_total": {"detector"},
-    "logwarden_anomalies_total": {"anomaly_type", "severity"},
+    "logwarden_anomalies_total": {"anomaly_type", "severity", "service"},
+    "logwarden_changes_total": {"kind", "service"},
     "logwarden_alerts_total": {"severity"},
     "logwarden_deliveries_total": {"channel", "status"},
     "logwarden_delivery_seconds": {"channel"},
@@ -35,6 +36,9 @@ EXPECTED = {
     "logwarden_llm_requests_total": {"outcome"},
     "logwarden_llm_tokens_total": {"kind"},
     "logwarden_task_retries_total": {"task"},
+    "logwarden_llm_cost_usd_total": set(),
+    "logwarden_llm_request_seconds": set(),
+    "logwarden_worker_processes": set(),
     "logwarden_end_to_end_seconds": set(),
 }
 FREE_TEXT = [
@@ -156,7 +160,43 @@ def test_closed_label_sets_are_exposed_at_zero_before_any_event(
 
 def test_two_registries_do_not_share_values() -> None:
     first, second = CollectorRegistry(), CollectorRegistry()
-    Metrics(first).entries_processed_total.inc(5)
+    Metrics(first).entries_duplicate_total.inc(5)
     Metrics(second)
-    assert first.get_sample_value("logwarden_entries_processed_total") == 5
-    assert second.get_sample_value("logwarden_entries_processed_total") == 0
+    assert first.get_sample_value("logwarden_entries_duplicate_total") == 5
+    assert second.get_sample_value("logwarden_entries_duplicate_total") == 0
+
+
+@pytest.mark.parametrize(("service", "label"), [
+    ("checkout", "checkout"),
+    ("Orders API", "orders_api"),
+    ("--payments--", "payments"),
+    ("", "unknown"),
+    ("ä" * 3, "unknown"),
+    ("x" * 90, "x" * 64),
+])
+def test_service_names_are_shaped_into_label_values(
+    metrics: Metrics, service: str, label: str
+) -> None:
+    assert metrics.service(service) == label
+    metrics.anomalies_total.labels(anomaly_type="volume", severity="info",
+                                   service=metrics.service(service)).inc()
+
+
+def test_service_names_past_the_limit_all_count_as_other() -> None:
+    services = ServiceNames(limit=3)
+    assert [services(f"svc-{i}") for i in range(5)] == ["svc-0", "svc-1", "svc-2", "other", "other"]
+    assert services("svc-1") == "svc-1"  # one seen before stays itself
+
+
+def test_every_task_the_workers_run_has_its_own_retry_series(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    from workers import tasks  # noqa: F401  (registers the tasks)
+    from workers.celery_app import make_app
+    from workers.settings import Settings
+
+    ours = {name for name in make_app(Settings()).tasks if name.startswith("logwarden.")}
+    assert ours and {metrics.task(name) for name in ours} == ours
+    assert metrics.task("celery.backend_cleanup") == "other"
+    for task in (*ours, "other"):  # at zero before the first retry, so rate() sees them
+        assert registry.get_sample_value("logwarden_task_retries_total", {"task": task}) == 0

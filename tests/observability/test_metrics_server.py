@@ -73,11 +73,13 @@ def test_children_add_up_and_gauges_follow_their_modes(tmp_path: Path) -> None:
     def value(name: str, **labels: str) -> float:
         return exposed[(name, frozenset(labels.items()))]
 
-    assert value("logwarden_entries_processed_total") == 60  # dead children count too
+    # Dead children count too.
+    assert value("logwarden_entries_processed_total", service="orders") == 60
     assert value("logwarden_entries_received_total", source="pubsub") == 6
     assert value("logwarden_batch_entries_count") == 3
     assert value("logwarden_ingest_open_batch_entries") == 25  # livesum: child 1 is dead
     assert value("logwarden_ingest_flow_paused") == 0  # livemax: only child 1 paused
+    assert value("logwarden_worker_processes") == 2  # livesum: the live children
     assert value("logwarden_templates") == 200  # max over every child
     assert value("logwarden_queue_depth", queue="detect") == 3  # the latest live sample
     gauges_by_pid = [key for key in exposed if any(name == "pid" for name, _ in key[1])]

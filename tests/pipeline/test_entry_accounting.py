@@ -68,7 +68,7 @@ def test_copies_redeliveries_and_regroupings_are_each_counted_once(store: Store)
     audit = store.audit(datetime(2000, 1, 1, tzinfo=UTC))
     assert (audit.processed, audit.duplicates, audit.problems(4)) == (3, 1, [])
     value = registry.get_sample_value
-    assert value("logwarden_entries_processed_total") == 3
+    assert value("logwarden_entries_processed_total", {"service": "shop"}) == 3
     assert value("logwarden_entries_duplicate_total") == 1
     assert value("logwarden_entries_redelivered_total") == 1
 
@@ -87,3 +87,24 @@ def test_a_batch_that_raced_another_for_an_entry_stores_nothing(store: Store) ->
     assert store.known_entries({"m9"}, ()) == (set(), set())
     again = run(batch(delivery("a", "m9")))  # processed again, it sees the entry taken
     assert (again.processed, again.duplicates) == (0, 1)
+
+
+def revision(insert_id: str, name: str) -> LogEntry:
+    entry = {"insertId": insert_id, "timestamp": "2026-11-02T08:00:00Z", "severity": "INFO",
+             "textPayload": "GET /items 200",
+             "resource": {"type": "cloud_run_revision",
+                          "labels": {"service_name": "Shop", "revision_name": name}}}
+    parsed = parse_pubsub_message(json.dumps(entry).encode(), {}, f"m-{insert_id}", None)
+    assert isinstance(parsed, LogEntry)
+    return parsed
+
+
+def test_a_deploy_seen_in_the_logs_is_counted_once_for_its_service(store: Store) -> None:
+    registry = CollectorRegistry()
+    run = processor(store, registry).process
+    run(batch(revision("a", "shop-00001")))
+    deployed = batch(revision("b", "shop-00001"), revision("c", "shop-00002"))
+    run(deployed)
+    assert run(deployed).already_recorded  # Pub/Sub delivered the batch again
+    deploys = {"kind": "deploy", "service": "shop"}  # the label shaped from "Shop"
+    assert registry.get_sample_value("logwarden_changes_total", deploys) == 1

@@ -10,9 +10,11 @@ from dataclasses import replace
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry
 
 from alerting.console import FileNotifier
 from alerting.outbox import deliver_due
+from observability.metrics import Metrics
 from pipeline.anomaly import AnomalySeverity, anomaly_id
 from pipeline.escalation.breaker import CircuitBreaker
 from pipeline.escalation.client import ClientConfig, GeminiReviewer
@@ -49,13 +51,15 @@ class Clock:
 
 
 def escalator(
-    gemini: GeminiStandIn, store: Store, ledger: InMemoryLedger | RedisLedger, **policy: object
+    gemini: GeminiStandIn, store: Store, ledger: InMemoryLedger | RedisLedger,
+    metrics: Metrics | None = None, **policy: object,
 ) -> Escalator:
     config = ClientConfig(api_key="k", base_url=gemini.base_url, model="flash", timeout_s=5,
                           max_attempts=1)
     reviewer = GeminiReviewer(config, breaker=CircuitBreaker(threshold=50))
     return Escalator(reviewer, ledger, ReviewStore(store.engine),
-                     EscalationPolicy(model="flash", **policy))  # type: ignore[arg-type]
+                     EscalationPolicy(model="flash", **policy),  # type: ignore[arg-type]
+                     metrics=metrics or Metrics(CollectorRegistry()))
 
 
 def record_alert(store: Store, batch_id: str = "batch-1", start_ns: int = T0,
@@ -172,8 +176,9 @@ def test_concurrent_escalations_of_one_fingerprint_collapse_into_one() -> None:
 def test_the_rate_limit_and_the_daily_budget_refuse_without_calling(
     gemini: GeminiStandIn, store: Store
 ) -> None:
-    ledger = InMemoryLedger(Clock())
-    esc = escalator(gemini, store, ledger, calls_per_minute=1, daily_token_budget=1500)
+    ledger, registry = InMemoryLedger(Clock()), CollectorRegistry()
+    esc = escalator(gemini, store, ledger, Metrics(registry), calls_per_minute=1,
+                    daily_token_budget=1500)
     a, result = record_alert(store)
     first = gate_request(a, result)
     assert esc.escalate(first).outcome == "ok"
@@ -190,6 +195,11 @@ def test_the_rate_limit_and_the_daily_budget_refuse_without_calling(
                         ("ok", None),
                         ("over_budget", "daily token budget spent")]
     assert ledger.today() == (1910, pytest.approx(2 * (812 * 0.30 + 143 * 2.50) / 1e6))
+    value = registry.get_sample_value
+    assert value("logwarden_llm_requests_total", {"outcome": "over_budget"}) == 2
+    assert value("logwarden_llm_request_seconds_count") == 2  # the refusals took no call
+    assert value("logwarden_llm_tokens_total", {"kind": "prompt"}) == 2 * 812
+    assert value("logwarden_llm_cost_usd_total") == pytest.approx(ledger.today()[1])
 
 
 def test_when_gemini_is_down_the_alert_stands_unreviewed(
