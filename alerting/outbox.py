@@ -27,6 +27,7 @@ from alerting.alert import AlertMessage
 from alerting.backoff import MAX_ATTEMPTS, next_retry_delay
 from alerting.claim import ClaimKeeper
 from alerting.notifier import DeliveryResult, Notifier, give_up
+from alerting.receivers import receiver_kind
 from observability.metrics import get_metrics
 from pipeline.storage import OutboxItem, OutboxStatus, Store
 
@@ -87,8 +88,9 @@ def _deliver_one(
     clock: Callable[[], datetime],
     rng: random.Random,
 ) -> str:
+    kind = receiver_kind(item.channel)  # never the receiver's name: labels stay bounded
     if item.unrecorded:
-        get_metrics().deliveries_total.labels(channel=item.channel, status="unrecorded").inc()
+        get_metrics().deliveries_total.labels(channel=kind, status="unrecorded").inc()
     result = _attempt(store, notifiers.get(item.channel), item, policy.lease)
     retryable = result.retryable and item.attempt < MAX_ATTEMPTS
     retry_at = None
@@ -98,7 +100,7 @@ def _deliver_one(
     status = _record(store, item, policy, ok=result.ok, retryable=retryable,
                      error=result.reason, retry_at=retry_at)
     outcome = "sent" if result.ok else "retrying" if retryable else "failed"
-    get_metrics().deliveries_total.labels(channel=item.channel, status=outcome).inc()
+    get_metrics().deliveries_total.labels(channel=kind, status=outcome).inc()
     if status is None:
         log.warning("alert delivery outcome came after its claim was lost",
                     extra={"alert_id": item.alert_id, "channel": item.channel})
@@ -138,7 +140,7 @@ def _attempt(
     started = time.perf_counter()
     with ClaimKeeper(store, item, lease):
         result = notifier.send(message, item.idempotency_key)
-    get_metrics().delivery_seconds.labels(channel=item.channel).observe(
+    get_metrics().delivery_seconds.labels(channel=receiver_kind(item.channel)).observe(
         time.perf_counter() - started
     )
     return result

@@ -18,6 +18,7 @@ from alerting.console import ConsoleNotifier, FileNotifier
 from alerting.email import EmailNotifier
 from alerting.notifier import Notifier
 from alerting.outbox import DeliveryPolicy
+from alerting.receivers import build_receiver
 from alerting.slack import SlackNotifier
 from observability.logging import configure_logging
 from observability.metrics import start_metrics_server
@@ -86,10 +87,18 @@ def build_fleet_processor(settings: Settings, store: Store) -> BatchProcessor:
 
 
 def build_notifiers(settings: Settings) -> Mapping[str, Notifier]:
-    """The configured channels; a channel named but not configured is a clear error."""
+    """The configured channels and receivers, by name (a receiver by `<kind>:<name>`); a
+    channel named but not configured, or a name used twice, is a clear error."""
     notifiers: dict[str, Notifier] = {}
     for channel in settings.channels:
         notifiers[channel] = _notifier(channel, settings)
+    for receiver in settings.receivers:
+        if receiver.id in notifiers:
+            raise ConfigError(f"receiver {receiver.id!r} is configured twice")
+        try:
+            notifiers[receiver.id] = build_receiver(receiver, smtp=settings.smtp)
+        except ValueError as error:
+            raise ConfigError(f"receiver {receiver.id!r}: {error}") from None
     return notifiers
 
 
@@ -114,5 +123,5 @@ def _notifier(channel: str, settings: Settings) -> Notifier:
         password = smtp.password.get_secret_value() if smtp.password else None
         return EmailNotifier(smtp.host, smtp.port, smtp.sender, smtp.recipients,
                              username=smtp.username, password=password, starttls=smtp.starttls,
-                             timeout_s=settings.notify.timeout_s)
+                             ssl=smtp.ssl, timeout_s=settings.notify.timeout_s)
     raise ConfigError(f"unknown channel {channel!r}: use console, file, slack or email")

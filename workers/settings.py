@@ -18,6 +18,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from alerting.receivers import ReceiverConfig, SmtpServer
 from observability.logging import mask_url
 from pipeline.batch import BatchLimits
 from workers.llm_settings import LlmSettings
@@ -35,16 +36,11 @@ class BatchSettings(BaseModel):
         return BatchLimits(**self.model_dump())
 
 
-class SmtpSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SmtpSettings(SmtpServer):
+    """The SMTP relay, and the recipients of the `email` channel; email receivers that
+    name no relay of their own send through it too."""
 
-    host: str = "127.0.0.1"
-    port: int = 25
-    sender: str = "logwarden@localhost"
     recipients: list[str] = []
-    username: str | None = None
-    password: SecretStr | None = None
-    starttls: bool = False
 
 
 class NotifySettings(BaseModel):
@@ -152,6 +148,8 @@ class Settings(BaseSettings):
     channels: list[str] = ["console", "file"]
     alerts_file: Path = Path("logwarden-alerts.jsonl")
     slack_webhook_url: SecretStr | None = None
+    # Named receivers (`<kind>:<name>`), beside the `channels` above; routes name them.
+    receivers: list[ReceiverConfig] = []
     smtp: SmtpSettings = SmtpSettings()
     notify: NotifySettings = NotifySettings()
     llm: LlmSettings = LlmSettings()  # LLM escalation: off without a key
@@ -208,11 +206,12 @@ class Settings(BaseSettings):
         return value
 
     def secrets(self) -> list[str]:
-        """Every secret value, so logs can redact them: the channel, push, API and LLM
-        secrets and any password in the database, Redis or broker URL."""
+        """Every secret value, so logs can redact them: the channel, receiver, push, API and
+        LLM secrets and any password in the database, Redis or broker URL."""
         values = [self.slack_webhook_url, self.smtp.password, self.push_token, self.llm.api_key,
                   *(t.token for t in self.api.tokens)]
         found = [v.get_secret_value() for v in values if v is not None]
+        found += [secret for receiver in self.receivers for secret in receiver.secrets()]
         for url in (self.database_url, self.redis_url, self.broker_url or ""):
             password = urlsplit(url).password
             if password:

@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from tests.alerting.slack_api import slack_api  # noqa: F401  (a fixture for the tests here)
 from tests.alerting.tls import TlsFiles, make_tls_files
 
 SMTP_USER = "alerts@example.test"
@@ -47,6 +48,7 @@ class WebhookRequest:
     content_type: str
     payload: dict[str, Any]
     idempotency_key: str | None = None
+    authorization: str | None = None
 
 
 class WebhookStandIn:
@@ -69,7 +71,8 @@ def _handler_for(stand_in: WebhookStandIn) -> type[BaseHTTPRequestHandler]:
             content_type = self.headers.get("Content-Type", "")
             key = self.headers.get("Idempotency-Key")
             stand_in.requests.append(
-                WebhookRequest(self.path, content_type, json.loads(raw), key)
+                WebhookRequest(self.path, content_type, json.loads(raw), key,
+                               self.headers.get("Authorization"))
             )
             reply = stand_in.replies.popleft() if stand_in.replies else stand_in.default
             time.sleep(reply.delay_s)

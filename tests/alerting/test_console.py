@@ -22,7 +22,10 @@ def test_console_prints_a_readable_block() -> None:
     assert "  first seen: 2026-11-03T09:14:00Z" in lines
     assert "  count: 3" in lines
     assert "  Errors jumped from 2% to 41% of checkout's entries in one minute." in lines
-    assert lines[-2:] == [f"  - {line}" for line in DETAILS]
+    details = lines.index(f"  - {DETAILS[0]}")
+    assert lines[details : details + 2] == [f"  - {line}" for line in DETAILS]
+    assert lines[-2:] == ["  Acknowledge: logwarden ack alert-7f3a",
+                          "  Silence: logwarden silence add service=checkout"]
 
 
 def test_console_accepts_messages_rebuilt_by_the_outbox() -> None:

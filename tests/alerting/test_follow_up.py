@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alerting.email import build_email, message_id
 from alerting.render import plain_text
-from alerting.slack import slack_blocks
+from alerting.slack_blocks import slack_blocks
 from tests.alerting.factory import alert_message
 
 REVIEW = "flash confirmed: anomaly (90% confident). Checkout cannot reach its database."

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from alerting.notifier import DeliveryResult
-from alerting.slack import SlackNotifier, fallback_text, fit_mrkdwn, slack_blocks
+from alerting.slack import SlackNotifier
+from alerting.slack_blocks import fallback_text, fit_mrkdwn, slack_blocks
 from tests.alerting.conftest import WEBHOOK_TOKEN, WebhookReply, WebhookStandIn
 from tests.alerting.factory import DETAILS, alert_message, as_outbox_payload
 
@@ -19,12 +20,12 @@ def test_webhook_receives_blocks_and_fallback_text(webhook: WebhookStandIn) -> N
     assert request.content_type.startswith("application/json")
     payload = request.payload
     assert payload["text"] == "[CRITICAL] checkout: error burst: " + message.summary
-    header, section, context = payload["blocks"]
+    header, section, why, context = payload["blocks"]
     assert header == {
         "type": "header",
         "text": {
             "type": "plain_text",
-            "text": ":rotating_light: [CRITICAL] checkout: error burst",
+            "text": ":red_circle: [CRITICAL] checkout: error burst",
             "emoji": True,
         },
     }
@@ -35,16 +36,56 @@ def test_webhook_receives_blocks_and_fallback_text(webhook: WebhookStandIn) -> N
         "*First seen*\n2026-11-03T09:14:00Z",
         "*Count*\n3",
     ]
+    assert why["text"]["text"] == "*Why*\n" + "\n".join(f"• {line}" for line in DETAILS)
     assert context["type"] == "context"
-    assert [element["text"] for element in context["elements"]] == list(DETAILS)
+    assert [element["text"] for element in context["elements"]] == [
+        "Incident `alert-7f3a`",
+        "Acknowledge: logwarden ack alert-7f3a",
+        "Silence: logwarden silence add service=checkout",
+    ]
+
+
+def test_an_incident_shows_its_window_samples_links_and_actions() -> None:
+    message = alert_message(
+        service="checkout", project="acme-prod", anomaly_types=("error_burst", "new_template"),
+        window_start="2026-11-03T09:14:00Z", window_end="2026-11-03T09:31:00Z",
+        samples=("ERROR db timeout after 30s user=<email>", "ERROR ``` pool exhausted",
+                 "WARN retry 3/5", "a fourth line is never shown"),
+        links=(("Logs Explorer", "https://console.cloud.google.com/logs/query;query=a|b&x=<y>"),
+               ("Runbook", "https://runbooks.acme.test/checkout"),
+               ("Bad", "javascript:alert(1)")),
+        actions=("Acknowledge: POST /api/incidents/alert-7f3a/ack",),
+    )
+    blocks = slack_blocks(message)
+    assert blocks[0]["text"]["text"] == ":red_circle: [CRITICAL] checkout: error burst +1 more"
+    fields = {f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in blocks[1]["fields"]}
+    assert fields["*Window*"] == "2026-11-03T09:14:00Z to 2026-11-03T09:31:00Z"
+    assert fields["*Type*"] == "error_burst, new_template" and fields["*Service*"] == "checkout"
+    samples = blocks[3]["text"]["text"]
+    assert samples.startswith("*Sample lines*\n```ERROR db timeout after 30s user=&lt;email&gt;")
+    assert samples.count("```") == 2 and "fourth" not in samples  # one block, three lines
+    links = blocks[4]["text"]["text"]
+    assert links == ("<https://console.cloud.google.com/logs/query;query=a%7Cb&amp;x=%3Cy%3E"
+                     "|Logs Explorer> · <https://runbooks.acme.test/checkout|Runbook>")
+    assert blocks[5]["elements"][1]["text"] == "Acknowledge: POST /api/incidents/alert-7f3a/ack"
+
+
+def test_a_webhook_update_is_a_new_message_naming_its_incident(webhook: WebhookStandIn) -> None:
+    update = alert_message(kind="update", revision=2, anomaly_count=9)
+    assert SlackNotifier(webhook.url(), 2.0).send(update).ok
+    payload = webhook.requests[0].payload
+    assert payload["text"].startswith("Re: [CRITICAL] checkout: error burst (updated) "
+                                      "(incident alert-7f3a):")
+    context = payload["blocks"][-1]["elements"][0]["text"]
+    assert context == "Incident `alert-7f3a` · message 2 · first seen 2026-11-03T09:14:00Z"
 
 
 def test_severity_picks_the_emoji_and_outbox_messages_render(webhook: WebhookStandIn) -> None:
     message = as_outbox_payload(alert_message(severity="warning", details=()))
     assert SlackNotifier(webhook.url(), 2.0).send(message).ok
     blocks = webhook.requests[0].payload["blocks"]
-    assert blocks[0]["text"]["text"].startswith(":warning: [WARNING]")
-    assert [block["type"] for block in blocks] == ["header", "section"]  # no empty context
+    assert blocks[0]["text"]["text"].startswith(":large_orange_circle: [WARNING]")
+    assert [block["type"] for block in blocks] == ["header", "section", "context"]
 
 
 def test_block_kit_limits_are_respected() -> None:
@@ -52,14 +93,16 @@ def test_block_kit_limits_are_respected() -> None:
         stream="acme-prod/k8s_container/" + "s" * 400,
         summary="word " * 2000,
         details=tuple(f"detail {i}: " + "d" * 3000 for i in range(25)),
+        samples=tuple("x" * 5000 for _ in range(3)),
+        actions=tuple(f"step {i}" for i in range(20)),
     )
-    header, section, context = slack_blocks(message)
+    header, section, why, samples, context = slack_blocks(message)
     assert len(header["text"]["text"]) == 150 and header["text"]["text"].endswith("…")
     assert len(section["text"]["text"]) <= 3000
     assert all(len(field["text"]) <= 2000 for field in section["fields"])
-    elements = context["elements"]
-    assert len(elements) == 10 and elements[-1]["text"] == "… and 16 more"
-    assert all(len(element["text"]) <= 2000 for element in elements)
+    assert len(why["text"]["text"]) <= 3000 and len(samples["text"]["text"]) <= 3000
+    assert samples["text"]["text"].endswith("```")
+    assert len(context["elements"]) == 10
     assert len(fallback_text(message)) <= 3000
 
 
@@ -70,6 +113,14 @@ def test_log_text_cannot_mention_anyone(webhook: WebhookStandIn) -> None:
     assert "<!channel>" not in raw and "<@U024BE7LH>" not in raw and "<https" not in raw
     section = webhook.requests[0].payload["blocks"][1]
     assert section["text"]["text"].startswith("payment failed &lt;!channel&gt; &lt;@U024BE7LH&gt;")
+
+
+def test_sample_lines_and_actions_cannot_mention_anyone_either() -> None:
+    hostile = "boom <!here> <!subteam^S1> & <@U1>"
+    blocks = slack_blocks(alert_message(samples=(hostile,), actions=(hostile,)))
+    raw = json.dumps(blocks)
+    assert "<!here>" not in raw and "<!subteam" not in raw and "<@U1>" not in raw
+    assert "boom &lt;!here&gt;" in blocks[3]["text"]["text"]
 
 
 def test_cutting_never_splits_an_escape() -> None:
