@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from pipeline.entry import LogEntry
@@ -65,8 +64,7 @@ def parse_entry_or_reject(
     A non-empty `source` (the Pub/Sub message id, `file:line`) is the entry's delivery id.
     """
     try:
-        entry = _entry(as_bytes(raw), max_bytes, fallback_ns, receive_ns)
-        return dataclasses.replace(entry, delivery_id=source) if source else entry
+        return _entry(as_bytes(raw), max_bytes, fallback_ns, receive_ns, source)
     except InvalidInput as error:
         return Rejection.of(error.reason, error.detail, stored_bytes(raw), source)
     except Exception as error:  # the last guard of "parsing never raises"
@@ -80,7 +78,8 @@ def parser_bug(error: Exception, raw: object, source: str) -> Rejection:
 
 
 def _entry(
-    data: bytes, max_bytes: int, fallback_ns: int | None, receive_ns: int | None
+    data: bytes, max_bytes: int, fallback_ns: int | None, receive_ns: int | None,
+    delivery_id: str,
 ) -> LogEntry:
     check_size(data, max_bytes)
     body = data[3:] if data.startswith(_BOM) else data
@@ -117,6 +116,7 @@ def _entry(
         http_status=http_status_of(http.status) if http else None,
         http_latency_s=latency_s_of(http.latency) if http else None,
         size=len(data),
+        delivery_id=delivery_id,
     )
 
 
