@@ -11,6 +11,7 @@ from datetime import timedelta
 from email import message_from_bytes
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -190,3 +191,16 @@ def test_an_outcome_is_recorded_once_the_database_is_back(pg_url: str) -> None:
 
 
 SHORT_BUT_PATIENT = DeliveryPolicy(lease=timedelta(seconds=10))
+
+
+def test_deliveries_are_counted_by_receiver_kind_never_by_name(store: Store) -> None:
+    def sent(channel: str) -> float:
+        labels = {"channel": channel, "status": "sent"}
+        return REGISTRY.get_sample_value("logwarden_deliveries_total", labels) or 0.0
+
+    before = sent("slack")
+    add_alerts(store, 2, channels=("slack:oncall",))
+    oncall = MemoryNotifier("slack:oncall")
+    assert deliver_due(store, {"slack:oncall": oncall}, policy=SHORT) == DeliveryReport(sent=2)
+    assert len(oncall.attempts) == 2
+    assert sent("slack") == before + 2 and sent("slack:oncall") == 0
