@@ -21,6 +21,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     RETRYING = "retrying"
     FAILED = "failed"  # permanent: given up, reason recorded
+    SKIPPED = "skipped"  # not sent on purpose (acknowledged, silenced, inhibited), reason recorded
 
 
 class MessageKind(StrEnum):

@@ -26,6 +26,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from alerting.alert import AlertMessage
 from alerting.backoff import MAX_ATTEMPTS, next_retry_delay
 from alerting.claim import ClaimKeeper
+from alerting.extras import MessageExtras, decorate
 from alerting.notifier import DeliveryResult, Notifier, give_up
 from alerting.receivers import receiver_kind
 from observability.metrics import get_metrics
@@ -60,9 +61,11 @@ def deliver_due(
     policy: DeliveryPolicy = DeliveryPolicy(),
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     rng: random.Random | None = None,
+    extras: MessageExtras | None = None,
 ) -> DeliveryReport:
     """Claims and sends due messages one at a time; one broken channel never blocks
-    another. Returns what happened to the messages this sweep handled."""
+    another. Each message is rendered from its incident as it is now, with `extras`
+    (links, how to act). Returns what happened to the messages this sweep handled."""
     rng = rng or random.Random()
     counts = {"sent": 0, "retrying": 0, "failed": 0}
     deadline = time.monotonic() + policy.budget_s
@@ -71,7 +74,7 @@ def deliver_due(
         item = store.claim_delivery(policy.lease)
         if item is None:
             return _report(counts, more=False)
-        counts[_deliver_one(store, notifiers, item, policy, clock, rng)] += 1
+        counts[_deliver_one(store, notifiers, item, policy, clock, rng, extras)] += 1
         handled += 1
     return _report(counts, more=True)
 
@@ -87,18 +90,19 @@ def _deliver_one(
     policy: DeliveryPolicy,
     clock: Callable[[], datetime],
     rng: random.Random,
+    extras: MessageExtras | None,
 ) -> str:
     kind = receiver_kind(item.channel)  # never the receiver's name: labels stay bounded
     if item.unrecorded:
         get_metrics().deliveries_total.labels(channel=kind, status="unrecorded").inc()
-    result = _attempt(store, notifiers.get(item.channel), item, policy.lease)
+    result = _attempt(store, notifiers.get(item.channel), item, policy.lease, extras)
     retryable = result.retryable and item.attempt < MAX_ATTEMPTS
     retry_at = None
     if not result.ok and retryable:
         delay = next_retry_delay(item.attempt, result.retry_after_s, rng=rng)
         retry_at = clock() + timedelta(seconds=delay)
     status = _record(store, item, policy, ok=result.ok, retryable=retryable,
-                     error=result.reason, retry_at=retry_at)
+                     error=result.reason, retry_at=retry_at, thread_ref=result.thread_ref)
     outcome = "sent" if result.ok else "retrying" if retryable else "failed"
     get_metrics().deliveries_total.labels(channel=kind, status=outcome).inc()
     if status is None:
@@ -129,7 +133,8 @@ def _record(store: Store, item: OutboxItem, policy: DeliveryPolicy, **outcome: A
 
 
 def _attempt(
-    store: Store, notifier: Notifier | None, item: OutboxItem, lease: timedelta
+    store: Store, notifier: Notifier | None, item: OutboxItem, lease: timedelta,
+    extras: MessageExtras | None,
 ) -> DeliveryResult:
     if notifier is None:
         return give_up(f"no channel named {item.channel!r} is configured")
@@ -137,6 +142,8 @@ def _attempt(
         # Only claims whose senders died get here: a poison message stops being tried.
         return give_up(f"{item.attempt - 1} attempts ended without a recorded outcome")
     message = AlertMessage.from_payload(item.payload)
+    if extras is not None:
+        message = decorate(message, extras)
     started = time.perf_counter()
     with ClaimKeeper(store, item, lease):
         result = notifier.send(message, item.idempotency_key)

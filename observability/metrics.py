@@ -37,6 +37,8 @@ LLM_OUTCOME = Label(
 TOKEN_KIND = Label("kind", ("prompt", "output"))
 # deploy: a new version label in a service's entries; config: an admin-activity audit entry.
 CHANGE_KIND = Label("kind", ("deploy", "config"))
+INCIDENT_STATE = Label("state", ("firing", "acknowledged"))
+INCIDENT_EVENT = Label("event", ("opened", "updated", "acknowledged", "resolved"))
 REASON = Label("reason")  # pipeline.parsing.RejectReason values
 DETECTOR = Label("detector")  # Finding.detector: "volume", "http/5xx", "rules/disk-full"
 ANOMALY_TYPE = Label("anomaly_type")
@@ -154,6 +156,21 @@ class Metrics:
 
     def _declare_alerting(self, r: CollectorRegistry) -> None:
         self.alerts_total = _counter(r, "alerts", "Alerts opened, by severity.", SEVERITY)
+        self.incidents_total = _counter(
+            r, "incidents",
+            "Incident lifecycle events: opened, updated (grew), acknowledged, resolved.",
+            INCIDENT_EVENT,
+        )
+        self.incidents_open = _labelled(
+            Gauge, r, "incidents_open",
+            "Open incidents by severity and state, as the latest sweep read them from Postgres.",
+            (SEVERITY, INCIDENT_STATE),
+            multiprocess_mode="livemostrecent",  # one shared truth, sampled by any sweep
+        )
+        self.silences_active = _gauge(
+            r, "silences_active", "Silences in force, as the latest sweep read them.",
+            "livemostrecent",
+        )
         self.deliveries_total = _counter(
             r,
             "deliveries",

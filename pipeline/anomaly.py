@@ -19,6 +19,7 @@ class AnomalySeverity(StrEnum):
 class AnomalyStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
+    SUPPRESSED = "suppressed"  # feedback said its template is expected here: no incident
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class Anomaly:
     lead_template_id: str | None = None
     verdict: Verdict | None = None
     status: AnomalyStatus = AnomalyStatus.OPEN
+    samples: tuple[str, ...] = ()  # up to 3 of its real lines, redacted
 
 
 def anomaly_id(batch_id: str, anomaly_type: str) -> str:

@@ -26,7 +26,9 @@ from pipeline.detectors.base import AnyDetector, MinedBatch
 from pipeline.detectors.silence import silence_window_id
 from pipeline.entry import LogEntry, StreamKey
 from pipeline.findings import Finding
+from pipeline.incidents import IncidentPolicy, StaticRouter
 from pipeline.parsing import RejectReason
+from pipeline.samples import with_samples
 from pipeline.scoring import ScoringPolicy, score_batch
 from pipeline.state import StateStore
 from pipeline.storage import (
@@ -69,8 +71,11 @@ class Miner(Protocol):
 @dataclass(frozen=True, slots=True)
 class ProcessingConfig:
     policy: ScoringPolicy = field(default_factory=ScoringPolicy)
-    alert_window_s: float = 3600.0
     channels: tuple[str, ...] = ()
+    incidents: IncidentPolicy | None = None  # None: every incident to every one of `channels`
+
+    def incident_policy(self) -> IncidentPolicy:
+        return self.incidents or IncidentPolicy(router=StaticRouter(self.channels))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,7 @@ class BatchOutcome:
     new_alert_ids: tuple[str, ...]
     already_recorded: bool
     findings: tuple[Finding, ...] = ()  # every finding, also those below the line
+    updated_alert_ids: tuple[str, ...] = ()  # open incidents these anomalies joined
 
 
 class BatchProcessor:
@@ -117,7 +123,8 @@ class BatchProcessor:
         with stage.labels(stage="detect").time():
             findings, states = self._detect(mined, stored)
             anomalies = score_batch(batch, findings, self.config.policy)
-            anomalies = [_after_change(_one_per_silence(a), changes) for a in anomalies]
+            anomalies = [with_samples(_after_change(_one_per_silence(a), changes), mined)
+                         for a in anomalies]
             states[CHANGES] = changes
         record = BatchRecord(
             batch_id=batch.id,
@@ -134,8 +141,7 @@ class BatchProcessor:
                 anomalies,
                 templates,
                 lineage,
-                alert_window_s=self.config.alert_window_s,
-                channels=self.config.channels,
+                policy=self.config.incident_policy(),
                 outcomes=outcomes,
             )
         if not result.already_recorded:
@@ -147,6 +153,7 @@ class BatchProcessor:
             duplicates=record.duplicates,
             anomalies=tuple(a for a in anomalies if a.id in result.new_anomaly_ids),
             new_alert_ids=tuple(result.new_alert_ids),
+            updated_alert_ids=tuple(result.updated_alert_ids),
             already_recorded=result.already_recorded,
             findings=tuple(findings),
         )

@@ -56,7 +56,6 @@ def _record(
         anomalies,
         [],
         {},
-        alert_window_s=processor.config.alert_window_s,
-        channels=processor.config.channels,
+        policy=processor.config.incident_policy(),
     )
     return [a for a in anomalies if a.id in result.new_anomaly_ids], result.new_alert_ids

@@ -21,6 +21,7 @@ from workers.embedded import RunSummary, run_embedded
 from workers.envcheck import warnings_for
 from workers.escalation import daily_usage_lines, usage_lines, verdict_line
 from workers.gcp_cli import backfill, setup, tail
+from workers.incident_cli import COMMANDS as INCIDENT_COMMANDS
 from workers.listing import (
     anomaly_json,
     dead_letter_json,
@@ -48,6 +49,8 @@ def main(ctx: click.Context, database_url: str | None) -> None:
 
 
 for _command in (setup, backfill, tail):  # Google Cloud: workers/gcp_cli.py
+    main.add_command(_command)
+for _command in INCIDENT_COMMANDS:  # incidents, ack, resolve, silence, feedback
     main.add_command(_command)
 
 

@@ -24,6 +24,7 @@ from google.api_core import exceptions as google_errors
 
 from pipeline.detectors.rules import RuleConfigError
 from pipeline.parsing import InputError
+from workers.config_lines import yaml_line
 
 USAGE, FAILURE = 2, 1
 _PREFIX = "LOGWARDEN_"
@@ -94,7 +95,12 @@ def _settings_problem(error: pydantic.ValidationError) -> str:
     for item in error.errors()[:2]:
         loc = [str(part) for part in item["loc"]]
         expected = _expected(item["msg"])
-        problems.append(f"{_setting_name(loc)} is {item['input']!r}: expected {expected}")
+        where = _setting_name(loc) + _line_of(item["loc"])
+        shown = item["input"]
+        if isinstance(shown, dict | list):
+            problems.append(f"{where}: {expected}")
+        else:
+            problems.append(f"{where} is {shown!r}: expected {expected}")
     more = len(error.errors()) - len(problems)
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
@@ -110,6 +116,16 @@ def _setting_name(loc: list[str]) -> str:
     if env in os.environ or not os.environ.get(f"{_PREFIX}CONFIG_FILE"):
         return env
     return f"{'.'.join(loc)} in {os.environ[f'{_PREFIX}CONFIG_FILE']}"
+
+
+def _line_of(loc: tuple[str | int, ...]) -> str:
+    """` (line N)` when the value came from a YAML config file."""
+    name = os.environ.get(f"{_PREFIX}CONFIG_FILE", "")
+    env = _PREFIX + "__".join(str(p) for p in loc).upper()
+    if not name.endswith((".yaml", ".yml")) or env in os.environ:
+        return ""
+    line = yaml_line(Path(name), loc)
+    return "" if line is None else f" (line {line})"
 
 
 def _settings_parse_problem(message: str) -> str:

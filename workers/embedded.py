@@ -13,22 +13,24 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 from tqdm import tqdm
 
+from alerting.lifecycle import sweep_incidents
 from alerting.outbox import deliver_due
 from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.entry import LogEntry
 from pipeline.escalation.ledger import InMemoryLedger
 from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
-from pipeline.processing import BatchOutcome, keep_failed_batch
+from pipeline.processing import BatchOutcome, BatchProcessor, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.state import InMemoryStateStore
 from pipeline.storage.reviews import ReviewStore
 from workers.escalation import LlmUsage, build_escalation, llm_enabled, llm_usage
-from workers.runtime import build_notifiers, build_processor, build_store
+from workers.runtime import build_notifiers, build_processor, build_store, message_extras
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ class RunSummary:
     duplicates: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     anomalies: Counter[str] = field(default_factory=Counter)
-    alerts: int = 0
+    alerts: int = 0  # incidents opened
+    resolved: int = 0  # incidents resolved
     deliveries: Counter[str] = field(default_factory=Counter)
     templates: int = 0
     seconds: float = 0.0
@@ -84,11 +87,13 @@ def run_embedded(
     progress bar follows how far `source` has been read.
     """
     started = time.perf_counter()
-    store = build_store(settings, migrate=True)
-    processor = build_processor(settings, InMemoryStateStore(), store)
-    notifiers = build_notifiers(settings)
-    summary = RunSummary()
     log_time = [time.time()]  # cool-downs and rate limits run on the log's clock
+    clock = ReplayClock()
+    store = build_store(settings, migrate=True, schedule_clock=clock)
+    processor = build_processor(settings, InMemoryStateStore(), store)
+    summary = RunSummary()
+    lifecycle = ReplayLifecycle(settings, processor, clock, summary)
+    deliver, beat = lifecycle.deliver, lifecycle.beat
     if llm and llm_enabled(settings, asked=True):
         ledger = InMemoryLedger(clock=lambda: log_time[0])
         processor.escalation = build_escalation(settings, store, ledger).gate
@@ -109,8 +114,8 @@ def run_embedded(
         summary.duplicates += outcome.duplicates
         summary.anomalies.update(a.anomaly_type for a in outcome.anomalies)
         summary.alerts += len(outcome.new_alert_ids)
-        if outcome.new_alert_ids:
-            _deliver(store, notifiers, summary)
+        if outcome.new_alert_ids or outcome.updated_alert_ids:
+            deliver()
 
     dead: list[Rejection] = []
     failed: Counter[str] = Counter()
@@ -139,17 +144,21 @@ def run_embedded(
             if not isinstance(item, Rejection):
                 log_clock = max(log_clock, item.timestamp_ns / 1e9)
                 log_time[0] = log_clock
+                clock.at(log_clock)
                 _advance(bar, source)
             ingest.feed(item, log_clock)
             if log_clock >= next_beat:  # what beat does in the fleet, on the log's clock
                 ingest.tick(log_clock)
                 _store_dead_letters(store, dead)
-                _note_silences(processor, log_clock, summary)
+                beat(log_clock)
                 next_beat = log_clock + BEAT_S
         ingest.close()
-        _note_silences(processor, log_clock, summary)
+        beat(log_clock)
     _store_dead_letters(store, dead)
-    _deliver(store, notifiers, summary)
+    # The logs ended: time runs on until every incident has been quiet long enough to
+    # resolve, so the replay ends with each incident's resolved notice.
+    # Not a silence, though: the logs ended, the services did not stop.
+    beat(log_clock + lifecycle.policy.quiet_s + BEAT_S, silences=False)
     summary.entries = ingest.received
     summary.dead_letters = ingest.rejected + failed
     summary.templates = len(processor.miner.templates())
@@ -209,9 +218,44 @@ def _store_dead_letters(store, dead: list[Rejection]) -> None:
         dead.clear()
 
 
-def _deliver(store, notifiers, summary: RunSummary) -> None:
-    report = deliver_due(store, notifiers)
-    summary.deliveries.update(sent=report.sent, retrying=report.retrying, failed=report.failed)
+class ReplayLifecycle:
+    """What beat and the notify workers do in the fleet, done by the replay itself."""
+
+    def __init__(self, settings: Settings, processor: BatchProcessor, clock: ReplayClock,
+                 summary: RunSummary) -> None:
+        self.processor, self.clock, self.summary = processor, clock, summary
+        self.policy = settings.incident_policy()
+        self.notifiers = build_notifiers(settings)
+        self.extras = message_extras(settings)
+
+    def deliver(self) -> None:
+        report = deliver_due(self.processor.store, self.notifiers, clock=self.clock,
+                             extras=self.extras)
+        self.summary.deliveries.update(sent=report.sent, retrying=report.retrying,
+                                       failed=report.failed)
+
+    def beat(self, at_s: float, *, silences: bool = True) -> None:
+        """Silences, the incident sweep and the outbox, at log time `at_s`."""
+        self.clock.at(at_s)
+        if silences:
+            _note_silences(self.processor, at_s, self.summary)
+        report = sweep_incidents(self.processor.store, self.policy, int(at_s * 1e9))
+        self.summary.resolved += len(report.resolved)
+        self.deliver()
+
+
+class ReplayClock:
+    """The lifecycle's clock in a replay: the log's time once lines came, else now."""
+
+    def __init__(self) -> None:
+        self._at: float | None = None
+
+    def at(self, seconds: float) -> None:
+        if self._at is None or seconds > self._at:
+            self._at = seconds
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) if self._at is None else datetime.fromtimestamp(self._at, UTC)
 
 
 def _delivery_source(source_name: str) -> str:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 
 import redis
 
 import migrations
 from alerting.console import ConsoleNotifier, FileNotifier
 from alerting.email import EmailNotifier
+from alerting.extras import MessageExtras
 from alerting.notifier import Notifier
 from alerting.outbox import DeliveryPolicy
 from alerting.receivers import build_receiver
@@ -50,10 +51,12 @@ def serve_metrics(settings: Settings) -> None:
         start_metrics_server(settings.metrics_port, multiprocess)
 
 
-def build_store(settings: Settings, *, migrate: bool = False) -> Store:
+def build_store(settings: Settings, *, migrate: bool = False,
+                schedule_clock: Callable[[], datetime] | None = None) -> Store:
+    """The store; a replay passes the log's clock to time incidents and messages by."""
     if migrate:
         migrations.upgrade(settings.database_url)
-    return Store(make_engine(settings.database_url))
+    return Store(make_engine(settings.database_url), schedule_clock=schedule_clock)
 
 
 def scoring_policy(settings: Settings) -> ScoringPolicy:
@@ -72,8 +75,8 @@ def build_processor(
         store=store,
         config=ProcessingConfig(
             policy=scoring_policy(settings),
-            alert_window_s=settings.alert_window_s,
             channels=tuple(settings.channels),
+            incidents=settings.incident_policy(),
         ),
     )
 
@@ -88,7 +91,8 @@ def build_fleet_processor(settings: Settings, store: Store) -> BatchProcessor:
 
 def build_notifiers(settings: Settings) -> Mapping[str, Notifier]:
     """The configured channels and receivers, by name (a receiver by `<kind>:<name>`); a
-    channel named but not configured, or a name used twice, is a clear error."""
+    channel named but not configured, a name used twice, or a route naming a receiver
+    that is neither, is a clear error."""
     notifiers: dict[str, Notifier] = {}
     for channel in settings.channels:
         notifiers[channel] = _notifier(channel, settings)
@@ -99,7 +103,15 @@ def build_notifiers(settings: Settings) -> Mapping[str, Notifier]:
             notifiers[receiver.id] = build_receiver(receiver, smtp=settings.smtp)
         except ValueError as error:
             raise ConfigError(f"receiver {receiver.id!r}: {error}") from None
+    for name in sorted(settings.route_tree().receivers() - set(notifiers)):
+        notifiers[name] = _notifier(name, settings)  # an old channel a route names
     return notifiers
+
+
+def message_extras(settings: Settings) -> MessageExtras:
+    links = settings.links
+    return MessageExtras(dashboard_url=links.dashboard_url, runbook_url=links.runbook_url,
+                         runbooks=dict(links.runbooks), ack_hint=links.ack_hint)
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:

@@ -19,9 +19,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from alerting.receivers import ReceiverConfig, SmtpServer
+from alerting.routes import RouteTree
 from observability.logging import mask_url
 from pipeline.batch import BatchLimits
+from pipeline.incidents import IncidentPolicy
 from workers.llm_settings import LlmSettings
+from workers.route_settings import (
+    DefaultRouteSettings,
+    IncidentSettings,
+    LinkSettings,
+    RouteSettings,
+    incident_policy,
+    route_tree,
+)
 
 
 class BatchSettings(BaseModel):
@@ -145,7 +155,11 @@ class Settings(BaseSettings):
     # Per stream, by service name or full key ("project/resource_type/service").
     stream_sensitivity: dict[str, Annotated[float, Field(gt=0, le=5)]] = {}
     alert_window_s: float = Field(3600.0, gt=0)
-    channels: list[str] = ["console", "file"]
+    channels: list[str] = ["console", "file"]  # the default route's receivers, unless it names some
+    route: DefaultRouteSettings = DefaultRouteSettings()
+    routes: list[RouteSettings] = []
+    incidents: IncidentSettings = IncidentSettings()
+    links: LinkSettings = LinkSettings()
     alerts_file: Path = Path("logwarden-alerts.jsonl")
     slack_webhook_url: SecretStr | None = None
     # Named receivers (`<kind>:<name>`), beside the `channels` above; routes name them.
@@ -204,6 +218,12 @@ class Settings(BaseSettings):
             raise ValueError("a database URL Logwarden can use, e.g. "
                              "sqlite:///logwarden.db or postgresql+psycopg://user@host/db")
         return value
+
+    def route_tree(self) -> RouteTree:
+        return route_tree(self.route, self.routes, self.channels)
+
+    def incident_policy(self) -> IncidentPolicy:
+        return incident_policy(self.incidents, self.route_tree())
 
     def secrets(self) -> list[str]:
         """Every secret value, so logs can redact them: the channel, receiver, push, API and

@@ -15,6 +15,7 @@ from celery import Celery, Task, current_app, shared_task
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
+from alerting.lifecycle import sweep_incidents
 from alerting.notifier import Notifier
 from alerting.outbox import deliver_due
 from observability.metrics import get_metrics
@@ -37,6 +38,7 @@ from workers.runtime import (
     build_notifiers,
     build_store,
     delivery_policy,
+    message_extras,
 )
 from workers.settings import Settings
 
@@ -160,7 +162,7 @@ def detect_batch(self: Task, payload: str) -> None:
             "anomalies": len(outcome.anomalies),
         },
     )
-    if outcome.new_alert_ids:
+    if outcome.new_alert_ids or outcome.updated_alert_ids:
         self.app.send_task(NOTIFY_TASK, queue="notify")  # through this worker's app, explicitly
 
 
@@ -172,13 +174,16 @@ def detect_batch(self: Task, payload: str) -> None:
     max_retries=8,
 )
 def notify() -> None:
-    """Delivers whatever the outbox holds that is due; safe to run any number of times.
+    """Sweeps the incidents (quiet ones resolve, firing ones repeat) and delivers whatever
+    the outbox holds that is due; safe to run any number of times, on any worker.
 
-    Sent after each batch that raised an alert, and by beat every 30 s for retries that
-    came due and for anything a lost notify left behind.
+    Sent after each batch that opened or grew an incident, and by beat every 30 s for
+    resolutions, repeats, retries that came due and anything a lost notify left behind.
     """
     rt = runtime()
-    report = deliver_due(rt.store, notifiers(), policy=delivery_policy(rt.settings))
+    sweep_incidents(rt.store, rt.settings.incident_policy(), time.time_ns())
+    report = deliver_due(rt.store, notifiers(), policy=delivery_policy(rt.settings),
+                         extras=message_extras(rt.settings))
     if report.more:  # a sweep's budget keeps it well inside the task's time limit
         notify.delay()
 

@@ -1,8 +1,7 @@
-"""Contract types to rows and back; the alert an anomaly opens and the message it sends."""
+"""Contract types to rows and back; an incident's title and evidence lines."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -11,9 +10,7 @@ import msgspec
 
 from pipeline.anomaly import Anomaly, AnomalySeverity, AnomalyStatus, Verdict
 from pipeline.entry import StreamKey
-from pipeline.escalation.redaction import redact
 from pipeline.findings import Finding
-from pipeline.storage.records import ALERT_FIRING
 
 SEVERITY_RANK = {AnomalySeverity.INFO: 0, AnomalySeverity.WARNING: 1, AnomalySeverity.CRITICAL: 2}
 
@@ -36,6 +33,7 @@ def anomaly_values(anomaly: Anomaly, now: datetime) -> dict[str, Any]:
         "lead_template_id": anomaly.lead_template_id,
         "verdict": verdict_json(anomaly.verdict),
         "status": str(anomaly.status),
+        "samples": list(anomaly.samples),
         "created_at": now,
     }
 
@@ -62,60 +60,12 @@ def anomaly_from_row(row: Mapping[Any, Any]) -> Anomaly:
         lead_template_id=row["lead_template_id"],
         verdict=None if verdict is None else msgspec.convert(verdict, Verdict),
         status=AnomalyStatus(row["status"]),
+        samples=tuple(row.get("samples") or ()),
     )
-
-
-def window_start_ns(start_ns: int, window_s: float) -> int:
-    """The start of the alert window `start_ns` falls in (windows are aligned to the epoch)."""
-    window_ns = max(1, round(window_s * 1e9))
-    return start_ns // window_ns * window_ns
-
-
-def alert_id_for(fingerprint: str, window_start: int) -> str:
-    """Stable, so every worker names the alert of one (fingerprint, window) the same."""
-    text = f"{fingerprint}|{window_start}"
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def alert_values(anomaly: Anomaly, alert_id: str, window_start: int) -> dict[str, Any]:
-    """A new `alerts` row opened by its first anomaly."""
-    return {
-        "id": alert_id,
-        "fingerprint": anomaly.fingerprint,
-        "window_start_ns": window_start,
-        "status": ALERT_FIRING,
-        "severity": str(anomaly.severity),
-        "title": alert_title(anomaly),
-        "summary": anomaly.summary,
-        "stream": str(anomaly.stream),
-        "anomaly_type": anomaly.anomaly_type,
-        "first_seen_ns": anomaly.start_ns,
-        "last_seen_ns": anomaly.end_ns,
-        "anomaly_count": 1,
-    }
 
 
 def alert_title(anomaly: Anomaly) -> str:
     return f"{anomaly.anomaly_type.replace('_', ' ')} in {anomaly.stream.service or anomaly.stream}"
-
-
-def alert_payload(anomaly: Anomaly, alert_id: str) -> dict[str, Any]:
-    """The fields of `alerting.alert.AlertMessage`, as JSON (details as a list)."""
-    return {
-        "alert_id": alert_id,
-        "fingerprint": anomaly.fingerprint,
-        "title": alert_title(anomaly),
-        "severity": str(anomaly.severity),
-        "stream": str(anomaly.stream),
-        "anomaly_type": anomaly.anomaly_type,
-        # What leaves for Slack and email: log text in it is redacted like a prompt.
-        "summary": redact(anomaly.summary),
-        "details": [redact(line) for line in finding_lines(anomaly.findings)],
-        "first_seen": rfc3339(anomaly.start_ns),
-        "anomaly_count": 1,
-        "review": "not reviewed",  # until an LLM verdict edits it or follows it up
-        "follow_up": False,
-    }
 
 
 MAX_DETAIL_LINES = 5

@@ -9,9 +9,11 @@ message was claimed again cannot overwrite the newer claim's outcome with a fail
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, case, literal, select, update
+from sqlalchemy import ColumnElement, Connection, Row, case, exists, literal, select, update
 
+from pipeline.storage import render
 from pipeline.storage.db import insert_for
 from pipeline.storage.models import DELIVERIES, OUTBOX
 from pipeline.storage.records import OutboxItem, OutboxStatus
@@ -19,15 +21,50 @@ from pipeline.storage.records import OutboxItem, OutboxStatus
 WAITING = (OutboxStatus.PENDING.value, OutboxStatus.RETRYING.value)
 # What a claim writes over `last_error` when the previous claim was never released.
 UNRECORDED = "the previous attempt stopped before its outcome was recorded"
+MAX_SKIPS = 200  # muted messages settled by one claim, at most
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
     col = OUTBOX.c
     free = col.claimed_until.is_(None) | (col.claimed_until <= now)
-    return col.status.in_(WAITING) & (col.next_attempt_at <= now) & free
+    earlier = OUTBOX.alias("earlier")
+    # Per (incident, receiver), a message waits until every earlier one is settled.
+    before = exists().where(earlier.c.alert_id == col.alert_id,
+                            earlier.c.channel == col.channel,
+                            earlier.c.revision < col.revision,
+                            earlier.c.status.in_(WAITING))
+    return col.status.in_(WAITING) & (col.next_attempt_at <= now) & free & ~before
 
 
 def claim_next(conn: Connection, now: datetime, lease: timedelta) -> OutboxItem | None:
+    """Claims the oldest due message that should go, rendered from its incident now;
+    settles as skipped (with the reason, in the history too) those that should not."""
+    for _ in range(MAX_SKIPS):
+        row = _claim_one(conn, now, lease)
+        if row is None:
+            return None
+        incident = render.incident(conn, row.alert_id)
+        reason = render.mute_reason(conn, incident, row.kind, row.channel, now)
+        if reason is None:
+            payload = render.payload(conn, incident, row.kind, row.revision, row.channel,
+                                     row.payload)
+            return OutboxItem(row.id, row.alert_id, row.channel, OutboxStatus(row.status),
+                              row.attempts, payload, unrecorded=row.last_error == UNRECORDED,
+                              kind=row.kind, revision=row.revision)
+        _skip(conn, row, reason, now)
+    return None
+
+
+def _skip(conn: Connection, row: Row[Any], reason: str, now: datetime) -> None:
+    col = OUTBOX.c
+    conn.execute(update(OUTBOX).where(col.id == row.id).values(
+        status=OutboxStatus.SKIPPED.value, claimed_until=None, last_error=reason))
+    conn.execute(insert_for(conn, DELIVERIES).values(
+        outbox_id=row.id, alert_id=row.alert_id, channel=row.channel, attempt=row.attempts,
+        status=OutboxStatus.SKIPPED.value, error=reason, created_at=now))
+
+
+def _claim_one(conn: Connection, now: datetime, lease: timedelta) -> Row[Any] | None:
     """Claims the oldest due message for `lease`; None when nothing is due and free.
 
     One statement, so it is atomic on both dialects. The picked id is a materialized CTE
@@ -53,13 +90,9 @@ def claim_next(conn: Connection, now: datetime, lease: timedelta) -> OutboxItem 
         .where(col.id == picked.c.id, _claimable(now))
         .values(claimed_until=now + lease, attempts=col.attempts + 1, last_error=note)
         .returning(col.id, col.alert_id, col.channel, col.status, col.attempts, col.payload,
-                   col.last_error)
+                   col.last_error, col.kind, col.revision)
     )
-    row = conn.execute(stmt).first()
-    if row is None:
-        return None
-    return OutboxItem(row.id, row.alert_id, row.channel, OutboxStatus(row.status),
-                      row.attempts, row.payload, unrecorded=row.last_error == UNRECORDED)
+    return conn.execute(stmt).first()
 
 
 def extend_claim(conn: Connection, outbox_id: int, attempt: int, until: datetime) -> bool:
@@ -85,6 +118,7 @@ def record_attempt(
     error: str | None,
     retry_at: datetime | None,
     now: datetime,
+    thread_ref: str | None = None,
 ) -> OutboxStatus | None:
     """Appends attempt `attempt` to `deliveries` and, while the claim holds, moves the
     message to sent, retrying or failed and releases the claim.
@@ -98,6 +132,8 @@ def record_attempt(
     )
     col = OUTBOX.c
     values: dict[str, object] = {"status": status.value, "claimed_until": None}
+    if thread_ref is not None:
+        values["thread_ref"] = thread_ref[:512]
     if not ok:
         values["last_error"] = error
     if status is OutboxStatus.RETRYING:

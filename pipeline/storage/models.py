@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Double,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -138,49 +140,78 @@ class AnomalyRecord(Base):
     lead_template_id: Mapped[str | None] = mapped_column(String(128))
     verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     status: Mapped[str] = mapped_column(String(16))
+    samples: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))  # redacted lines
     alert_id: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("alerts.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime]
 
 
+OPEN_INCIDENT = text("status <> 'resolved'")
+
+
 class AlertRecord(Base):
+    """An incident: the anomalies of one group key (a stream or a service) that kept
+    coming without a quiet period between them. At most one is open per key (the
+    partial unique index), so concurrent workers fold into the same one."""
+
     __tablename__ = "alerts"
-    __table_args__ = (UniqueConstraint("fingerprint", "window_start_ns"),)
+    __table_args__ = (
+        Index("uq_alerts_open_group_key", "group_key", unique=True,
+              postgresql_where=OPEN_INCIDENT, sqlite_where=OPEN_INCIDENT),
+        Index(None, "service", "status"),
+    )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    window_start_ns: Mapped[int] = mapped_column(BigInteger)
+    group_key: Mapped[str] = mapped_column(String(640))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # of the anomaly that opened it
     status: Mapped[str] = mapped_column(String(16), index=True)
     severity: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(Text)
-    summary: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)  # the latest anomaly's sentence
     stream: Mapped[str] = mapped_column(String(512))
-    anomaly_type: Mapped[str] = mapped_column(String(64))
+    project: Mapped[str] = mapped_column(String(256), index=True)
+    service: Mapped[str] = mapped_column(String(256))
+    anomaly_type: Mapped[str] = mapped_column(String(64))  # of the worst anomaly
+    anomaly_types: Mapped[list[Any]] = mapped_column(JSON)
+    details: Mapped[list[Any]] = mapped_column(JSON)  # latest evidence, one line each
+    samples: Mapped[list[Any]] = mapped_column(JSON)  # up to 3 real lines, redacted
+    lead_template_id: Mapped[str | None] = mapped_column(String(128))
     first_seen_ns: Mapped[int] = mapped_column(BigInteger)
     last_seen_ns: Mapped[int] = mapped_column(BigInteger, index=True)
     anomaly_count: Mapped[int]
+    revision: Mapped[int]  # of its latest message; every message takes the next one
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(256))
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(256))
 
 
 class OutboxRecord(Base):
-    """One message for one channel, written with its alert; delivered later, retried."""
+    """One message of an incident for one receiver; its content is rendered from the
+    incident when it is sent. Per (incident, receiver) they go out in revision order."""
 
     __tablename__ = "outbox"
     __table_args__ = (
-        UniqueConstraint("alert_id", "channel", "kind"),
+        UniqueConstraint("alert_id", "channel", "revision"),
         Index(None, "status", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(String(64), ForeignKey("alerts.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(64))
-    # "alert" (the page), or "review" (one follow-up once the LLM's verdict came)
-    kind: Mapped[str] = mapped_column(String(16), default="alert", server_default="alert")
+    channel: Mapped[str] = mapped_column(String(64))  # the receiver's name
+    # firing, update, acknowledged, resolved, review (the LLM's verdict followed up)
+    kind: Mapped[str] = mapped_column(String(16), default="firing", server_default="firing")
+    revision: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int]
     next_attempt_at: Mapped[datetime]
     # Set by the sender that claimed the message, cleared when it records the outcome.
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
-    payload: Mapped[dict[str, Any]]
+    # What the receiver returned for this message (a Slack ts, a Message-ID): later
+    # messages of the incident to the same receiver thread under it.
+    thread_ref: Mapped[str | None] = mapped_column(String(512))
+    payload: Mapped[dict[str, Any]]  # extras over the incident's state (a review's text)
     created_at: Mapped[datetime]
 
 
@@ -221,6 +252,39 @@ class LlmCallRecord(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class SilenceRecord(Base):
+    """Mutes the incidents its matchers all match, from `starts_at` to `ends_at`."""
+
+    __tablename__ = "silences"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    matchers: Mapped[list[Any]] = mapped_column(JSON)  # [{name, value, regex}]
+    project: Mapped[str | None] = mapped_column(String(256), index=True)  # its tenant
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    author: Mapped[str] = mapped_column(String(256))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class FeedbackRecord(Base):
+    """Someone's word on an incident: "expected" or "false_positive". While it holds it
+    suppresses new anomalies of its template on its stream; eval and detectors read it."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index(None, "stream", "template_id"),)
+    id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    stream: Mapped[str] = mapped_column(String(512))
+    template_id: Mapped[str | None] = mapped_column(String(128))
+    anomaly_type: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(32))
+    author: Mapped[str] = mapped_column(String(256))
+    comment: Mapped[str] = mapped_column(Text)
+    suppress: Mapped[bool] = mapped_column(Boolean)
+    expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
 # The same tables as Core objects, for the store's INSERT ... ON CONFLICT statements.
 LEDGER = Base.metadata.tables[ProcessedBatch.__tablename__]
 DEAD_LETTERS = Base.metadata.tables[DeadLetter.__tablename__]
@@ -232,3 +296,5 @@ ALERTS = Base.metadata.tables[AlertRecord.__tablename__]
 OUTBOX = Base.metadata.tables[OutboxRecord.__tablename__]
 DELIVERIES = Base.metadata.tables[DeliveryRecord.__tablename__]
 LLM_CALLS = Base.metadata.tables[LlmCallRecord.__tablename__]
+SILENCES = Base.metadata.tables[SilenceRecord.__tablename__]
+FEEDBACK = Base.metadata.tables[FeedbackRecord.__tablename__]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from pipeline.anomaly import Anomaly
@@ -56,25 +58,34 @@ def dead_letters(conn: Connection, *, reason: str | None, limit: int) -> list[De
 def alerts(
     conn: Connection,
     *,
-    status: str | None,
+    status: str | Collection[str] | None,
     severity: str | None,
     since_ns: int | None,
     limit: int,
+    service: str | None = None,
+    projects: Collection[str] | None = None,
 ) -> list[StoredAlert]:
+    """Incidents, most recently seen first; `projects` scopes them to those tenants."""
     col = ALERTS.c
     stmt = select(ALERTS)
     if status is not None:
-        stmt = stmt.where(col.status == status)
+        states = [status] if isinstance(status, str) else list(status)
+        stmt = stmt.where(col.status.in_(states))
     if severity is not None:
         stmt = stmt.where(col.severity == severity)
+    if service is not None:
+        stmt = stmt.where(col.service == service)
+    if projects is not None:
+        stmt = stmt.where(col.project.in_(list(projects)))
     if since_ns is not None:
         stmt = stmt.where(col.last_seen_ns >= since_ns)
     stmt = stmt.order_by(col.last_seen_ns.desc(), col.id).limit(limit)
-    return [StoredAlert(**row) for row in conn.execute(stmt).mappings()]
+    return [StoredAlert.from_row(row) for row in conn.execute(stmt).mappings()]
 
 
 def deliveries(conn: Connection, *, alert_id: str | None, limit: int) -> list[DeliveryAttempt]:
-    col = DELIVERIES.c
+    """Every attempt at every message (skipped ones too), in the order they happened."""
+    col, out = DELIVERIES.c, OUTBOX.c
     stmt = select(
         col.outbox_id,
         col.alert_id,
@@ -83,7 +94,9 @@ def deliveries(conn: Connection, *, alert_id: str | None, limit: int) -> list[De
         col.status,
         col.error,
         col.created_at,
-    )
+        out.kind,
+        out.revision,
+    ).join(OUTBOX, out.id == col.outbox_id)
     if alert_id is not None:
         stmt = stmt.where(col.alert_id == alert_id)
     stmt = stmt.order_by(col.id).limit(limit)

@@ -19,9 +19,7 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     RETRYING = "retrying"
     FAILED = "failed"
-
-
-ALERT_FIRING = "firing"  # `alerting.alert.AlertStatus.FIRING`: what a new alert starts as
+    SKIPPED = "skipped"  # not sent, on purpose: acknowledged, silenced, inhibited
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,28 +165,54 @@ class OutboxItem:
     attempt: int
     payload: dict[str, Any]
     unrecorded: bool = False
+    kind: str = "firing"
+    revision: int = 1
 
     @property
     def idempotency_key(self) -> str:
-        """The same for every attempt at this message (one per alert, channel and kind)."""
-        suffix = ".review" if self.payload.get("follow_up") else ""
+        """The same for every attempt at this message (one per incident, receiver and
+        revision); the first message's is the incident's and the receiver's name."""
+        if self.kind == "review":
+            return f"{self.alert_id}.{self.channel}.review"
+        suffix = f".r{self.revision}" if self.revision > 1 else ""
         return f"{self.alert_id}.{self.channel}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
 class StoredAlert:
+    """An incident as stored (an `alerts` row)."""
+
     id: str
+    group_key: str
     fingerprint: str
-    window_start_ns: int
     status: str
     severity: str
     title: str
     summary: str
     stream: str
+    project: str
+    service: str
     anomaly_type: str
+    anomaly_types: tuple[str, ...]
+    details: tuple[str, ...]
+    samples: tuple[str, ...]
+    lead_template_id: str | None
     first_seen_ns: int
     last_seen_ns: int
     anomaly_count: int
+    revision: int
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> StoredAlert:
+        data = dict(row)
+        for name in ("anomaly_types", "details", "samples"):
+            data[name] = tuple(data[name] or ())
+        return cls(**data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +224,8 @@ class DeliveryAttempt:
     status: OutboxStatus
     error: str | None
     created_at: datetime
+    kind: str = "firing"
+    revision: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, select, update
 
 from pipeline.anomaly import Anomaly, Verdict
+from pipeline.incidents import IncidentPolicy, StaticRouter
 from pipeline.storage import accounting, batches, codec, delivery, queries
 from pipeline.storage.db import insert_for
+from pipeline.storage.incident_store import IncidentStore
 from pipeline.storage.models import ANOMALIES, DEAD_LETTERS, LEDGER
 from pipeline.storage.records import (
     BatchRecord,
@@ -38,9 +40,17 @@ class Store:
     `clock` stamps the rows' bookkeeping times (`created_at`); tests pass their own.
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        schedule_clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.engine = engine
         self._clock = clock
+        # Times incidents, their messages and claims; a replay runs it on the log's time.
+        self._schedule = schedule_clock or clock
 
     def record_batch(
         self,
@@ -49,20 +59,23 @@ class Store:
         templates: Sequence[TemplateRow],
         lineage: Mapping[str, str],
         *,
-        alert_window_s: float,
-        channels: Sequence[str],
+        channels: Sequence[str] = (),
         outcomes: Sequence[EntryOutcome] = (),
+        policy: IncidentPolicy | None = None,
     ) -> BatchResult:
         """Records one processed batch in ONE transaction, exactly once.
 
         Writes the ledger row and the `outcomes` of the deliveries it counts (raising
         `EntriesCountedMeanwhile`, with nothing written, when another batch counted one of
         them since `known_entries` was asked), upserts templates (counts added, first/last
-        seen widened) and lineage, inserts the anomalies and groups each new one into the
-        alert of its (fingerprint, window) — a new alert gets one pending outbox row per channel, an
-        existing one counts the anomaly and takes the higher severity. When the ledger
-        already holds `record.batch_id`, nothing is written and `already_recorded` is True.
+        seen widened) and lineage, inserts the anomalies and folds each new one into the
+        open incident of its stream (or service, per `policy`): a new incident pages its
+        receivers (`policy.router`, or every one of `channels`), an existing one counts
+        the anomaly, takes the higher severity and, when it grew, updates them. When the
+        ledger already holds `record.batch_id`, nothing is written and `already_recorded`
+        is True.
         """
+        chosen = policy or IncidentPolicy(router=StaticRouter(tuple(channels)))
         with self.engine.begin() as conn:
             return batches.record_batch(
                 conn,
@@ -71,9 +84,9 @@ class Store:
                 templates,
                 lineage,
                 outcomes=outcomes,
-                alert_window_s=alert_window_s,
-                channels=channels,
+                policy=chosen,
                 now=self._clock(),
+                schedule_now=self._schedule(),
             )
 
     def known_entries(
@@ -136,6 +149,11 @@ class Store:
         with self.engine.begin() as conn:
             return conn.execute(stmt).first() is not None
 
+    @property
+    def incidents(self) -> IncidentStore:
+        """The incident verbs (list, acknowledge, resolve, silences, feedback, sweep)."""
+        return IncidentStore(self.engine, self._schedule)
+
     def claim_delivery(self, lease: timedelta = DEFAULT_LEASE) -> OutboxItem | None:
         """Claims the oldest due message (pending or retrying, `next_attempt_at` passed, no
         live claim) for `lease`, counting the attempt; None when there is none.
@@ -144,12 +162,12 @@ class Store:
         `record_attempt` leaves its claim to run out; the message is then claimed again.
         """
         with self.engine.begin() as conn:
-            return delivery.claim_next(conn, self._clock(), lease)
+            return delivery.claim_next(conn, self._schedule(), lease)
 
     def extend_claim(self, item: OutboxItem, lease: timedelta = DEFAULT_LEASE) -> bool:
         """Keeps a claim alive while its send goes on; False when it is no longer held."""
         with self.engine.begin() as conn:
-            return delivery.extend_claim(conn, item.id, item.attempt, self._clock() + lease)
+            return delivery.extend_claim(conn, item.id, item.attempt, self._schedule() + lease)
 
     def record_attempt(
         self,
@@ -159,13 +177,16 @@ class Store:
         retryable: bool,
         error: str | None,
         retry_at: datetime | None,
+        thread_ref: str | None = None,
     ) -> OutboxStatus | None:
         """Records the outcome of the attempt `item` was claimed for; releases the claim.
 
         ok → sent; not ok and retryable → retrying, due again at `retry_at` (now when
         None); otherwise failed for good with `error` kept. The attempt is appended to
-        `deliveries` in any case. Returns the new status, or None when the claim was no
-        longer held (a later claim or a success decides). LookupError for an unknown id.
+        `deliveries` in any case. `thread_ref` is what the receiver returned to thread
+        the incident's later messages under. Returns the new status, or None when the
+        claim was no longer held (a later claim or a success decides). LookupError for
+        an unknown id.
         """
         with self.engine.begin() as conn:
             return delivery.record_attempt(
@@ -176,7 +197,8 @@ class Store:
                 retryable=retryable,
                 error=error,
                 retry_at=retry_at,
-                now=self._clock(),
+                now=self._schedule(),
+                thread_ref=thread_ref,
             )
 
     def anomalies(

@@ -1,10 +1,11 @@
 """LLM reviews in the database: every call recorded, verdicts applied to anomalies and
 alerts without ever paging twice.
 
-A verdict reaches an alert's messages in one of two ways, per channel: a message not yet
-sent (and not being sent) is edited in place, so the page itself carries the review; a
-message already sent gets one follow-up (`kind = "review"`), which channels send as a
-reply in the same thread. With `suppress`, unsent messages are held instead.
+A verdict reaches an incident's messages in one of two ways, per receiver: a first page
+not yet sent (and not being sent) is edited in place, so the page itself carries the
+review; a page already sent gets one follow-up (`kind = "review"`, the incident's next
+revision), which channels send as a reply in the same thread. With `suppress`, unsent
+pages are held instead.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pipeline.anomaly import Verdict
 from pipeline.escalation.escalator import CallRecord
 from pipeline.storage import codec
 from pipeline.storage.db import insert_for
-from pipeline.storage.models import ANOMALIES, LLM_CALLS, OUTBOX
+from pipeline.storage.models import ALERTS, ANOMALIES, LLM_CALLS, OUTBOX
 from pipeline.storage.records import OutboxStatus
 
 WAITING = (OutboxStatus.PENDING.value, OutboxStatus.RETRYING.value)
@@ -118,7 +119,8 @@ def _update_messages(
     col = OUTBOX.c
     rows = conn.execute(
         select(col.id, col.channel, col.status, col.attempts, col.claimed_until, col.payload)
-        .where(col.alert_id == alert_id, col.kind == "alert").order_by(col.channel)
+        .where(col.alert_id == alert_id, col.kind == "firing", col.revision == 1)
+        .order_by(col.channel)
     ).all()
     review = review_text(verdict, action)
     edited: list[str] = []
@@ -141,13 +143,31 @@ def _update_messages(
                 continue
         if row.status == OutboxStatus.FAILED.value:
             continue  # never delivered: nothing to follow up
-        follow_up = {**payload, "follow_up": True, "summary": verdict.summary or row.payload.get(
-            "summary", "")}
+        if _reviewed(conn, alert_id, row.channel):
+            continue
+        follow_up = {"review": review, "summary": verdict.summary or _summary(conn, alert_id)}
+        revision = conn.execute(
+            update(ALERTS).where(ALERTS.c.id == alert_id)
+            .values(revision=ALERTS.c.revision + 1).returning(ALERTS.c.revision)
+        ).scalar_one()
         stmt = insert_for(conn, OUTBOX).values(
-            alert_id=alert_id, channel=row.channel, kind="review",
+            alert_id=alert_id, channel=row.channel, kind="review", revision=revision,
             status=OutboxStatus.PENDING.value, attempts=0, next_attempt_at=now,
             last_error=None, payload=follow_up, created_at=now,
-        ).on_conflict_do_nothing(index_elements=[col.alert_id, col.channel, col.kind])
+        ).on_conflict_do_nothing(index_elements=[col.alert_id, col.channel, col.revision])
         if conn.execute(stmt.returning(col.id)).first() is not None:
             followed.append(row.channel)
     return ReviewApplied(True, tuple(edited), tuple(followed), tuple(held))
+
+
+def _reviewed(conn: Connection, alert_id: str, channel: str) -> bool:
+    """Whether this receiver has the incident's review follow-up already (one each)."""
+    col = OUTBOX.c
+    stmt = select(col.id).where(col.alert_id == alert_id, col.channel == channel,
+                                col.kind == "review").limit(1)
+    return conn.execute(stmt).first() is not None
+
+
+def _summary(conn: Connection, alert_id: str) -> str:
+    stmt = select(ALERTS.c.summary).where(ALERTS.c.id == alert_id)
+    return str(conn.execute(stmt).scalar_one_or_none() or "")

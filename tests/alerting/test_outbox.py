@@ -23,6 +23,7 @@ from alerting.email import EmailNotifier
 from alerting.notifier import DeliveryResult, delivered, retry_later
 from alerting.outbox import DeliveryPolicy, DeliveryReport, deliver_due
 from alerting.slack import SlackNotifier
+from pipeline.entry import StreamKey
 from pipeline.storage import Store, make_engine
 from tests.alerting.conftest import SmtpStandIn, WebhookReply, WebhookStandIn
 from tests.pipeline.test_storage import START, make_anomaly, record
@@ -42,7 +43,9 @@ def store(migrated_db_url: str) -> Iterator[Store]:
 def add_alerts(store: Store, count: int, channels: tuple[str, ...] = ("slack",)) -> list[str]:
     ids = []
     for i in range(count):
-        anomaly = make_anomaly(f"b{i}", start_ns=START_NS + i * HOUR_NS)
+        # One stream each: incidents of their own, all open at once.
+        stream = StreamKey("shop-prod", "k8s_container", f"svc-{i}")
+        anomaly = make_anomaly(f"b{i}", start_ns=START_NS + i * HOUR_NS, stream=stream)
         ids += record(store, f"b{i}", [anomaly], channels=channels).new_alert_ids
     return ids
 

@@ -212,11 +212,11 @@ def assert_incident_reported_once(fleet: FleetConfig, corpus: Corpus) -> None:
 
 
 def assert_alerts_unique(fleet: FleetConfig) -> None:
-    """The unique keys hold, and every alert counts exactly the anomalies grouped into it."""
+    """The unique keys hold, and every incident counts exactly the anomalies folded into it."""
     doubled = {
         "anomalies": "SELECT batch_id, anomaly_type FROM anomalies GROUP BY 1, 2",
-        "alerts": "SELECT fingerprint, window_start_ns FROM alerts GROUP BY 1, 2",
-        "outbox": "SELECT alert_id, channel FROM outbox GROUP BY 1, 2",
+        "open incidents": "SELECT group_key FROM alerts WHERE status <> 'resolved' GROUP BY 1",
+        "outbox": "SELECT alert_id, channel, revision FROM outbox GROUP BY 1, 2, 3",
     }
     for table, grouped in doubled.items():
         assert query(fleet.database_url, grouped + " HAVING count(*) > 1") == [], table

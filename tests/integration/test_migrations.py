@@ -28,6 +28,8 @@ TABLES = {
     "outbox",
     "deliveries",
     "llm_calls",
+    "silences",
+    "feedback",
 }
 
 

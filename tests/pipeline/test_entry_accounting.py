@@ -81,7 +81,7 @@ def test_a_batch_that_raced_another_for_an_entry_stores_nothing(store: Store) ->
     late = BatchRecord("late-batch", "p/k8s_container/shop", 1, 1, 0, 0, 0)
     taken = EntryOutcome("m9", Outcome.PROCESSED, delivery("a", "m9").insert_key)
     with pytest.raises(EntriesCountedMeanwhile):
-        store.record_batch(late, [], [], {}, alert_window_s=3600, channels=(),
+        store.record_batch(late, [], [], {}, channels=(),
                            outcomes=[taken])
     assert not store.batch_recorded("late-batch")
     assert store.known_entries({"m9"}, ()) == (set(), set())

@@ -29,7 +29,6 @@ T = TypeVar("T")
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 T0 = int(START.timestamp()) * 1_000_000_000
 SECOND = 1_000_000_000
-WINDOW_S = 3600.0
 CHECKOUT = StreamKey("shop-prod", "k8s_container", "checkout")
 SEARCH = StreamKey("shop-prod", "k8s_container", "search")
 
@@ -92,7 +91,7 @@ def record(
 ) -> BatchResult:
     batch = BatchRecord(batch_id, str(CHECKOUT), 10, 8, 2, start_ns, start_ns + 30 * SECOND)
     return store.record_batch(
-        batch, anomalies, templates, lineage or {}, alert_window_s=WINDOW_S, channels=channels
+        batch, anomalies, templates, lineage or {}, channels=channels
     )
 
 
@@ -175,33 +174,35 @@ def test_templates_add_counts_and_widen_first_and_last_seen(store: Store) -> Non
     )
 
 
-def test_same_fingerprint_in_one_window_groups_into_one_alert(store: Store) -> None:
+def test_anomalies_that_keep_coming_fold_into_one_incident(store: Store) -> None:
     first = record(store, "b1", [make_anomaly("b1")])
-    later = T0 + 600 * SECOND
+    later = T0 + 200 * SECOND  # within the quiet period of the one before
     second = record(
         store, "b2", [make_anomaly("b2", start_ns=later, severity=AnomalySeverity.CRITICAL)]
     )
-    third = record(
-        store, "b3", [make_anomaly("b3", start_ns=later + SECOND, severity=AnomalySeverity.INFO)]
-    )
+    third = record(store, "b3", [make_anomaly("b3", "crash_loop", start_ns=later + 250 * SECOND,
+                                              severity=AnomalySeverity.INFO)])
 
     assert second.new_alert_ids == () and second.updated_alert_ids == first.new_alert_ids
     assert third.updated_alert_ids == first.new_alert_ids
     [alert] = store.alerts()
     assert alert.id == first.new_alert_ids[0]
-    assert alert.anomaly_count == 3
+    assert alert.anomaly_count == 3 and alert.anomaly_types == ("http_5xx", "crash_loop")
     assert alert.severity == "critical"  # raised by the second, not lowered by the third
-    assert (alert.first_seen_ns, alert.last_seen_ns) == (T0, later + 31 * SECOND)
-    assert count(store, OUTBOX) == 2  # one per channel, from the first anomaly only
+    assert (alert.first_seen_ns, alert.last_seen_ns) == (T0, later + 280 * SECOND)
+    # The page waits unsent, so it will carry the growth: nothing more is queued.
+    assert count(store, OUTBOX) == 2
 
 
-def test_next_window_or_other_stream_opens_a_new_alert(store: Store) -> None:
+def test_a_quiet_period_or_another_stream_opens_a_new_incident(store: Store) -> None:
     record(store, "b1", [make_anomaly("b1")])
-    record(store, "b2", [make_anomaly("b2", start_ns=T0 + int(WINDOW_S) * SECOND)])
+    record(store, "b2", [make_anomaly("b2", start_ns=T0 + 3600 * SECOND)])
     record(store, "b3", [make_anomaly("b3", stream=SEARCH)])
 
     assert count(store, ALERTS) == 3
     assert {a.anomaly_count for a in store.alerts()} == {1}
+    assert [a.status for a in store.alerts(status="resolved")] == ["resolved"]
+    assert store.alerts(status="resolved")[0].resolved_by == "quiet period"
 
 
 def test_dead_letters_are_stored_once_and_truncated(store: Store) -> None:
@@ -252,9 +253,10 @@ def test_anomaly_queries_filter_and_come_newest_first(store: Store) -> None:
     assert store.anomalies(severity="critical") == [old]
     assert store.anomalies(since_ns=T0 + 60 * SECOND) == [new, mid]
     assert store.anomalies(limit=1) == [new]
-    assert store.alerts(severity="critical")[0].anomaly_type == "crash"
-    assert len(store.alerts(since_ns=T0 + 100 * SECOND)) == 1
-    assert len(store.alerts(status="firing")) == 3 and store.alerts(status="resolved") == []
+    # One incident per stream: the crash and the 5xx a minute later are one.
+    assert store.alerts(severity="critical")[0].anomaly_types == ("crash", "http_5xx")
+    assert len(store.alerts(since_ns=T0 + 100 * SECOND)) == 1  # last seen at +90 s, +150 s
+    assert len(store.alerts(status="firing")) == 2 and store.alerts(status="resolved") == []
     assert store.totals().anomalies_by_type == {"crash": 1, "http_5xx": 2}
 
 

@@ -96,18 +96,18 @@ class Scorecard:
     """Alerts of a run on the sample, against its truth: what each incident raised, and
     the alerts no incident explains."""
 
-    found: dict[str, list[str]]  # incident id -> the anomaly types of its alerts
+    found: dict[str, list[str]]  # incident id -> the anomaly types its alerts gathered
     other: list[tuple[str, str]]  # (service, anomaly type) of the unexplained alerts
 
 
 def score_alerts(incidents: Sequence[Incident], alerts: Sequence[StoredAlert]) -> Scorecard:
     found: dict[str, list[str]] = {incident.id: [] for incident in incidents}
-    other = []
+    other: list[tuple[str, str]] = []
     for alert in alerts:
         service = StreamKey.parse(alert.stream).service
         owners = [i for i in incidents if i.explains(service, alert.first_seen_ns)]
         for incident in owners:
-            found[incident.id].append(alert.anomaly_type)
+            found[incident.id].extend(alert.anomaly_types)
         if not owners:
-            other.append((service, alert.anomaly_type))
+            other.extend((service, kind) for kind in alert.anomaly_types)
     return Scorecard(found, other)

@@ -68,7 +68,7 @@ def record_alert(store: Store, batch_id: str = "batch-1", start_ns: int = T0,
                 start_ns=start_ns, end_ns=start_ns + 60 * 10**9)
     result = store.record_batch(
         BatchRecord(batch_id, str(STREAM), 12, 12, 0, start_ns, a.end_ns), [a], [], {},
-        alert_window_s=3600, channels=channels,
+        channels=channels,
     )
     return a, result
 
