@@ -220,21 +220,22 @@ class BatchProcessor:
         a duplicate. A batch recorded meanwhile with the same ones fails its record with
         `EntriesCountedMeanwhile`, and the batch is processed again.
         """
+        keyed = [(e, e.delivery_key, e.insert_key) for e in batch.entries]  # built once
         counted, processed = self.store.known_entries(
-            {e.delivery_key for e in batch.entries}, {e.insert_key for e in batch.entries}
+            {delivery for _, delivery, _ in keyed}, {insert for _, _, insert in keyed}
         )
         fresh: list[LogEntry] = []
         outcomes: list[EntryOutcome] = []
-        for entry in batch.entries:
-            if entry.delivery_key in counted:
+        for entry, delivery, insert in keyed:
+            if delivery in counted:
                 continue
-            counted.add(entry.delivery_key)
-            if entry.insert_key in processed:
-                outcomes.append(EntryOutcome(entry.delivery_key, Outcome.DUPLICATE))
+            counted.add(delivery)
+            if insert in processed:
+                outcomes.append(EntryOutcome(delivery, Outcome.DUPLICATE))
                 continue
-            processed.add(entry.insert_key)
+            processed.add(insert)
             fresh.append(entry)
-            outcomes.append(EntryOutcome(entry.delivery_key, Outcome.PROCESSED, entry.insert_key))
+            outcomes.append(EntryOutcome(delivery, Outcome.PROCESSED, insert))
         return fresh, outcomes
 
     def _mine(

@@ -130,21 +130,30 @@ class ParameterDetector:
     ) -> tuple[list[Finding], ParameterState]:
         stats = inherit_slots(state.stats, mined.ancestors)
         readings = read_numbers(mined)
-        excess = {(r.key, r.entry_index): x for r in readings if (x := self._excess(stats, r))}
+        # Each slot's high quantile is worked out once a batch, not once per value read.
+        highs = {key: self._log_high(stats.get(key)) for key in {r.key for r in readings}}
+        excess = {(r.key, r.entry_index): x for r in readings if (x := self._excess(highs, r))}
         outliers = [r for r in readings if (r.key, r.entry_index) in excess]
         streak = state.streak.advance(bool(outliers))
         findings = [self._finding(mined, stats, outliers, excess, streak)] if outliers else []
         learned = self._learn(stats, readings, excess, mined.batch.end_ns)
         return findings, ParameterState(learned, streak)
 
-    def _excess(self, stats: dict[str, ParamStat], reading: Reading) -> float:
-        """log(value / high quantile) when the value is an outlier, else 0."""
-        stat = stats.get(reading.key)
-        if stat is None or stat.n < self.warmup_values or reading.value <= 0:
-            return 0.0
+    def _log_high(self, stat: ParamStat | None) -> float | None:
+        """log1p of the slot's high quantile; None while the slot warms up, or when it
+        holds identifiers rather than amounts (no value of it is an outlier then)."""
+        if stat is None or stat.n < self.warmup_values:
+            return None
         if not stat.unit and stat.quantile(0.5) >= self.identifier_floor:
+            return None
+        return math.log1p(stat.quantile(self.high_quantile))
+
+    def _excess(self, log_highs: dict[str, float | None], reading: Reading) -> float:
+        """log(value / high quantile) when the value is an outlier, else 0."""
+        log_high = log_highs[reading.key]
+        if log_high is None or reading.value <= 0:
             return 0.0
-        excess = math.log1p(reading.value) - math.log1p(stat.quantile(self.high_quantile))
+        excess = math.log1p(reading.value) - log_high
         return excess if excess >= math.log(self.min_ratio) else 0.0
 
     def _finding(

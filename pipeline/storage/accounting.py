@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.storage.models import DEAD_LETTERS, LEDGER, OUTCOMES
@@ -31,34 +31,51 @@ def known(
     conn: Connection, delivery_ids: Collection[str], insert_keys: Collection[str]
 ) -> tuple[set[str], set[str]]:
     """Of these, the deliveries already counted and the insert keys already processed."""
-    col = OUTCOMES.c
-    counted = {
-        str(d) for ids in _chunks(delivery_ids)
-        for d in conn.execute(select(col.delivery_id).where(col.delivery_id.in_(ids))).scalars()
-    }
-    processed = {
-        str(k) for keys in _chunks(insert_keys)
-        for k in conn.execute(select(col.insert_key).where(col.insert_key.in_(keys))).scalars()
-    }
-    return counted, processed
+    return _present(conn, "delivery_id", delivery_ids), _present(conn, "insert_key", insert_keys)
+
+
+def _present(conn: Connection, column: str, values: Collection[str]) -> set[str]:
+    """Those of `values` some outcome row holds in `column`. Plain driver SQL: for a batch
+    of 500, building the statement in SQLAlchemy cost more than running it."""
+    mark = _placeholder(conn)
+    found: set[str] = set()
+    for chunk in _chunks(values):
+        sql = (f"SELECT {column} FROM {OUTCOMES.name} "
+               f"WHERE {column} IN ({', '.join([mark] * len(chunk))})")
+        found.update(str(v) for v in conn.exec_driver_sql(sql, tuple(chunk)).scalars())
+    return found
 
 
 def add_outcomes(
     conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome], now: datetime
 ) -> None:
     """Writes the batch's outcome rows (inside its record transaction); raises
-    EntriesCountedMeanwhile when another batch got to one of them first."""
+    EntriesCountedMeanwhile when another batch got to one of them first.
+
+    One executemany of plain driver SQL: the rows share their batch and time, so the time
+    is converted for the database once, not once a row as SQLAlchemy would.
+    """
     if not outcomes:
         return
+    to_db = OUTCOMES.c.created_at.type.bind_processor(conn.dialect)
+    created_at = to_db(now) if to_db else now
     rows = [
-        {"delivery_id": o.delivery_id, "batch_id": batch_id, "outcome": str(o.outcome),
-         "insert_key": o.insert_key, "created_at": now}
+        (o.delivery_id, batch_id, str(o.outcome), o.insert_key, created_at)
         for o in sorted(outcomes, key=lambda o: o.delivery_id)  # a fixed order: no deadlock
     ]
+    mark = _placeholder(conn)
+    sql = (f"INSERT INTO {OUTCOMES.name} "
+           "(delivery_id, batch_id, outcome, insert_key, created_at) "
+           f"VALUES ({', '.join([mark] * 5)})")
     try:
-        conn.execute(insert(OUTCOMES), rows)
+        conn.exec_driver_sql(sql, rows)
     except IntegrityError as error:
         raise EntriesCountedMeanwhile(batch_id) from error
+
+
+def _placeholder(conn: Connection) -> str:
+    """The driver's parameter mark: `?` for sqlite3, `%s` for psycopg."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def settled(conn: Connection, batch_ids: Collection[str]) -> set[str]:
