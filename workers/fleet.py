@@ -90,7 +90,23 @@ def api_mount(settings: Settings, store: Store) -> Mount | None:
         log.info("the HTTP API is off: no API token is configured (LOGWARDEN_API__TOKENS)")
         return None
     log.info("serving the HTTP API", extra={"path": PREFIX, "tokens": len(settings.api.tokens)})
-    return Mount(PREFIX, make_api_app(store, tokens))
+    return Mount(PREFIX, make_api_app(store, tokens, notify_now=senders_waker()))
+
+
+def senders_waker() -> Callable[[], None]:
+    """Sends a notify task, so a message the API queued (an acknowledgement, a resolved
+    notice) goes out now; if the broker is away, the beat's outbox sweep sends it."""
+    from workers.tasks import NOTIFY_TASK
+    from workers.worker import app
+
+    def wake() -> None:
+        try:
+            app.send_task(NOTIFY_TASK, queue="notify")
+        except Exception as error:
+            log.warning("could not wake the senders; the outbox sweep will send the message",
+                        extra={"error": type(error).__name__})
+
+    return wake
 
 
 def run_push(settings: Settings, host: str, port: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -19,17 +20,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from pipeline.storage import Store
+from pipeline.storage.incident_store import IncidentStore
 from workers.api.anomalies import anomaly_routes
 from workers.api.errors import HANDLERS
+from workers.api.incidents import incident_routes
 from workers.api.openapi import openapi_document
+from workers.api.silences import silence_routes
 from workers.api.tokens import TokenTable
 
 PREFIX = "/api/v1"
 
 
-def make_api_app(store: Store, tokens: TokenTable,
+def make_api_app(store: Store, tokens: TokenTable, *,
+                 notify_now: Callable[[], None] = lambda: None,
                  now_ns: Callable[[], int] = time.time_ns) -> Starlette:
-    """The API's routes, relative to where it is mounted (PREFIX)."""
+    """The API's routes, relative to where it is mounted (PREFIX). `notify_now` wakes
+    the senders after a change that queued a message (the fleet sends a notify task)."""
+    incidents = IncidentStore(store.engine, clock=lambda: datetime.now(UTC))
 
     def database_answers() -> bool:
         try:
@@ -52,5 +59,7 @@ def make_api_app(store: Store, tokens: TokenTable,
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *anomaly_routes(store, tokens, now_ns),
+        *incident_routes(incidents, tokens, notify_now, now_ns),
+        *silence_routes(incidents, tokens),
     ]
     return Starlette(routes=routes, exception_handlers=HANDLERS)

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.anomaly import AnomalySeverity
+from workers.api.openapi_schemas import BY, FEEDBACK, NEW_SILENCE, SCHEMAS, SEVERITIES, ref
 from workers.api.params import MAX_LIMIT
 
 JSON = "application/json"
-SEVERITIES = [str(s) for s in AnomalySeverity]
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _answer(description: str, schema: str = "Error") -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
+    return {"description": description, "content": {JSON: {"schema": ref(schema)}}}
 
 
 def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -33,35 +28,63 @@ PAGING = [
 AUTH_ERRORS = {"400": _answer("A parameter is wrong; the error says which."),
                "401": _answer("No token, or not one this server knows.")}
 
-ANOMALY = {
-    "type": "object",
-    "required": ["id", "start", "end", "project", "resource_type", "service", "stream", "type",
-                 "severity", "score", "summary", "status", "fingerprint", "logs_url"],
-    "properties": {
-        "id": {"type": "string"},
-        "start": {"type": "string", "format": "date-time"},
-        "end": {"type": "string", "format": "date-time"},
-        "project": {"type": "string"},
-        "resource_type": {"type": "string"},
-        "service": {"type": "string"},
-        "stream": {"type": "string", "description": "project/resource_type/service"},
-        "type": {"type": "string"},
-        "severity": {"type": "string", "enum": SEVERITIES},
-        "score": {"type": "number"},
-        "summary": {"type": "string"},
-        "status": {"type": "string"},
-        "fingerprint": {"type": "string"},
-        "logs_url": {"type": "string"},
-        "verdict": {"type": ["object", "null"]},
-        "findings": {"type": "array", "items": {"type": "object"}},
-    },
-}
+def _body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": schema}}}
 
 
-def _page_of(item: str) -> dict[str, Any]:
-    return {"type": "object", "required": ["items", "next_cursor"],
-            "properties": {"items": {"type": "array", "items": _ref(item)},
-                           "next_cursor": {"type": ["string", "null"]}}}
+WRITE_ERRORS = {**AUTH_ERRORS, "403": _answer("The token may only read."),
+                "404": _answer("Not found in the token's projects.")}
+
+
+def _change(summary: str, body: dict[str, Any], answer: str) -> dict[str, Any]:
+    return {"post": {"summary": summary, "parameters": [ID],
+                     "requestBody": _body(body, body is not BY),
+                     "responses": {"200": _answer("The incident now.", answer),
+                                   **WRITE_ERRORS}}}
+
+
+def _incident_paths() -> dict[str, Any]:
+    states = ["firing", "acknowledged", "resolved", "open"]
+    return {
+        "/incidents": {"get": {
+            "summary": "Incidents of the token's projects, most recently active first.",
+            "parameters": [
+                _query("state", "open is firing or acknowledged.", type="string", enum=states),
+                _query("service", "Only this service."),
+                _query("stream", "Only this stream."),
+                _query("type", "Only incidents whose worst anomaly is of this type."),
+                _query("severity", "Only this severity.", type="string", enum=SEVERITIES),
+                _query("since", f"Still active at or after this. {TIME}"),
+                _query("until", f"Begun before this. {TIME}"),
+                *PAGING],
+            "responses": {"200": _answer("One page.", "IncidentPage"), **AUTH_ERRORS}}},
+        "/incidents/{id}": {"get": {
+            "summary": "One incident, with every notification sent about it.",
+            "parameters": [ID],
+            "responses": {"200": _answer("The incident.", "Incident"), **AUTH_ERRORS,
+                          "404": _answer("No such incident in the token's projects.")}}},
+        "/incidents/{id}/ack": _change(
+            "Acknowledge: mutes it until it resolves; its receivers hear who took it.", BY,
+            "Incident"),
+        "/incidents/{id}/resolve": _change(
+            "Resolve it; the resolved notice goes wherever it was paged.", BY, "Incident"),
+        "/incidents/{id}/feedback": {"post": {
+            "summary": "Expected, or a false positive: a label, and a suppression.",
+            "parameters": [ID], "requestBody": _body(FEEDBACK, True),
+            "responses": {"201": {"description": "Recorded."}, **WRITE_ERRORS}}},
+        "/silences": {
+            "get": {"summary": "Silences of the token's projects.",
+                    "parameters": [_query("state", "active (default) or all.", type="string",
+                                          enum=["active", "all"])],
+                    "responses": {"200": _answer("Them.", "SilencePage"), **AUTH_ERRORS}},
+            "post": {"summary": "Mute the incidents the matchers all match, for a while.",
+                     "requestBody": _body(NEW_SILENCE, True),
+                     "responses": {"201": _answer("The silence.", "Silence"),
+                                   **WRITE_ERRORS}}},
+        "/silences/{id}": {"delete": {
+            "summary": "Expire a silence now (it stays listed).", "parameters": [ID],
+            "responses": {"204": {"description": "Expired."}, **WRITE_ERRORS}}},
+    }
 
 
 def _paths() -> dict[str, Any]:
@@ -87,6 +110,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [ID],
             "responses": {"200": _answer("The anomaly.", "Anomaly"), **AUTH_ERRORS,
                           "404": _answer("No such anomaly in the token's projects.")}}},
+        **_incident_paths(),
     }
 
 
@@ -101,15 +125,6 @@ def openapi_document(prefix: str) -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"],
-                          "properties": {"error": {"type": "string"}}},
-                "Health": {"type": "object", "required": ["status", "database"],
-                           "properties": {"status": {"type": "string"},
-                                          "database": {"type": "string"},
-                                          "error": {"type": "string"}}},
-                "Anomaly": ANOMALY,
-                "AnomalyPage": _page_of("Anomaly"),
-            },
+            "schemas": SCHEMAS,
         },
     }
