@@ -13,7 +13,12 @@ Runs, each in its own subprocess (so start-up imports and peak RSS are each path
 - the ceiling on the dense workload: bare read and JSON decode.
 
 Prints entries/s, the ratio to the naive baseline, µs per entry, ms per batch and
-peak RSS. Times include each path's imports and set-up, and are the process's CPU time
+peak RSS. For the embedded runs it also splits the time of `BatchProcessor.process` into
+a fixed cost per batch and a cost per entry: the intercept and slope of a least-squares
+line through each batch's CPU time against its number of entries (the bundled sample's
+batches range from one entry to hundreds; the dense workload's are all 500 entries, so
+no line can be drawn through them). `python -m tests.benchmarks.memory` measures RSS
+over a long run. Times include each path's imports and set-up, and are the process's CPU time
 (user + system): on a shared machine, wall time measures the neighbours too. Wall-clock
 entries/s is printed beside it.
 """
@@ -29,6 +34,11 @@ import tempfile
 import time
 from pathlib import Path
 from random import Random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.batch import Batch
+    from pipeline.processing import BatchOutcome
 
 LOGHUB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "loghub"
 SYSTEMS = ("HDFS", "Zookeeper", "OpenSSH", "Spark")
@@ -111,13 +121,47 @@ def _embedded(path: Path) -> dict[str, float]:
     from workers.embedded import run_embedded
     from workers.settings import Settings
 
+    timings = _time_each_batch()
+
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", channels=["file"],
                             alerts_file=Path(tmp) / "alerts.jsonl")
         with _open(path) as stream:
             summary = run_embedded(stream, source_name="bench", settings=settings,
                                    progress=False)
-    return {"entries": summary.entries, "batches": summary.batches}
+    fixed_s, per_entry_s = _fit_line(timings)
+    return {"entries": summary.entries, "batches": summary.batches,
+            "fixed_ms": 1000 * fixed_s, "process_us": 1e6 * per_entry_s}
+
+
+def _time_each_batch() -> list[tuple[int, float]]:
+    """Notes each batch's entry count and the CPU time `BatchProcessor.process` took."""
+    from pipeline.processing import BatchProcessor
+
+    timings: list[tuple[int, float]] = []
+    process = BatchProcessor.process
+
+    def timed(self: BatchProcessor, batch: Batch) -> BatchOutcome:
+        started = time.process_time()
+        try:
+            return process(self, batch)
+        finally:
+            timings.append((len(batch.entries), time.process_time() - started))
+
+    BatchProcessor.process = timed  # type: ignore[method-assign]
+    return timings
+
+
+def _fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """(intercept, slope) of the least-squares line; NaN when every x is the same."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n if n else 0.0
+    mean_y = sum(y for _, y in points) / n if n else 0.0
+    var = sum((x - mean_x) ** 2 for x, _ in points)
+    if var == 0:
+        return float("nan"), float("nan")
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / var
+    return mean_y - slope * mean_x, slope
 
 
 def _peak_rss_mb() -> float:
@@ -180,16 +224,21 @@ def _report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> N
     base = results["naive"]["entries"] / results["naive"]["seconds"]
     print(f"dense workload: {args.lines:,} lines, {len(SYSTEMS)} services "
           f"({', '.join(SYSTEMS)}), seed {args.seed}; each path in its own process\n")
-    print("| path | entries | entries/s | x naive | µs/entry | ms/batch | peak RSS MB "
-          "| entries/s (wall) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| path | entries | entries/s | x naive | µs/entry | ms/batch | fixed ms/batch "
+          "| process µs/entry | peak RSS MB | entries/s (wall) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for kind in PATHS:
         r = results[kind]
         rate = r["entries"] / r["seconds"]
         per_batch = f"{1000 * r['seconds'] / r['batches']:.2f}" if r["batches"] else "-"
         print(f"| {NAMES[kind]} | {int(r['entries']):,} | {rate:,.0f} | {rate / base:.3f} "
               f"| {1e6 * r['seconds'] / r['entries']:.1f} | {per_batch} "
+              f"| {_shown(r.get('fixed_ms'), 2)} | {_shown(r.get('process_us'), 1)} "
               f"| {r['rss_mb']:.0f} | {r['entries'] / r['wall']:,.0f} |")
+
+
+def _shown(value: float | None, digits: int) -> str:
+    return "-" if value is None or value != value else f"{value:.{digits}f}"  # NaN: no line
 
 
 if __name__ == "__main__":
