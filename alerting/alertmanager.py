@@ -2,8 +2,11 @@
 Prometheus does, so the team's Alertmanager routes, groups, inhibits and silences them.
 
 An Alertmanager alert is its label set. Every message of an incident posts the same
-labels, except `severity` when the incident grows: the post then also ends the alert under
-the other severities, so a warning that became critical does not stay firing beside it.
+labels, except `severity` and `anomaly_type` when the incident grows (its lead type is the
+worst anomaly's): every post therefore also ends the alert under each other severity and
+type of the incident, so a warning that became critical does not stay firing beside it.
+Labels that change during an incident's life (its state, who acknowledged it) go into
+the annotations, never into the labels.
 While firing, `endsAt` lies a generous `firing_ttl` ahead, and every post (the outbox's
 repeat included) pushes it on; posting the same alert again only refreshes it. The
 resolved message sets `endsAt` to the resolution time, which ends the alert at once.
@@ -24,6 +27,9 @@ from alerting.render import actions, headline, service_name
 ALERTNAME = "LogwardenIncident"
 SEVERITIES = ("critical", "warning", "info")
 DEFAULT_FIRING_TTL = timedelta(hours=24)
+# Message labels that change while an incident lives: annotations, so the alert keeps
+# its identity.
+VOLATILE_LABELS = frozenset({"state", "acknowledged_by"})
 _LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
 # Annotations for links whose label says what they are, as Alertmanager templates expect.
 _LINK_ANNOTATIONS = {"runbook": "runbook_url", "dashboard": "dashboard_url",
@@ -54,29 +60,34 @@ class AlertmanagerNotifier:
 
 def alertmanager_alerts(message: AlertMessage, now: datetime,
                         firing_ttl: timedelta = DEFAULT_FIRING_TTL) -> list[dict[str, object]]:
-    """The incident as it stands, then the same alert ended under every other severity."""
+    """The incident as it stands, then the same alert ended under every other severity and
+    anomaly type of the incident."""
     labels = alert_labels(message)
     starts = min(_time(message.first_seen or message.window_start, now), now)
     resolved = str(message.kind) == MessageKind.RESOLVED
     ends = max(_time(message.resolved_at, now), starts) if resolved else now + firing_ttl
     annotations, source = alert_annotations(message), _generator_url(message)
+    current = (labels.get("severity"), labels.get("anomaly_type"))
+    types = dict.fromkeys((message.anomaly_type, *message.anomaly_types))
     others = [
-        _alert({**labels, "severity": severity}, annotations, starts, max(now, starts), source)
-        for severity in SEVERITIES if severity != labels.get("severity")
+        _alert({**labels, "severity": severity, "anomaly_type": other}, annotations, starts,
+               max(now, starts), source)
+        for other in types for severity in SEVERITIES if (severity, other) != current
     ]
     return [_alert(labels, annotations, starts, ends, source), *others]
 
 
 def alert_labels(message: AlertMessage) -> dict[str, str]:
     """alertname, incident, service, stream, project, anomaly_type and severity, then the
-    message's own labels (names made valid; they never replace these)."""
+    message's own stable labels (names made valid; they never replace these)."""
     project = message.project or message.stream.split("/", 1)[0]
     core = {
         "alertname": ALERTNAME, "incident": message.alert_id,
         "service": service_name(message), "stream": message.stream, "project": project,
         "anomaly_type": message.anomaly_type, "severity": str(message.severity),
     }
-    extra = {_label_name(name): value for name, value in message.labels}
+    extra = {_label_name(name): value for name, value in message.labels
+             if name not in VOLATILE_LABELS}
     merged = {**extra, **core}
     return {name: value for name, value in merged.items() if name and value}
 
@@ -92,10 +103,11 @@ def alert_annotations(message: AlertMessage) -> dict[str, str]:
         "description": "\n".join(line for line in description if line),
         "links": "\n".join(f"{label}: {url}" for label, url in message.links),
         "actions": "\n".join(actions(message)),
-        "state": str(message.kind),
+        "kind": str(message.kind),
         "anomaly_count": str(message.anomaly_count),
         "anomaly_types": ", ".join(message.anomaly_types) or message.anomaly_type,
     }
+    annotations |= {name: value for name, value in message.labels if name in VOLATILE_LABELS}
     for label, url in message.links:
         name = _LINK_ANNOTATIONS.get(label.strip().lower())
         if name:

@@ -64,9 +64,12 @@ class Notifier(Protocol):
 
         `key` is the same for every attempt at one message (one alert on one channel): a
         channel whose receiver can recognise a repeat hands it on (an email's Message-ID,
-        an `Idempotency-Key` header). Never retries and never raises on a delivery
-        failure (network errors included); the returned reason never contains the
-        channel's secrets. Blocks at most about the channel's timeout per network step.
+        an `Idempotency-Key` header). A channel that threads returns, for a message sent
+        with `message.thread_ref is None`, its own reference to it (`thread_ref`: a Slack
+        `<channel>:<ts>`, an email's Message-ID); later messages come with it. Never
+        retries and never raises on a delivery failure (network errors included); the
+        returned reason never contains the channel's secrets. Blocks at most about the
+        channel's timeout per network step.
         """
         ...
 

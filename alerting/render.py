@@ -76,9 +76,12 @@ def facts(message: AlertMessage) -> list[tuple[str, str]]:
 
 
 def actions(message: AlertMessage) -> tuple[str, ...]:
-    """How to acknowledge or silence: the message's own lines, or the CLI's."""
+    """How to acknowledge or silence: the message's own lines, or the CLI's while the
+    incident is still open."""
     if message.actions:
         return message.actions
+    if str(message.kind) in (MessageKind.RESOLVED, MessageKind.ACKNOWLEDGED):
+        return ()
     return (f"Acknowledge: logwarden ack {message.alert_id}",
             f"Silence: logwarden silence add service={service_name(message)}")
 

@@ -70,19 +70,37 @@ def test_a_firing_incident_arrives_with_its_labels_and_annotations(
     assert ends > datetime.now(UTC) + timedelta(hours=23)  # kept alive until the next post
 
 
-def test_a_grown_severity_leaves_one_alert_and_the_resolved_post_ends_it(
+def test_a_grown_incident_stays_one_alert_and_the_resolved_post_ends_it(
     alertmanager: AlertmanagerServer,
 ) -> None:
-    assert post(alertmanager, incident("inc-grows", severity="warning")).ok
-    assert [a["labels"]["severity"] for a in alertmanager.alerts(incident="inc-grows")] == [
-        "warning"]
-    assert post(alertmanager, incident("inc-grows", kind="update", revision=2)).ok
-    assert post(alertmanager, incident("inc-grows", kind="update", revision=2)).ok  # a re-post
-    assert [a["labels"]["severity"] for a in alertmanager.alerts(incident="inc-grows")] == [
-        "critical"]
+    def labels() -> list[tuple[str, str, str]]:
+        return [(a["labels"]["severity"], a["labels"]["anomaly_type"],
+                 a["annotations"]["kind"]) for a in alertmanager.alerts(incident="inc-grows")]
+
+    firing = (("state", "firing"), ("group_key", "acme-prod/checkout"))
+    assert post(alertmanager, incident("inc-grows", severity="warning", labels=firing,
+                                       anomaly_types=("error_burst",))).ok
+    assert labels() == [("warning", "error_burst", "firing")]
+    # It grows: a critical anomaly of another type leads it now.
+    grown = incident("inc-grows", kind="update", revision=2, anomaly_type="crash_loop",
+                     anomaly_types=("error_burst", "crash_loop"), labels=firing)
+    assert post(alertmanager, grown).ok and post(alertmanager, grown).ok  # a re-post
+    assert labels() == [("critical", "crash_loop", "update")]
+    acked = (("state", "acknowledged"), ("group_key", "acme-prod/checkout"),
+             ("acknowledged_by", "ana"))
+    assert post(alertmanager, incident("inc-grows", kind="acknowledged", revision=3,
+                                       anomaly_type="crash_loop", labels=acked,
+                                       anomaly_types=("error_burst", "crash_loop"))).ok
+    [alert] = alertmanager.alerts(incident="inc-grows")
+    assert alert["labels"]["group_key"] == "acme-prod/checkout"
+    assert alert["annotations"]["acknowledged_by"] == "ana"
+    assert alert["annotations"]["state"] == "acknowledged"
+    assert "state" not in alert["labels"]
     resolved_at = datetime.now(UTC).isoformat()
-    assert post(alertmanager, incident("inc-grows", kind="resolved", revision=3,
-                                       resolved_at=resolved_at)).ok
+    done = (("state", "resolved"), ("group_key", "acme-prod/checkout"))
+    assert post(alertmanager, incident("inc-grows", kind="resolved", revision=4, labels=done,
+                                       anomaly_type="crash_loop", resolved_at=resolved_at,
+                                       anomaly_types=("error_burst", "crash_loop"))).ok
     assert alertmanager.alerts(incident="inc-grows") == []
 
 

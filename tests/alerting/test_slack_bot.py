@@ -110,3 +110,48 @@ def test_an_unreachable_slack_is_retryable(closed_port: int) -> None:
     result = notifier.send(alert_message())
     assert (result.ok, result.retryable) == (False, True)
     assert result.reason is not None and BOT_TOKEN not in result.reason
+
+
+def by_id(stand_in: SlackApiStandIn) -> SlackBotNotifier:
+    """Named by channel id: a repeat can be looked for in the channel's history."""
+    return SlackBotNotifier(BOT_TOKEN, CHANNEL_ID, 2.0, base_url=stand_in.base_url)
+
+
+def test_a_first_message_sent_again_after_a_lost_record_is_not_posted_twice(
+    slack_api: SlackApiStandIn,
+) -> None:
+    page = alert_message()
+    first = by_id(slack_api).send(page, key="alert-7f3a.slack:oncall")
+    again = by_id(slack_api).send(page, key="alert-7f3a.slack:oncall")  # the sender had died
+    assert again.ok and again.thread_ref == first.thread_ref
+    assert len(slack_api.top_level()) == 1
+    other = by_id(slack_api).send(alert_message(alert_id="alert-2"), key="alert-2.slack:oncall")
+    assert other.thread_ref != first.thread_ref and len(slack_api.top_level()) == 2
+
+
+def test_a_reply_sent_again_is_not_posted_twice(slack_api: SlackApiStandIn) -> None:
+    notifier = by_id(slack_api)
+    first = notifier.send(alert_message(), key="k.1")
+    update = alert_message(kind="update", revision=2, thread_ref=first.thread_ref)
+    assert notifier.send(update, key="k.2").ok and notifier.send(update, key="k.2").ok
+    resolved = alert_message(kind="resolved", revision=3, thread_ref=first.thread_ref)
+    assert notifier.send(resolved, key="k.3").ok
+    ts = first.thread_ref.split(":")[1]  # type: ignore[union-attr]
+    assert len(slack_api.replies_to(ts)) == 2
+
+
+def test_without_history_access_it_posts_and_stops_asking(slack_api: SlackApiStandIn) -> None:
+    slack_api.history_error = "missing_scope"
+    notifier = by_id(slack_api)
+    assert notifier.send(alert_message(), key="a").ok
+    assert notifier.send(alert_message(alert_id="b"), key="b").ok
+    assert [c.method for c in slack_api.calls] == [
+        "conversations.history", "chat.postMessage", "chat.postMessage"]
+
+
+def test_a_rate_limited_history_read_is_retried_later(slack_api: SlackApiStandIn) -> None:
+    slack_api.replies.append(ApiReply(429, {"ok": False, "error": "ratelimited"},
+                                      {"Retry-After": "30"}))
+    result = by_id(slack_api).send(alert_message(), key="a")
+    assert (result.retryable, result.retry_after_s) == (True, 30.0)
+    assert slack_api.top_level() == []
