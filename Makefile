@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench sample
+.PHONY: demo test lint bench bench-observability sample
 
 $(BIN)/logwarden: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(BIN)/logwarden
 
 bench: $(BIN)/logwarden
 	$(BIN)/python -m tests.benchmarks.embedded
+
+# What metrics and tracing cost the embedded dense run (BENCHMARKS.md).
+bench-observability: $(BIN)/logwarden
+	$(BIN)/python -m tests.benchmarks.observability_cost
 
 sample: $(BIN)/logwarden
 	$(BIN)/python -m workers.sample.build
