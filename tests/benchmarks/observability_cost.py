@@ -101,16 +101,51 @@ def _child(setup: str, path: Path) -> None:
             summary = run_embedded(stream, source_name="bench", settings=settings,
                                    progress=False)
         run_seconds = time.process_time() - run_cpu
+        seconds = time.process_time() - cpu
+        costs = _costs_per_call(setup)
         if setup == "traced":
             from opentelemetry import trace
 
             trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
-            spans = sum(1 for _ in (Path(tmp) / "spans.jsonl").open())
+            spans = sum(1 for _ in (Path(tmp) / "spans.jsonl").open()) - SPAN_CALLS
         else:
             spans = 0
     print(json.dumps({"entries": summary.entries, "batches": summary.batches, "spans": spans,
-                      "seconds": time.process_time() - cpu, "run_seconds": run_seconds,
-                      "wall": time.perf_counter() - started}))
+                      "seconds": seconds, "run_seconds": run_seconds,
+                      "wall": time.perf_counter() - started, **costs}))
+
+
+METRIC_CALLS = 200_000
+SPAN_CALLS = 5_000
+
+
+def _costs_per_call(setup: str) -> dict[str, float]:
+    """CPU µs of one call on the per-entry path (the received counter, the lag histogram
+    of Pub/Sub and push) and, traced, of one span: the figures the whole runs are too
+    noisy to show."""
+    from observability.metrics import get_metrics
+
+    metrics = get_metrics()
+    counter = metrics.entries_received_total.labels(source="pubsub")
+    histogram = metrics.ingest_lag_seconds.labels(source="pubsub")
+    costs = {"inc_us": _cpu_us(counter.inc, METRIC_CALLS),
+             "observe_us": _cpu_us(lambda: histogram.observe(2.5), METRIC_CALLS)}
+    if setup == "traced":
+        from observability.tracing import span
+
+        def one_span() -> None:
+            with span("run/logwarden.detect_batch", batch_id="b"):
+                pass
+
+        costs["span_us"] = _cpu_us(one_span, SPAN_CALLS)
+    return costs
+
+
+def _cpu_us(call: Any, times: int) -> float:
+    started = time.process_time()
+    for _ in range(times):
+        call()
+    return 1e6 * (time.process_time() - started) / times
 
 
 def _measure(setup: str, path: Path, workdir: Path) -> dict[str, float]:
@@ -158,8 +193,8 @@ def _report(runs: dict[str, list[dict[str, float]]], args: argparse.Namespace) -
           f"{args.repeats} repetitions, set-ups interleaved; medians of CPU seconds "
           "(process: imports included; run: run_embedded alone)\n")
     print("| set-up | process s | x bare | run s | run min-max | x bare (run) "
-          "| µs/entry (run) | spans |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| µs/entry (run) | spans | µs/inc | µs/observe | µs/span |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for setup in SETUPS:
         run = [r["run_seconds"] for r in runs[setup]]
         print(f"| {setup} | {median(setup, 'seconds'):.2f} "
@@ -167,7 +202,9 @@ def _report(runs: dict[str, list[dict[str, float]]], args: argparse.Namespace) -
               f"| {median(setup, 'run_seconds'):.2f} | {min(run):.2f}-{max(run):.2f} "
               f"| {median(setup, 'run_seconds') / median('bare', 'run_seconds'):.3f} "
               f"| {1e6 * median(setup, 'run_seconds') / first['entries']:.1f} "
-              f"| {int(runs[setup][0]['spans'])} |")
+              f"| {int(runs[setup][0]['spans'])} | {median(setup, 'inc_us'):.2f} "
+              f"| {median(setup, 'observe_us'):.2f} "
+              f"| {median(setup, 'span_us') if setup == 'traced' else 0:.1f} |")
 
 
 if __name__ == "__main__":
