@@ -1,6 +1,6 @@
-"""The provisioned Grafana dashboards parse, query only metrics `metrics.py` declares (or
-the incident metrics ALERTING-CONTRACT names, until they are declared), filter by service
-where a metric has one, and are annotated with the deploys Logwarden saw."""
+"""The provisioned Grafana dashboards parse, query only metrics `metrics.py` declares,
+filter by service where a metric has one, and are annotated with the deploys Logwarden
+saw."""
 
 from __future__ import annotations
 
@@ -18,13 +18,6 @@ GRAFANA = Path(__file__).resolve().parents[2] / "observability" / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "logwarden.yml"
-# Written by the incident lifecycle (the alerting contract): the Alerting dashboard shows
-# them already; a declaration in metrics.py takes over from this list.
-CONTRACTED = {
-    "logwarden_incidents_open": frozenset({"severity", "state"}),
-    "logwarden_incidents_total": frozenset({"event"}),
-    "logwarden_silences_active": frozenset(),
-}
 # Prometheus's own series, for the processes-up panel.
 SCRAPE_HEALTH = 'up{job=~"logwarden-.*"}'
 TITLES = {"Logwarden / Fleet overview", "Logwarden / Detection", "Logwarden / Alerting",
@@ -51,7 +44,7 @@ def test_four_dashboards_with_their_own_uids() -> None:
 
 
 def test_every_query_uses_declared_metrics_and_labels() -> None:
-    series = {**CONTRACTED, **declared_series()}
+    series = declared_series()
     problems = {name: found for name, expr in queries() if (found := promql_problems(expr, series))}
     assert problems == {}
 
