@@ -15,6 +15,7 @@ class MessageExtras:
     runbook_url: str | None = None  # for types without their own
     runbooks: dict[str, str] = field(default_factory=dict)  # anomaly type -> URL
     ack_hint: bool = True
+    api_url: str | None = None  # the HTTP API's base (…/api/v1): acting through it too
 
     def runbook_for(self, message: AlertMessage) -> str | None:
         types = (message.anomaly_type, *message.anomaly_types)
@@ -37,4 +38,7 @@ def decorate(message: AlertMessage, extras: MessageExtras) -> AlertMessage:
             "--for 2h --comment '...'",
             f"logwarden feedback {message.alert_id} expected",
         ]
+        if extras.api_url:
+            actions.append(f"curl -X POST -H 'Authorization: Bearer <token>' "
+                           f"{extras.api_url.rstrip('/')}/incidents/{message.alert_id}/ack")
     return dataclasses.replace(message, links=tuple(links), actions=tuple(actions))

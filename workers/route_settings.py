@@ -103,6 +103,9 @@ class LinkSettings(BaseModel):
     runbook_url: str | None = None  # for types without a runbook of their own
     runbooks: dict[str, str] = {}  # anomaly type -> URL
     ack_hint: bool = True  # how to acknowledge and silence, as CLI lines
+    # The HTTP API as people reach it (https://logwarden.example.com/api/v1): messages
+    # then also say how to acknowledge through it.
+    api_url: str | None = None
 
 
 def route_tree(default: DefaultRouteSettings, routes: list[RouteSettings],

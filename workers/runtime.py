@@ -111,7 +111,8 @@ def build_notifiers(settings: Settings) -> Mapping[str, Notifier]:
 def message_extras(settings: Settings) -> MessageExtras:
     links = settings.links
     return MessageExtras(dashboard_url=links.dashboard_url, runbook_url=links.runbook_url,
-                         runbooks=dict(links.runbooks), ack_hint=links.ack_hint)
+                         runbooks=dict(links.runbooks), ack_hint=links.ack_hint,
+                         api_url=links.api_url)
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:

@@ -51,10 +51,11 @@ def server(fleet: FleetConfig) -> Iterator[PushProcess]:
     the push process serving the API. Incidents resolve after an hour's quiet here, so
     they are still firing while the tests run."""
     app = fleet.app()
-    env = {**fleet.env(), "LOGWARDEN_INCIDENTS__RESOLVE_AFTER": "1h"}
-    worker = CliWorker(fleet, "fleet", ["--queues", "detect,notify"], env, children=1)
     push = PushProcess(fleet, "api-test-push-token",
-                       {"LOGWARDEN_API__TOKENS": json.dumps(TOKENS), **env})
+                       {"LOGWARDEN_API__TOKENS": json.dumps(TOKENS)})
+    env = {**fleet.env(), "LOGWARDEN_INCIDENTS__RESOLVE_AFTER": "1h",
+           "LOGWARDEN_LINKS__API_URL": f"{push.url}/api/v1"}
+    worker = CliWorker(fleet, "fleet", ["--queues", "detect,notify"], env, children=1)
     try:
         worker.wait_ready(app)
         start = datetime.now(UTC) - timedelta(minutes=25)
@@ -231,3 +232,19 @@ def test_a_wrong_silence_is_a_400_that_says_why(
     answer = api.post("/silences", headers=bearer(A_WRITE), json=body)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"].startswith(says)
+
+
+def test_the_api_line_in_a_page_acknowledges_its_incident(
+    fleet: FleetConfig, api: httpx.Client
+) -> None:
+    """The firing message says how to acknowledge through the API; doing just that works."""
+    (ident,) = stored(fleet, "acme-b")
+    page = next(line for line in alert_lines(fleet.alerts_file)
+                if line["alert_id"] == ident and line["kind"] == "firing")
+    (line,) = [a for a in page["actions"] if a.startswith("curl ")]
+    url = line.rsplit(" ", 1)[1]
+    assert url.endswith(f"/incidents/{ident}/ack")
+    answer = httpx.post(url, headers=bearer(B_WRITE), timeout=30)
+    assert answer.status_code == 200 and answer.json()["state"] == "acknowledged"
+    wait_until(lambda: "acknowledged" in messages_about(fleet, ident), 60,
+               "the acknowledgement to reach the receiver")
