@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 import pytest
 
+from alerting.alertmanager import AlertmanagerNotifier
 from alerting.email import EmailNotifier
 from alerting.notifier import REDACTED, Notifier
 from alerting.slack import SlackNotifier
+from alerting.slack_bot import SlackBotNotifier
+from alerting.webhook import WebhookNotifier
 from tests.alerting.conftest import (
     SMTP_PASSWORD,
     SMTP_USER,
@@ -24,6 +27,7 @@ from tests.alerting.conftest import (
     WebhookStandIn,
 )
 from tests.alerting.factory import alert_message
+from tests.alerting.slack_api import BOT_TOKEN, CHANNEL_ID
 
 QUERY_SECRET = "sig=QuErYs3cr3tValue"
 
@@ -73,6 +77,36 @@ def _email(
     return build
 
 
+BEARER = "whsec-bearer-NeverShown-5521"
+
+
+def _webhook(reply: WebhookReply) -> Callable[[pytest.FixtureRequest], Notifier]:
+    def build(request: pytest.FixtureRequest) -> Notifier:
+        webhook: WebhookStandIn = request.getfixturevalue("webhook")
+        webhook.replies.append(reply)
+        return WebhookNotifier(webhook.url(), BEARER, 2.0)
+
+    return build
+
+
+def _alertmanager(reply: WebhookReply) -> Callable[[pytest.FixtureRequest], Notifier]:
+    def build(request: pytest.FixtureRequest) -> Notifier:
+        webhook: WebhookStandIn = request.getfixturevalue("webhook")
+        webhook.replies.append(reply)
+        return AlertmanagerNotifier(webhook.url(), 2.0, secret=BEARER)
+
+    return build
+
+
+def _slack_bot_at(port_fixture: str) -> Callable[[pytest.FixtureRequest], Notifier]:
+    def build(request: pytest.FixtureRequest) -> Notifier:
+        port = request.getfixturevalue(port_fixture)
+        return SlackBotNotifier(BOT_TOKEN, CHANNEL_ID, 0.3,
+                                base_url=f"http://127.0.0.1:{port}/api/")
+
+    return build
+
+
 CASES = {
     "slack-404-quoting-url": LeakCase(
         _slack(WebhookReply(404, echo_path=True)), (WEBHOOK_TOKEN,), True
@@ -101,6 +135,17 @@ CASES = {
     "email-closed-port": LeakCase(_email("closed_port"), (SMTP_PASSWORD,), False),
     "email-timeout": LeakCase(_email("silent_port"), (SMTP_PASSWORD,), False),
     "email-untrusted-cert": LeakCase(_email("smtp_implicit_tls"), (SMTP_PASSWORD,), False),
+    "webhook-401-quoting-bearer": LeakCase(
+        _webhook(WebhookReply(401, f"bad token Bearer {BEARER}")), (BEARER,), True
+    ),
+    "webhook-404-quoting-url": LeakCase(
+        _webhook(WebhookReply(404, echo_path=True)), (WEBHOOK_TOKEN, BEARER), True
+    ),
+    "alertmanager-500-quoting-bearer": LeakCase(
+        _alertmanager(WebhookReply(500, f"auth {BEARER} rejected")), (BEARER,), True
+    ),
+    "slack-bot-closed-port": LeakCase(_slack_bot_at("closed_port"), (BOT_TOKEN,), False),
+    "slack-bot-timeout": LeakCase(_slack_bot_at("silent_port"), (BOT_TOKEN,), False),
 }
 
 
