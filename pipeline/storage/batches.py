@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Connection, case, update
+from sqlalchemy import Connection, Executable, case, update
 
 from pipeline.anomaly import Anomaly, AnomalyStatus
 from pipeline.incidents import IncidentPolicy, group_key
 from pipeline.storage import accounting, codec, feedback, incidents
-from pipeline.storage.db import insert_for
+from pipeline.storage.db import dialect_insert, insert_for
 from pipeline.storage.models import ANOMALIES, LEDGER, LINEAGE, TEMPLATES
 from pipeline.storage.records import BatchRecord, BatchResult, EntryOutcome, TemplateRow
 
@@ -78,12 +79,18 @@ def _suppressed(conn: Connection, anomaly: Anomaly, now: datetime) -> Anomaly:
 def _claim(conn: Connection, record: BatchRecord, now: datetime) -> bool:
     """Inserts the ledger row; False when the batch is (being) recorded by someone else."""
     values = {**asdict(record), "created_at": now}
-    stmt = (
-        insert_for(conn, LEDGER)
-        .values(values)
+    return conn.execute(_claim_statement(conn.dialect.name), values).first() is not None
+
+
+# The per-batch statements are built once per dialect: building one costs SQLAlchemy
+# more than SQLite takes to run it.
+@cache
+def _claim_statement(dialect: str) -> Executable:
+    return (
+        dialect_insert(dialect, LEDGER)
         .on_conflict_do_nothing(index_elements=[LEDGER.c.batch_id])
+        .returning(LEDGER.c.batch_id)
     )
-    return conn.execute(stmt.returning(LEDGER.c.batch_id)).first() is not None
 
 
 def _upsert_templates(conn: Connection, templates: Sequence[TemplateRow]) -> None:
@@ -93,9 +100,15 @@ def _upsert_templates(conn: Connection, templates: Sequence[TemplateRow]) -> Non
         merged[row.id] = row if seen is None else _merge(seen, row)
     if not merged:
         return
-    stmt = insert_for(conn, TEMPLATES)
+    conn.execute(_templates_statement(conn.dialect.name),
+                 [asdict(merged[key]) for key in sorted(merged)])
+
+
+@cache
+def _templates_statement(dialect: str) -> Executable:
+    stmt = dialect_insert(dialect, TEMPLATES)
     new, old = stmt.excluded, TEMPLATES.c
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[old.id],
         set_={
             "text": new.text,
@@ -108,7 +121,6 @@ def _upsert_templates(conn: Connection, templates: Sequence[TemplateRow]) -> Non
             ),
         },
     )
-    conn.execute(stmt, [asdict(merged[key]) for key in sorted(merged)])
 
 
 def _merge(a: TemplateRow, b: TemplateRow) -> TemplateRow:

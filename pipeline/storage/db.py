@@ -47,7 +47,11 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 def insert_for(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which knows `ON CONFLICT`; both spell it the same way."""
-    name = conn.dialect.name
+    return dialect_insert(conn.dialect.name, table)
+
+
+def dialect_insert(name: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """`insert_for` by the dialect's name, for statements built once and kept."""
     if name == "postgresql":
         return postgresql.insert(table)
     if name == "sqlite":

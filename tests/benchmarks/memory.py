@@ -10,7 +10,8 @@ the database: the store here records nothing (the whole path, SQLite included, r
 about ten times slower, and SQLite keeps its rows on disk, not in the process), and the
 entries are built as LogEntry objects rather than parsed from JSON.
 
-Prints RSS (VmRSS) after the first `--first` entries and at the end, and their ratio.
+Prints RSS (VmRSS) after every `--first` entries, and the ratio of the last reading to
+the first.
 Template tables, the miner's line caches and per-stream detector state are bounded, so
 once they fill, RSS must stay within 10 % of the first reading.
 """
@@ -102,7 +103,7 @@ def main() -> None:
     for batch in dense_batches(args.entries, args.loghub):
         processor.process(batch)
         done += len(batch.entries)
-        if done == args.first or done == args.entries:
+        if done % args.first == 0 or done == args.entries:
             gc.collect()
             readings.append((done, rss_mb(), time.process_time() - started))
             print(f"{done:>12,} entries  RSS {readings[-1][1]:7.1f} MB  "
