@@ -88,3 +88,22 @@ def test_replay_is_idempotent(replay):
     assert after.anomalies == before.anomalies
     assert after.alerts == before.alerts
     assert after.processed == before.processed
+
+
+def test_the_crash_loop_is_one_incident_paged_updated_and_resolved(replay):
+    """Five anomaly types of one crash loop: one incident, one thread of messages."""
+    _, store, settings = replay
+    crash = next(i for i in sample.load_truth() if i.kind == "crash_loop")
+    [incident] = [i for i in store.alerts(limit=10_000)
+                  if crash.explains(i.service, i.first_seen_ns)]
+    assert len(incident.anomaly_types) >= 3 and incident.status == "resolved"
+    lines = [json.loads(line) for line in settings.alerts_file.read_text().splitlines()]
+    sent = [line for line in lines if line["alert_id"] == incident.id]
+    kinds = [line["kind"] for line in sent]
+    assert kinds[0] == "firing" and kinds[-1] == "resolved" and kinds.count("firing") == 1
+    assert "update" in kinds
+    revisions = [line["revision"] for line in sent]
+    assert revisions == sorted(set(revisions))  # in order, each once
+    assert sent[-1]["severity"] == "critical" and sent[-1]["resolved_at"]
+    assert any("OutOfMemoryError" in s for line in sent for s in line["samples"])
+    assert any(label == "Logs Explorer" for label, _ in sent[0]["links"])
