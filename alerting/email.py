@@ -9,20 +9,14 @@ when a server echoes the credentials it was sent.
 from __future__ import annotations
 
 import base64
-import html
-import re
 import smtplib
 import ssl as tls
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from urllib.parse import urlsplit
 
 from alerting.alert import AlertMessage
+from alerting.email_message import build_email
 from alerting.notifier import DeliveryResult, delivered, give_up, redact, retry_later
-from alerting.render import actions, facts, headline, plain_text
-
-_SEVERITY_COLOUR = {"critical": "#b00020", "warning": "#b26a00", "info": "#2f5d8a"}
 
 
 class EmailNotifier:
@@ -104,93 +98,6 @@ class EmailNotifier:
 
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets)
-
-
-def build_email(
-    message: AlertMessage, sender: str, recipients: Sequence[str], *, key: str | None = None
-) -> EmailMessage:
-    """The alert as a multipart/alternative email: plain text first, HTML preferred.
-
-    The Message-ID is derived from `key` (the same for every attempt at one message, so
-    mail systems can drop a repeat), or without one from the incident and the message's
-    place in it. A later message of an incident replies to the thread's first email:
-    `In-Reply-To` and `References` name it (`thread_ref`)."""
-    email = EmailMessage()
-    # Header values must be one line; stream names come from untrusted log metadata.
-    email["Subject"] = " ".join(headline(message).split())
-    email["From"] = sender
-    email["To"] = ", ".join(recipients)
-    email["Date"] = formatdate(usegmt=True)
-    domain = sender.rpartition("@")[2] or "logwarden"
-    email["Message-ID"] = message_id(key or _own_key(message), domain)
-    parent = _parent_id(message, key, domain)
-    if parent:
-        email["In-Reply-To"] = parent
-        email["References"] = parent
-    email["X-Logwarden-Alert-Id"] = " ".join(message.alert_id.split())
-    email.set_content(plain_text(message))
-    email.add_alternative(html_body(message), subtype="html")
-    return email
-
-
-def _own_key(message: AlertMessage) -> str:
-    if not message.follow_up and message.thread_ref is None:
-        return message.alert_id
-    return f"{message.alert_id}.{message.kind}.{message.revision}"
-
-
-def _parent_id(message: AlertMessage, key: str | None, domain: str) -> str | None:
-    """The thread's first email: the one the outbox recorded, or for a follow-up without
-    one, the id the first message had from its own key."""
-    if message.thread_ref:
-        return " ".join(message.thread_ref.split())
-    if message.follow_up and key:
-        return message_id(key.removesuffix(".review"), domain)
-    return None
-
-
-def message_id(key: str | None, domain: str) -> str:
-    """`<key@domain>` with the key reduced to characters a Message-ID allows; random
-    without a key."""
-    if not key:
-        return make_msgid(domain=domain)
-    local = re.sub(r"[^A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]", "-", key).strip(".") or "alert"
-    host = re.sub(r"[^A-Za-z0-9.-]", "-", domain) or "logwarden"
-    return f"<{local}.logwarden@{host}>"
-
-
-def html_body(message: AlertMessage) -> str:
-    """A small self-contained HTML rendering; every value escaped, links http(s) only."""
-    esc = html.escape
-    colour = _SEVERITY_COLOUR.get(str(message.severity), "#333333")
-    rows = "".join(
-        f'<tr><th align="left" style="padding-right:1em">{esc(label)}</th>'
-        f"<td>{esc(value)}</td></tr>"
-        for label, value in facts(message)
-    )
-    parts = [
-        '<html><body style="font-family:sans-serif">',
-        f'<h2 style="color:{colour};border-left:6px solid {colour};padding-left:8px">'
-        f"{esc(headline(message))}</h2>",
-        f"<p>{esc(message.summary)}</p><table>{rows}</table>",
-        _html_list("Why", [esc(line) for line in message.details]),
-    ]
-    if message.samples:
-        lines = "\n".join(esc(line) for line in message.samples[:3])
-        parts.append(f'<h3>Sample lines</h3><pre style="background:#f4f4f4">{lines}</pre>')
-    links = [f'<a href="{esc(url, quote=True)}">{esc(label)}</a>' for label, url in message.links
-             if urlsplit(url).scheme in ("http", "https")]
-    parts.append(_html_list("Links", links))
-    parts.append(_html_list("What to do", [esc(step) for step in actions(message)]))
-    parts.append(f'<p style="color:#777">Incident {esc(message.alert_id)}</p></body></html>')
-    return "".join(parts)
-
-
-def _html_list(title: str, items: Sequence[str]) -> str:
-    """A titled list of already-escaped items; nothing when there are none."""
-    if not items:
-        return ""
-    return f"<h3>{title}</h3><ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
 def _credential_forms(username: str, password: str) -> tuple[str, ...]:

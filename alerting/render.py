@@ -69,6 +69,7 @@ def facts(message: AlertMessage) -> list[tuple[str, str]]:
         ("First seen", "" if message.window_start else message.first_seen),
         ("Window", window_text(message) if message.window_start else ""),
         ("Resolved", message.resolved_at),
+        ("Acknowledged by", dict(message.labels).get("acknowledged_by", "")),
         ("Count", str(message.anomaly_count)),
         ("Review", message.review),
     ]

@@ -9,7 +9,8 @@ import email.policy
 from email.message import EmailMessage
 
 from alerting.alert import AlertMessage
-from alerting.email import EmailNotifier, message_id
+from alerting.email import EmailNotifier
+from alerting.email_message import message_id
 from tests.alerting.conftest import SmtpStandIn
 from tests.alerting.factory import alert_message
 

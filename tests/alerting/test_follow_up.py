@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerting.email import build_email, message_id
+from alerting.email_message import build_email, message_id
 from alerting.render import plain_text
 from alerting.slack_blocks import slack_blocks
 from tests.alerting.factory import alert_message

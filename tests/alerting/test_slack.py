@@ -174,3 +174,14 @@ def test_malformed_url_is_refused_without_quoting_it(url: str) -> None:
     with pytest.raises(ValueError) as error:
         SlackNotifier(url, 1.0)
     assert "tok" not in str(error.value)
+
+
+def test_an_acknowledged_incident_says_who_took_it() -> None:
+    message = alert_message(kind="acknowledged", revision=2,
+                            labels=(("state", "acknowledged"), ("acknowledged_by", "ana")))
+    blocks = slack_blocks(message, in_place=True)
+    assert blocks[0]["text"]["text"] == (
+        ":eyes: [CRITICAL] checkout: error burst — acknowledged")
+    assert "*Acknowledged by*\nana" in [f["text"] for f in blocks[1]["fields"]]
+    assert [e["text"] for e in blocks[-1]["elements"]] == [
+        "Incident `alert-7f3a` · message 2 · first seen 2026-11-03T09:14:00Z"]  # no ack hint
