@@ -78,8 +78,9 @@ def test_a_worker_on_the_llm_queue_reviews_an_alert_that_was_paged_once(
     assert stored[0][0] >= len(reviewed)
 
     lines = alert_lines(fleet.alerts_file)
-    pages = [line for line in lines if not line["follow_up"]]
-    follow_ups = [line for line in lines if line["follow_up"]]
+    pages = [line for line in lines if line["kind"] == "firing"]
+    follow_ups = [line for line in lines if line["kind"] == "review"]
+    assert len(pages) + len(follow_ups) == len(lines)
     # Each alert paged once, unreviewed (the model was slow); each reviewed one followed
     # up once, in its thread, with the verdict.
     assert sorted(p["alert_id"] for p in pages) == sorted({p["alert_id"] for p in pages})
@@ -88,7 +89,7 @@ def test_a_worker_on_the_llm_queue_reviews_an_alert_that_was_paged_once(
     assert all("flash-test confirmed: anomaly" in f["review"] for f in follow_ups)
     kinds = query(fleet.database_url, "SELECT kind, status, count(*) FROM outbox "
                                       "GROUP BY kind, status ORDER BY kind")
-    assert [tuple(row) for row in kinds] == [("alert", "sent", len(pages)),
+    assert [tuple(row) for row in kinds] == [("firing", "sent", len(pages)),
                                              ("review", "sent", len(reviewed))]
     assert "LLM escalation off" not in (fleet.workdir / "detect.log").read_text()
     assert PASSWORD not in (fleet.workdir / "llm.log").read_text()

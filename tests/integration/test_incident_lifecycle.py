@@ -181,3 +181,30 @@ def test_a_silence_from_the_cli_mutes_its_service_and_inhibition_mutes_warnings(
            for i in (silenced, inhibited)}
     assert why[silenced].startswith(f"silenced by {silence_id} (ana: reindexing)")
     assert why[inhibited] == f"inhibited by critical incident {critical}"
+
+
+def test_a_firing_incident_is_paged_again_after_its_repeat_interval_until_acknowledged(
+    fleet: FleetConfig, slack: WebhookStandIn
+) -> None:
+    env = {**fleet.env(), "LOGWARDEN_CHANNELS": '["slack"]',
+           "LOGWARDEN_SLACK_WEBHOOK_URL": slack.url(), "LOGWARDEN_ROUTE__REPEAT_INTERVAL": "2s"}
+    life = Lifecycle(fleet, env)
+    sender = CliWorker(fleet, "notify", ["--queues", "notify"], env, children=1)
+    try:
+        sender.wait_ready(life.app, timeout=90)
+        incident = life.record(life.anomaly("crash_loop", AnomalySeverity.CRITICAL))
+        life.sweep()
+        wait_until(lambda: len(slack.requests) == 1, 60, "the page")
+        time.sleep(2.5)
+        life.sweep()  # what beat does every 30 s
+        wait_until(lambda: len(slack.requests) == 2, 60, "the repeat")
+        life.cli("ack", incident, "--by", "ana")
+        life.sweep()
+        wait_until(lambda: len(slack.requests) == 3, 60, "the acknowledgement")
+        time.sleep(2.5)
+        life.sweep()
+        time.sleep(3)
+    finally:
+        sender.stop()
+        life.close()
+    assert keys(slack) == [f"{incident}.slack", f"{incident}.slack.r2", f"{incident}.slack.r3"]

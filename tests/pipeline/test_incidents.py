@@ -257,3 +257,27 @@ def test_two_writers_racing_open_one_incident(store: Store) -> None:
 
 def _batch(batch_id: str) -> BatchRecord:
     return BatchRecord(batch_id, str(CHECKOUT), 1, 1, 0, T0, T0 + 30 * SECOND)
+
+
+def test_group_wait_holds_the_page_and_what_comes_meanwhile_joins_it(store: Store,
+                                                                     clock: Clock) -> None:
+    policy = IncidentPolicy(router=RouteTree(Route(("slack",), group_wait_s=30,
+                                                   group_interval_s=300)))
+    store.record_batch(_batch("b1"), [make_anomaly("b1")], [], {}, policy=policy)
+    clock.now = START + timedelta(seconds=20)
+    grown = make_anomaly("b2", "crash_loop", start_ns=T0 + 20 * SECOND,
+                         severity=AnomalySeverity.CRITICAL)
+    store.record_batch(_batch("b2"), [grown], [], {}, policy=policy)
+    assert store.claim_delivery(LEASE) is None  # still waiting
+    clock.now = START + timedelta(seconds=31)
+    [page] = send_all(store)
+    assert (page.kind, page.payload["severity"], page.payload["anomaly_count"]) == (
+        "firing", "critical", 2)
+    # Growth after the page: an update no sooner than the group interval after it.
+    worse = make_anomaly("b3", "oom", start_ns=T0 + 40 * SECOND,
+                         severity=AnomalySeverity.CRITICAL)
+    store.record_batch(_batch("b3"), [worse], [], {}, policy=policy)
+    clock.now = START + timedelta(seconds=300)
+    assert store.claim_delivery(LEASE) is None
+    clock.now = START + timedelta(seconds=332)
+    assert kinds(send_all(store)) == [("slack", "update", 2)]
