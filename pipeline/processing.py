@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
@@ -66,6 +67,7 @@ class Miner(Protocol):
     def template_text(self, template_id: str) -> str | None: ...
     def ancestors(self, template_id: str) -> tuple[str, ...]: ...
     def templates(self) -> list[TemplateStats]: ...
+    def template_count(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,7 @@ class BatchProcessor:
         alert_of: Mapping[str, str],
     ) -> None:
         m = self.metrics
-        m.templates.set(len(self.miner.templates()))
+        m.templates.set(self.miner.template_count())  # per batch: no list of them
         if outcome.already_recorded:
             m.batches_total.labels(outcome="already_recorded").inc()
             return
@@ -201,8 +203,8 @@ class BatchProcessor:
         m.entries_processed_total.labels(service=service).inc(outcome.processed)
         m.entries_duplicate_total.inc(outcome.duplicates)
         m.entries_redelivered_total.inc(outcome.entries - outcome.processed - outcome.duplicates)
-        for finding in findings:
-            m.detector_findings_total.labels(detector=finding.detector).inc()
+        for detector, found in Counter(f.detector for f in findings).items():
+            m.detector_findings_total.labels(detector=detector).inc(found)
         now_ns = time.time_ns()
         for anomaly in outcome.anomalies:
             m.anomalies_total.labels(

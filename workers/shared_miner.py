@@ -63,6 +63,9 @@ class SharedMiner:
     def templates(self) -> list[TemplateStats]:
         return self.miner.templates()
 
+    def template_count(self) -> int:
+        return self.miner.template_count()
+
     def _catch_up(self) -> bool:
         """Loads the shared tree if it changed; True when it did."""
         version = self._redis.get(self._version_key)

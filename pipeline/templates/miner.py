@@ -104,6 +104,10 @@ class TemplateMiner:
         """Every current template, least recently seen first."""
         return self._table.all_stats()
 
+    def template_count(self) -> int:
+        """How many templates `templates` would list, without listing them."""
+        return len(self._table)
+
     def snapshot(self) -> bytes:
         """The whole miner as bytes for `restore` (safe to load: plain values only)."""
         order = list(self._cluster_ids)
