@@ -11,8 +11,6 @@ import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-import redis
-
 import migrations
 from alerting.console import ConsoleNotifier, FileNotifier
 from alerting.email import EmailNotifier
@@ -25,14 +23,12 @@ from observability.logging import configure_logging
 from observability.metrics import start_metrics_server
 from pipeline.detectors import default_detectors
 from pipeline.processing import BatchProcessor, Miner, ProcessingConfig
-from pipeline.redis_state import RedisStateStore
 from pipeline.scoring import ScoringPolicy
 from pipeline.state import StateStore
 from pipeline.storage import Store, make_engine
 from pipeline.templates import TemplateMiner
 from workers.clierrors import ConfigError
 from workers.settings import Settings
-from workers.shared_miner import SharedMiner
 
 
 def setup_logging(settings: Settings) -> None:
@@ -83,6 +79,12 @@ def build_processor(
 
 def build_fleet_processor(settings: Settings, store: Store) -> BatchProcessor:
     """What every worker runs: detector state and the template tree shared in Redis."""
+    # Here, not at the top: the embedded run never talks to Redis, and start-up counts.
+    import redis
+
+    from pipeline.redis_state import RedisStateStore
+    from workers.shared_miner import SharedMiner
+
     client = redis.Redis.from_url(settings.redis_url)
     miner = SharedMiner(client, settings.template_capacity, settings.redis_prefix)
     state = RedisStateStore(client, settings.redis_prefix)

@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
-import redis
 
 from pipeline.anomaly import Verdict
+
+if TYPE_CHECKING:  # the embedded run keeps its ledger in memory: no Redis to import
+    import redis
 
 
 @dataclass(frozen=True, slots=True)
