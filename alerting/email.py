@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 
 from alerting.alert import AlertMessage
-from alerting.email_message import build_email
+from alerting.email_message import build_email, thread_ref_of
 from alerting.notifier import DeliveryResult, delivered, give_up, redact, retry_later
 
 
@@ -68,7 +68,7 @@ class EmailNotifier:
         except (smtplib.SMTPException, OSError) as error:
             return retry_later(self._redact(f"SMTP server unreachable: {error}"))
         # The first message of an incident starts its thread: later ones reply to it.
-        thread_ref = str(email["Message-ID"]) if message.thread_ref is None else None
+        thread_ref = thread_ref_of(email) if message.thread_ref is None else None
         note = self._redact(f"refused by the server: {_describe(refused)}") if refused else None
         return delivered(note, thread_ref=thread_ref)
 

@@ -26,17 +26,20 @@ def build_email(
 
     The Message-ID is derived from `key` (the same for every attempt at one message, so
     mail systems can drop a repeat), or without one from the incident and the message's
-    place in it. A later message of an incident replies to the thread's first email:
-    `In-Reply-To` and `References` name it (`thread_ref`)."""
+    place in it. A later message of an incident replies to the thread's first email
+    (`thread_ref`): `In-Reply-To` and `References` name it, and its subject is the first
+    one's after `Re: `, since mail clients such as Gmail start a new conversation when the
+    subject changes; the body's first line says what the incident is now."""
     email = EmailMessage()
+    domain = sender.rpartition("@")[2] or "logwarden"
+    parent, first_subject = _thread(message, key, domain)
     # Header values must be one line; stream names come from untrusted log metadata.
-    email["Subject"] = " ".join(headline(message).split())
+    subject = f"Re: {first_subject}" if first_subject else headline(message)
+    email["Subject"] = " ".join(subject.split())
     email["From"] = sender
     email["To"] = ", ".join(recipients)
     email["Date"] = formatdate(usegmt=True)
-    domain = sender.rpartition("@")[2] or "logwarden"
     email["Message-ID"] = message_id(key or _own_key(message), domain)
-    parent = _parent_id(message, key, domain)
     if parent:
         email["In-Reply-To"] = parent
         email["References"] = parent
@@ -46,20 +49,28 @@ def build_email(
     return email
 
 
+def thread_ref_of(email: EmailMessage) -> str:
+    """What a thread's first email leaves for the later ones: its Message-ID, then its
+    subject."""
+    return f"{email['Message-ID']} {email['Subject']}"
+
+
 def _own_key(message: AlertMessage) -> str:
     if not message.follow_up and message.thread_ref is None:
         return message.alert_id
     return f"{message.alert_id}.{message.kind}.{message.revision}"
 
 
-def _parent_id(message: AlertMessage, key: str | None, domain: str) -> str | None:
-    """The thread's first email: the one the outbox recorded, or for a follow-up without
-    one, the id the first message had from its own key."""
+def _thread(message: AlertMessage, key: str | None, domain: str
+            ) -> tuple[str | None, str | None]:
+    """The thread's first email (its Message-ID, and its subject when known): the one the
+    outbox recorded, or for a follow-up without one, the id the first had from its key."""
     if message.thread_ref:
-        return " ".join(message.thread_ref.split())
+        parent, _, subject = " ".join(message.thread_ref.split()).partition(" ")
+        return parent, subject.removeprefix("Re: ") or None
     if message.follow_up and key:
-        return message_id(key.removesuffix(".review"), domain)
-    return None
+        return message_id(key.removesuffix(".review"), domain), None
+    return None, None
 
 
 def message_id(key: str | None, domain: str) -> str:

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 from alerting.alert import AlertMessage
 from alerting.email import EmailNotifier
-from alerting.email_message import message_id
+from alerting.email_message import build_email, message_id
 from tests.alerting.conftest import SmtpStandIn
 from tests.alerting.factory import alert_message
 
@@ -47,20 +47,33 @@ def test_an_incident_is_one_email_thread(smtp: SmtpStandIn) -> None:
     assert send(notifier, grew) is None and send(notifier, done) is None
 
     first, update, resolved = received(smtp)
-    assert thread_ref == first["Message-ID"]
+    assert thread_ref == f"{first['Message-ID']} [WARNING] checkout: error burst"
     assert first["Subject"] == "[WARNING] checkout: error burst"
     assert first["In-Reply-To"] is None and first["References"] is None
-    assert update["Subject"] == "Re: [CRITICAL] checkout: error burst (updated)"
-    assert resolved["Subject"] == "Re: [CRITICAL] checkout: error burst (resolved)"
-    for later in (update, resolved):
+    # The subject stays the thread's (a changed one starts a new Gmail conversation);
+    # the body's first line says what the incident is now.
+    for later, now in ((update, "[CRITICAL] checkout: error burst (updated)"),
+                       (resolved, "[CRITICAL] checkout: error burst (resolved)")):
+        assert later["Subject"] == "Re: [WARNING] checkout: error burst"
         assert later["In-Reply-To"] == first["Message-ID"] == later["References"]
+        body = later.get_body(("plain",))
+        assert body is not None and body.get_content().splitlines()[0] == f"Re: {now}"
     assert len({first["Message-ID"], update["Message-ID"], resolved["Message-ID"]}) == 3
+
+
+def test_a_thread_reference_without_a_subject_still_threads() -> None:
+    reply = build_email(alert_message(kind="update", revision=2, thread_ref="<a.b@example.test>"),
+                        SENDER, ["sre@example.test"], key="k.2")
+    assert reply["In-Reply-To"] == "<a.b@example.test>"
+    assert reply["Subject"] == "Re: [CRITICAL] checkout: error burst (updated)"
 
 
 def test_the_first_message_id_is_the_incidents_own(smtp: SmtpStandIn) -> None:
     notifier = EmailNotifier("127.0.0.1", smtp.port, SENDER, ["sre@example.test"], timeout_s=5)
     unkeyed = [notifier.send(INCIDENT).thread_ref for _ in range(2)]
-    assert unkeyed == [message_id("alert-7f3a", "example.test")] * 2  # a repeat is recognisable
+    [mail, again] = received(smtp)
+    assert mail["Message-ID"] == again["Message-ID"] == message_id("alert-7f3a", "example.test")
+    assert unkeyed[0] == unkeyed[1] and unkeyed[0].startswith(mail["Message-ID"])  # type: ignore[union-attr]
 
 
 def test_both_parts_carry_the_incident(smtp: SmtpStandIn) -> None:

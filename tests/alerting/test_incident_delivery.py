@@ -70,7 +70,8 @@ def test_an_incident_is_one_slack_thread_and_one_email_thread(
              for _, _, raw in smtp.recorder.received]
     first, *later = mails
     assert first["Subject"] == "[WARNING] checkout: http 5xx" and first["In-Reply-To"] is None
-    assert [m["Subject"] for m in later] == [
+    assert [m["Subject"] for m in later] == ["Re: [WARNING] checkout: http 5xx"] * 2
+    assert [m.get_body(("plain",)).get_content().splitlines()[0] for m in later] == [
         "Re: [CRITICAL] checkout: crash loop +1 more (updated)",
         "Re: [CRITICAL] checkout: crash loop +1 more (resolved)"]
     assert all(m["In-Reply-To"] == first["Message-ID"] == m["References"] for m in later)
