@@ -13,12 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import migrations
 from tests.conftest import throwaway_pg_database
+from tests.fuzzing import FEW
 from tests.integration.cli_processes import CliWorker
 from tests.integration.fleet import FleetConfig, alert_lines, ledger, query, wait_until
-from tests.integration.processes import PushProcess
+from tests.integration.processes import CommandProcess, PushProcess
 from tests.integration.tenants import send_tenant
 
 pytestmark = pytest.mark.integration
@@ -47,15 +50,16 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetConfig]:
 
 @pytest.fixture(scope="module")
 def server(fleet: FleetConfig) -> Iterator[PushProcess]:
-    """A worker that detects and sends, fed both tenants' last half hour of logs, and
-    the push process serving the API. Incidents resolve after an hour's quiet here, so
-    they are still firing while the tests run."""
+    """A worker that detects and sends, fed both tenants' last half hour of logs, beat,
+    and the push process serving the API. Incidents resolve after an hour's quiet here,
+    so they are still firing while the tests run."""
     app = fleet.app()
     push = PushProcess(fleet, "api-test-push-token",
                        {"LOGWARDEN_API__TOKENS": json.dumps(TOKENS)})
     env = {**fleet.env(), "LOGWARDEN_INCIDENTS__RESOLVE_AFTER": "1h",
            "LOGWARDEN_LINKS__API_URL": f"{push.url}/api/v1"}
     worker = CliWorker(fleet, "fleet", ["--queues", "detect,notify"], env, children=1)
+    beat = CommandProcess(fleet, "beat", ["beat", "--schedule", str(fleet.workdir / "beat")])
     try:
         worker.wait_ready(app)
         start = datetime.now(UTC) - timedelta(minutes=25)
@@ -66,6 +70,7 @@ def server(fleet: FleetConfig) -> Iterator[PushProcess]:
         yield push
     finally:
         push.stop()
+        beat.stop()
         worker.stop()
         app.close()
 
@@ -158,6 +163,7 @@ def test_acknowledge_then_resolve_change_state_and_tell_the_receivers(
     firing = incidents_of(api, A_WRITE, state="firing")
     assert firing, "no firing incident to acknowledge"
     ident = firing[0]["id"]
+    wait_until(lambda: "firing" in messages_about(fleet, ident), 60, "the page to go out")
     acked = api.post(f"/incidents/{ident}/ack", headers=bearer(A_WRITE), json={"by": "ana"})
     assert acked.status_code == 200, acked.text
     assert acked.json()["state"] == "acknowledged"
@@ -175,7 +181,9 @@ def test_acknowledge_then_resolve_change_state_and_tell_the_receivers(
     late = api.post(f"/incidents/{ident}/ack", headers=bearer(A_WRITE))
     assert late.status_code == 409 and "resolved already" in late.json()["error"]
     detail = api.get(f"/incidents/{ident}", headers=bearer(A_READ)).json()
-    assert detail["state"] == "resolved" and len(detail["notifications"]) >= 3
+    assert detail["state"] == "resolved"
+    sent = [(n["kind"], n["status"]) for n in detail["notifications"] if n["status"] == "sent"]
+    assert sent[-2:] == [("acknowledged", "sent"), ("resolved", "sent")]
 
 
 def test_feedback_on_an_own_incident_is_recorded(fleet: FleetConfig, api: httpx.Client) -> None:
@@ -225,6 +233,10 @@ def test_silences_belong_to_one_project(api: httpx.Client) -> None:
     ({"matchers": ["service=x"], "duration": "soon", "comment": "c"}, "'duration' must be"),
     ({"matchers": ["service=x"], "duration": "2h", "comment": "c", "until": "x"},
      "Unknown field 'until'"),
+    ({"matchers": ["service=~(a+)+$"], "duration": "2h", "comment": "c"},
+     "Matcher 'service=~(a+)+$' repeats a repetition"),
+    ({"matchers": ["service=x"], "duration": "2h", "comment": "c", "by": "x" * 201},
+     "'by' may be at most 200 characters"),
 ])
 def test_a_wrong_silence_is_a_400_that_says_why(
     api: httpx.Client, body: dict[str, Any], says: str
@@ -248,3 +260,50 @@ def test_the_api_line_in_a_page_acknowledges_its_incident(
     assert answer.status_code == 200 and answer.json()["state"] == "acknowledged"
     wait_until(lambda: "acknowledged" in messages_about(fleet, ident), 60,
                "the acknowledgement to reach the receiver")
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=30)
+    | st.sampled_from(["2h", "0s", "99999d", "service=checkout", "stream=~acme-b/.*",
+                       "2026-11-02T08:00:00Z", "9999-12-31T23:00:00Z",
+                       "0001-01-01T00:00:00-01:00", "acme-a", "acme-b", "*", "x" * 300]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=6)
+SILENCE_FIELDS = st.sampled_from(["matchers", "duration", "starts_at", "ends_at", "comment",
+                                  "by", "project", "label"])
+
+
+@FEW
+@given(body=st.dictionaries(SILENCE_FIELDS, JSON_VALUES, max_size=6))
+def test_any_silence_body_is_made_in_the_tokens_project_or_refused_with_a_sentence(
+    server: PushProcess, body: dict[str, Any]
+) -> None:
+    answer = httpx.post(f"{server.url}/api/v1/silences", json=body, headers=bearer(A_WRITE),
+                        timeout=30)
+    assert answer.status_code in (201, 400, 403), (body, answer.text)
+    if answer.status_code == 201:
+        assert answer.json()["project"] == "acme-a"
+        assert httpx.delete(f"{server.url}/api/v1/silences/{answer.json()['id']}",
+                            headers=bearer(A_WRITE), timeout=30).status_code == 204
+    else:
+        assert answer.json()["error"].endswith("."), answer.text
+
+
+INCIDENT_QUERY = st.dictionaries(
+    st.sampled_from(["state", "service", "stream", "type", "severity", "since", "until",
+                     "limit", "cursor", "project"]),
+    st.text(max_size=20) | st.sampled_from(["open", "firing", "checkout", "1h", "2", "acme-b"]),
+    max_size=4)
+
+
+@FEW
+@given(params=INCIDENT_QUERY)
+def test_any_incident_query_answers_the_tokens_incidents_or_a_sentence(
+    server: PushProcess, params: dict[str, str]
+) -> None:
+    answer = httpx.get(f"{server.url}/api/v1/incidents", params=params,
+                       headers=bearer(A_READ), timeout=30)
+    assert answer.status_code in (200, 400), (params, answer.text)
+    if answer.status_code == 200:
+        assert {i["project"] for i in answer.json()["items"]} <= {"acme-a"}

@@ -23,7 +23,7 @@ from pipeline.storage.incident_store import IncidentStore
 from pipeline.storage.records import StoredAlert
 from workers.api.calls import Call, guarded
 from workers.api.errors import ApiError, not_found
-from workers.api.params import Body, Query, encode_cursor
+from workers.api.params import MAX_COMMENT_CHARS, Body, Query, encode_cursor
 from workers.api.tokens import TokenTable
 from workers.api.views import delivery_json, feedback_json, incident_json
 
@@ -82,7 +82,8 @@ def incident_routes(incidents: IncidentStore, tokens: TokenTable, notify_now: Ca
         seconds = body.duration_s("for")
         given = incidents.add_feedback(
             call.path_id(), label, author=call.actor(body.text("by")),
-            comment=body.text("comment") or "", suppress=body.flag("suppress", default=True),
+            comment=body.text("comment", max_chars=MAX_COMMENT_CHARS) or "",
+            suppress=body.flag("suppress", default=True),
             duration=None if seconds is None else timedelta(seconds=seconds),
             projects=call.grant.projects)
         if given is None:

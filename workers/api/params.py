@@ -20,9 +20,12 @@ from workers.timespec import since_ns
 DURATION = re.compile(r"(\d{1,9})([smhdw])")
 DURATION_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 MAX_DURATION_S = 366 * 86_400
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_BODY_BYTES = 65_536
+MAX_TEXT_CHARS = 200  # a name, a time, a label: well inside every column that keeps one
+MAX_COMMENT_CHARS = 2000
 
 
 class Query:
@@ -85,13 +88,16 @@ class Body:
     def raw(self, name: str) -> Any:
         return self._body.get(name)
 
-    def text(self, name: str, *, required: bool = False) -> str | None:
+    def text(self, name: str, *, required: bool = False,
+             max_chars: int = MAX_TEXT_CHARS) -> str | None:
         value = self._body.get(name)
         if value is None and not required:
             return None
         if not isinstance(value, str) or not value.strip():
             demand = "is required, as" if value is None else "must be"
             raise ApiError(400, f"{name!r} {demand} a non-empty string.")
+        if len(value) > max_chars:
+            raise ApiError(400, f"{name!r} may be at most {max_chars} characters.")
         return value
 
     def choice(self, name: str, choices: Collection[str]) -> str:
@@ -127,10 +133,13 @@ class Body:
             return None
         try:
             moment = datetime.fromisoformat(value)
-        except ValueError:
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        except (ValueError, OverflowError):
             raise ApiError(400, f"{name!r} must be an RFC 3339 time, e.g. "
                                 "2026-11-02T10:00:00Z.") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if not EARLIEST <= moment <= LATEST:
+            raise ApiError(400, f"{name!r} must lie between 1970 and 2200.")
+        return moment
 
 
 def encode_cursor(key: PageKey | None) -> str | None:

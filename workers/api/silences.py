@@ -18,10 +18,13 @@ from pipeline.incidents import Matcher
 from pipeline.storage.incident_store import IncidentStore
 from workers.api.calls import Call, guarded
 from workers.api.errors import ApiError, not_found
-from workers.api.params import Body, Query
+from workers.api.params import MAX_COMMENT_CHARS, Body, Query
+from workers.api.regex_guard import backtracks
 from workers.api.tokens import Grant, TokenTable
 from workers.api.views import silence_json
 
+MAX_MATCHERS = 20
+MAX_MATCHER_CHARS = 300
 FIELDS = ("matchers", "duration", "starts_at", "ends_at", "comment", "by", "project")
 STATES = ("active", "all")
 
@@ -43,8 +46,8 @@ def silence_routes(incidents: IncidentStore, tokens: TokenTable,
         try:
             silence = incidents.add_silence(
                 _matchers(body.raw("matchers")), duration=_length(body, start),
-                author=call.actor(body.text("by")), comment=body.text("comment", required=True)
-                or "", starts_at=starts_at, project=_project(call.grant, body.text("project")))
+                author=call.actor(body.text("by")), comment=_comment(body), starts_at=starts_at,
+                project=_project(call.grant, body.text("project")))
         except ValueError as exc:
             raise ApiError(400, f"{_sentence(exc)}") from None
         call.audit("silence", silence.id)
@@ -65,24 +68,35 @@ def silence_routes(incidents: IncidentStore, tokens: TokenTable,
     ]
 
 
+def _comment(body: Body) -> str:
+    return body.text("comment", required=True, max_chars=MAX_COMMENT_CHARS) or ""
+
+
 def _matchers(raw: Any) -> list[Matcher]:
     """`["service=checkout", "anomaly_type=~error_.*"]`, or objects {name, value, regex}."""
-    if not isinstance(raw, list) or not raw:
-        raise ApiError(400, "'matchers' is required: a list like [\"service=checkout\"].")
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_MATCHERS:
+        raise ApiError(400, f"'matchers' is required: a list of 1 to {MAX_MATCHERS} like "
+                            "[\"service=checkout\"].")
     found = []
     for item in raw:
         try:
-            if isinstance(item, str):
-                found.append(Matcher.parse(item))
-            elif isinstance(item, dict) and set(item) <= {"name", "value", "regex"}:
-                found.append(Matcher.parse(
-                    f"{item.get('name')}{'=~' if item.get('regex') else '='}{item.get('value')}"))
-            else:
-                raise ValueError(f"matcher {item!r} is neither 'name=value' nor "
-                                 "{name, value, regex}")
+            found.append(_matcher(item))
         except ValueError as exc:
             raise ApiError(400, _sentence(exc)) from None
     return found
+
+
+def _matcher(item: Any) -> Matcher:
+    if isinstance(item, dict) and set(item) <= {"name", "value", "regex"}:
+        item = f"{item.get('name')}{'=~' if item.get('regex') else '='}{item.get('value')}"
+    if not isinstance(item, str) or len(item) > MAX_MATCHER_CHARS:
+        raise ValueError(f"matcher {str(item)[:80]!r} is neither 'name=value' (at most "
+                         f"{MAX_MATCHER_CHARS} characters) nor {{name, value, regex}}")
+    matcher = Matcher.parse(item)
+    if matcher.regex and backtracks(matcher.value):
+        raise ValueError(f"matcher {item!r} repeats a repetition, which can take the "
+                         "senders exponential time; write it without the nesting")
+    return matcher
 
 
 def _length(body: Body, start: datetime) -> timedelta:

@@ -42,8 +42,9 @@ def incident_json(i: StoredAlert) -> dict[str, Any]:
 
 
 def delivery_json(d: DeliveryAttempt) -> dict[str, Any]:
-    return {"receiver": d.channel, "attempt": d.attempt, "status": str(d.status),
-            "error": d.error, "at": _time(d.created_at)}
+    return {"receiver": d.channel, "kind": d.kind, "revision": d.revision,
+            "attempt": d.attempt, "status": str(d.status), "error": d.error,
+            "at": _time(d.created_at)}
 
 
 def feedback_json(f: Feedback) -> dict[str, Any]:
