@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from alerting.alertmanager import AlertmanagerNotifier
 from alerting.email import EmailNotifier
 from alerting.notifier import Notifier
+from alerting.secret_refs import Secret
 from alerting.slack import SlackNotifier
 from alerting.slack_bot import SLACK_API_URL, SlackBotNotifier
 from alerting.webhook import WebhookNotifier
@@ -34,7 +35,7 @@ class SmtpServer(BaseModel):
     port: int = Field(25, ge=1, le=65535)
     sender: str = "logwarden@localhost"
     username: str | None = None
-    password: SecretStr | None = None
+    password: Secret | None = None
     starttls: bool = False
     ssl: bool = False
 
@@ -65,8 +66,8 @@ class SlackReceiver(_Receiver):
     """An incoming webhook, or a bot token and a channel (threads and edits in place)."""
 
     kind: Literal["slack"] = "slack"
-    webhook_url: SecretStr | None = None
-    bot_token: SecretStr | None = None
+    webhook_url: Secret | None = None
+    bot_token: Secret | None = None
     channel: str | None = None  # a channel id (C0123...) or #name, for the bot token
     api_url: str = SLACK_API_URL
 
@@ -87,14 +88,14 @@ class EmailReceiver(_Receiver):
 
 class WebhookReceiver(_Receiver):
     kind: Literal["webhook"] = "webhook"
-    url: SecretStr  # a URL may carry a token in its path or query
-    bearer_token: SecretStr | None = None
+    url: Secret  # a URL may carry a token in its path or query
+    bearer_token: Secret | None = None
 
 
 class AlertmanagerReceiver(_Receiver):
     kind: Literal["alertmanager"] = "alertmanager"
     url: str  # the base URL, e.g. http://alertmanager:9093
-    bearer_token: SecretStr | None = None
+    bearer_token: Secret | None = None
     # How long a firing alert lives without another post; keep it above the route's
     # repeat_interval, which re-posts it.
     firing_ttl_s: float = Field(24 * 3600.0, ge=300)

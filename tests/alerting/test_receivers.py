@@ -145,3 +145,44 @@ def test_a_receiver_url_a_channel_cannot_use_is_a_config_error_without_the_url()
 )
 def test_metrics_see_only_the_receiver_kind(receiver: str, kind: str) -> None:
     assert receiver_kind(receiver) == kind
+
+
+def test_secrets_may_come_from_the_environment_or_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGER_TOKEN", "from-env-77")
+    (tmp_path / "hook").write_text("https://hooks.slack.test/services/T/B/from-file-88\n")
+    settings = Settings(channels=[], receivers=[  # type: ignore[list-item]
+        {"kind": "webhook", "name": "pager", "url": "https://p.test/x",
+         "bearer_token": "env:PAGER_TOKEN"},
+        {"kind": "slack", "name": "hook", "webhook_url": f"file:{tmp_path / 'hook'}"}])
+    assert {"from-env-77", "https://hooks.slack.test/services/T/B/from-file-88"} <= set(
+        settings.secrets())
+    assert isinstance(build_notifiers(settings)["slack:hook"], SlackNotifier)
+
+
+@pytest.mark.parametrize(
+    ("reference", "complaint"),
+    [("env:NO_SUCH_VARIABLE_HERE", "environment variable NO_SUCH_VARIABLE_HERE is not set"),
+     ("file:/no/such/secret", "cannot read the secret file /no/such/secret")],
+)
+def test_a_missing_secret_reference_is_named(reference: str, complaint: str) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        TypeAdapter(ReceiverConfig).validate_python(
+            {"kind": "slack", "name": "x", "bot_token": reference, "channel": "C1"})
+
+
+def test_the_readme_receivers_example_builds(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Where alerts go: receivers", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "hook").write_text("https://hooks.slack.test/services/T/B/x")
+    example = example.replace("/run/secrets/slack-webhook", str(tmp_path / "hook"))
+    (tmp_path / "logwarden.toml").write_text(example)
+    for name in ("SMTP_PASSWORD", "SLACK_BOT_TOKEN", "PAGER_TOKEN"):
+        monkeypatch.setenv(name, f"{name.lower()}-value")
+    monkeypatch.setenv("LOGWARDEN_CONFIG_FILE", str(tmp_path / "logwarden.toml"))
+    notifiers = build_notifiers(Settings(channels=[]))
+    assert list(notifiers) == ["slack:oncall", "slack:fallback", "email:sre", "webhook:pager",
+                               "alertmanager:main"]
