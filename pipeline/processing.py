@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from observability.metrics import Metrics, get_metrics
+from observability.metrics import CHANGE_KIND, Metrics, get_metrics
 from pipeline.anomaly import Anomaly, anomaly_id
 from pipeline.batch import Batch
 from pipeline.changes import Change, ChangeState, latest_change
@@ -161,7 +161,7 @@ class BatchProcessor:
         )
         self._count(batch.key.service, outcome, findings, result.alert_of)
         if not outcome.already_recorded:
-            self._count_changes(seen)
+            self._count_changes(batch.key.service, seen)
         if self.escalation is not None and outcome.anomalies:
             self._escalate(mined, outcome, result.alert_of)
         return outcome
@@ -183,8 +183,11 @@ class BatchProcessor:
         state = _decode_state(CHANGES, ChangeState, ChangeState, key, raw)
         return observe_changes(Batch(key, tuple(entries)), state)
 
-    def _count_changes(self, changes: Sequence[Change]) -> None:
+    def _count_changes(self, service: str, changes: Sequence[Change]) -> None:
         m = self.metrics
+        # At zero from a service's first batch on: increase() misses a series born at 1.
+        for kind in CHANGE_KIND.values:
+            m.changes_total.labels(kind=kind, service=m.service(service))
         for change in changes:
             m.changes_total.labels(kind=change.kind, service=m.service(change.service)).inc()
 

@@ -87,6 +87,13 @@ class PrometheusServer:
         answer = self.query(expr)
         return answer["status"] == "success" and bool(answer["data"]["result"])
 
+    def label_values(self, label: str, metric: str) -> list[str]:
+        """The values `label` takes on `metric`'s series, as Grafana's label_values asks."""
+        reply = httpx.get(f"{self.url}/api/v1/label/{label}/values",
+                          params={"match[]": metric}, timeout=10).json()
+        values: list[str] = reply["data"]
+        return values
+
     def rules(self) -> list[dict[str, Any]]:
         """The rules Prometheus loaded (and evaluates), from its API."""
         reply = httpx.get(f"{self.url}/api/v1/rules", timeout=10).json()

@@ -76,6 +76,19 @@ def panel_queries() -> dict[str, list[str]]:
     }
 
 
+def annotation_queries() -> dict[str, str]:
+    """Each dashboard's Prometheus annotations (the deploys seen), as Prometheus gets them."""
+    found = {}
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        for annotation in json.loads(path.read_text())["annotations"]["list"]:
+            if "expr" in annotation:
+                expr = annotation["expr"]
+                for variable, value in GRAFANA_VARIABLES.items():
+                    expr = expr.replace(variable, value)
+                found[f"{path.stem}: {annotation['name']}"] = expr
+    return found
+
+
 def rule_expressions() -> dict[str, str]:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     return {rule.get("alert") or rule["record"]: rule["expr"]
@@ -328,6 +341,12 @@ def check_through_prometheus(prometheus: PrometheusServer) -> None:
     broken |= {name: answer.get("error") for name, expr in rule_expressions().items()
                if (answer := prometheus.query(expr))["status"] != "success"}
     assert broken == {}
+    # The deploy of orders marks every dashboard; the service variable lists the services.
+    annotations = annotation_queries()
+    assert len(annotations) == len(list(DASHBOARDS.glob("*.json")))
+    assert all(prometheus.has_data(expr) for expr in annotations.values())
+    assert {"orders", "checkout"} <= set(prometheus.label_values(
+        "service", "logwarden_entries_processed_total"))
     loaded = {rule["name"]: rule["health"] for rule in prometheus.rules()}
     assert set(loaded) == set(rule_expressions())
     wait_until(lambda: all(rule["health"] == "ok" for rule in prometheus.rules()), 30,

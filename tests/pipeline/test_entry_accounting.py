@@ -103,8 +103,9 @@ def test_a_deploy_seen_in_the_logs_is_counted_once_for_its_service(store: Store)
     registry = CollectorRegistry()
     run = processor(store, registry).process
     run(batch(revision("a", "shop-00001")))
+    deploys = {"kind": "deploy", "service": "shop"}  # the label shaped from "Shop"
+    assert registry.get_sample_value("logwarden_changes_total", deploys) == 0  # not None
     deployed = batch(revision("b", "shop-00001"), revision("c", "shop-00002"))
     run(deployed)
     assert run(deployed).already_recorded  # Pub/Sub delivered the batch again
-    deploys = {"kind": "deploy", "service": "shop"}  # the label shaped from "Shop"
     assert registry.get_sample_value("logwarden_changes_total", deploys) == 1
