@@ -1,13 +1,23 @@
-"""Benchmark: the fleet, Pub/Sub → ingest → Celery → detect → Postgres, on loopback.
+"""Benchmark: the fleet under a fixed offered load, Pub/Sub → ingest → Celery → Postgres.
 
-    python -m tests.benchmarks.fleet [--minutes 20] [--probes 20]
+    python -m tests.benchmarks.fleet [--rate 10000] [--seconds 60] [--workers 2]
 
-Needs Postgres and Redis on 127.0.0.1 (as the tests do). Prints, all measured in this run:
-- entries/s with 1 and with 2 worker processes, and each as a ratio of the baseline: the
-  same batches through the same `BatchProcessor` in this process (no broker, no Pub/Sub);
-- publish-to-anomaly latency p50 and p99 (a line that trips a rule is published and the
-  clock runs until its anomaly row exists), and as a ratio of the batch wait (`max_wait_s`),
-  the time an entry may wait for company before its batch closes.
+Needs Postgres and Redis on 127.0.0.1 (as the tests do). Everything runs as it does in
+production, on this machine: the Pub/Sub stand-in (gRPC, in this process) receives
+`--rate` entries a second for `--seconds`; `logwarden ingest` (its own process, the real
+streaming-pull client) batches them for `--workers` Celery prefork worker processes on
+Redis, which record them in Postgres. Among the entries, probes are planted at known
+publish times: a line the out-of-memory rule reports, in a busy stream. Printed, all from
+this run:
+- entries/s offered, and sustained (recorded in Postgres while the load ran);
+- whether the fleet kept up: the backlog (published, not yet recorded) when the load
+  stops, and how long it took to clear;
+- publish→anomaly latency p50 / p99 of the probes (publish time stamped by the stand-in
+  until their anomaly row's `created_at` in Postgres);
+- the in-process baseline: the first entries of the same load, batched with the same
+  limits, through one `BatchProcessor` in this process on the same Postgres (no broker,
+  no Pub/Sub), and the fleet's rate as a ratio of it;
+- CPU seconds of each part (stand-in and load, ingest, workers) per 1,000 entries.
 """
 
 from __future__ import annotations
@@ -15,171 +25,387 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from google.cloud import pubsub_v1
+from google.pubsub_v1 import types
 
 import migrations
-from pipeline.batch import Batcher
+from pipeline.batch import Batch, BatchLimits
+from pipeline.entry import LogEntry
+from pipeline.parsing import parse_pubsub_message
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import Store, make_engine
 from tests.conftest import throwaway_pg_database
-from tests.integration.corpus import (
-    MINUTE_NS,
-    PROJECT,
-    TIMESTAMP_ATTRIBUTE,
-    Corpus,
-    Message,
-    build_corpus,
-)
-from tests.integration.fleet import (
-    FLEET_LIMITS,
-    FleetConfig,
-    IngestRunner,
-    WorkerProcess,
-    entries_of,
-    ledger,
-    publish,
-    query,
-    wait_until,
-)
+from tests.integration.corpus import PROJECT, SERVICES, TIMESTAMP_ATTRIBUTE, _entry
+from tests.integration.fleet import FleetConfig, WorkerProcess, query, wait_until
+from tests.integration.processes import CommandProcess
 from tests.standins.pubsub import PubSubStandIn
 from workers.runtime import build_processor
 
-TOPIC = f"projects/{PROJECT}/topics/bench"
-SUBSCRIPTION = f"projects/{PROJECT}/subscriptions/bench"
-PROBE_SERVICE = "latency-probe"
+TOPIC = f"projects/{PROJECT}/topics/load"
+SUBSCRIPTION = f"projects/{PROJECT}/subscriptions/load"
+PROBE_PREFIX = "lwprobe-"
+TICK_S = 0.02  # the load is injected in slices this long
+POOL_SIZE = 20_000  # distinct entry bodies; each sent one gets a fresh insert id and time
+STREAMS = 20  # each corpus service runs as this many / 5 replicas (distinct streams)
+
+
+@dataclass(frozen=True)
+class Load:
+    rate: int
+    seconds: float
+    probes_per_s: float
+    limits: BatchLimits
+
+
+@dataclass
+class Published:
+    """What the load generator sent: counts, probe publish times, the first entries."""
+
+    entries: int = 0
+    probes: dict[str, datetime] = field(default_factory=dict)  # insert id -> publish time
+    sample: list[bytes] = field(default_factory=list)  # for the in-process baseline
+    finished: float = 0.0  # time.time() when the last slice was published
+
+
+def pool(seed: int) -> list[tuple[bytes, bytes]]:
+    """Entry bodies split where the insert id and timestamp go (filled in at publish)."""
+    rng = random.Random(seed)
+    services = list(SERVICES)
+    bodies = []
+    for n in range(POOL_SIZE):
+        service = services[n % len(services)]
+        entry = _entry(rng, service, 0, SERVICES[service][3](rng))
+        replica(entry, f"{service}-{n // len(services) % (STREAMS // len(services))}")
+        entry.pop("receiveTimestamp")
+        entry["insertId"], entry["timestamp"] = "@ID@", "@TS@"
+        head, tail = json.dumps(entry).encode().split(b'"@TS@"')
+        bodies.append((head, tail))
+    return bodies
+
+
+def replica(entry: dict[str, Any], name: str) -> None:
+    """Renames the entry's service, so that each replica of a service is a stream."""
+    labels = entry["resource"]["labels"]
+    for key in ("service_name", "container_name"):
+        if key in labels:
+            labels[key] = name
+    entry["labels"]["compute.googleapis.com/resource_name"] = name
+
+
+def probe_body(insert_id: str, stream: int) -> tuple[bytes, bytes]:
+    entry = {
+        "insertId": insert_id,
+        "timestamp": "@TS@",
+        "severity": "ERROR",
+        "textPayload": f"java.lang.OutOfMemoryError: Java heap space ({insert_id})",
+        "resource": {"type": "k8s_container",
+                     "labels": {"project_id": PROJECT, "container_name": f"inventory-{stream}",
+                                "namespace_name": "shop", "cluster_name": "prod-1",
+                                "pod_name": "inventory-7c9f6d5b8-4xkqz"}},
+        "logName": f"projects/{PROJECT}/logs/syslog",
+    }
+    head, tail = json.dumps(entry).encode().split(b'"@TS@"')
+    return head, tail
+
+
+def rfc3339(ns: int) -> bytes:
+    seconds, rest = divmod(ns, 10**9)
+    moment = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{moment}.{rest:09d}Z".encode()
+
+
+class LoadGenerator:
+    """Publishes `rate` entries a second into the stand-in's topic, in slices of TICK_S.
+
+    It hands messages to the stand-in's store directly (the Publish RPC's own work), so
+    the load costs the 2-core machine what a sink's publishing would: nothing.
+    """
+
+    def __init__(self, server: PubSubStandIn, load: Load, sample_size: int, seed: int) -> None:
+        self._server = server
+        self._load = load
+        self._pool = pool(seed)
+        self._sample_size = sample_size
+        self._rng = random.Random(seed + 1)
+        self.published = Published()
+        self._thread = threading.Thread(target=self._run, name="load", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        sent = probes = 0
+        while (elapsed := time.monotonic() - started) < self._load.seconds:
+            due = int(elapsed * self._load.rate) - sent
+            probes_due = int(elapsed * self._load.probes_per_s) - probes
+            if due > 0:
+                self._publish(due, probes_due)
+                sent += due
+                probes += max(0, probes_due)
+            time.sleep(TICK_S)
+        self.published.finished = time.time()
+
+    def _publish(self, count: int, probes: int) -> None:
+        now = time.time_ns()
+        stamp = b'"' + rfc3339(now) + b'"'
+        bodies = [self._pool[self._rng.randrange(POOL_SIZE)] for _ in range(count)]
+        probe_ids = [f"{PROBE_PREFIX}{uuid.uuid4().hex}" for _ in range(max(0, probes))]
+        bodies += [probe_body(p, n % (STREAMS // 5)) for n, p in enumerate(probe_ids)]
+        datas = [head.replace(b"@ID@", uuid.uuid4().hex.encode(), 1) + stamp + tail
+                 for head, tail in bodies[:count]]
+        datas += [head + stamp + tail for head, tail in bodies[count:]]
+        messages = [types.PubsubMessage(data=d, attributes={TIMESTAMP_ATTRIBUTE: stamp[1:-1]
+                                                               .decode()}) for d in datas]
+        self._server.store.publish(TOPIC, messages)
+        published_at = messages[0].publish_time if messages else None
+        for probe in probe_ids:
+            self.published.probes[probe] = published_at  # type: ignore[assignment]
+        self.published.entries += len(messages)
+        room = self._sample_size - len(self.published.sample)
+        if room > 0:
+            self.published.sample.extend(datas[:room])
 
 
 @contextmanager
-def fleet_of(workers: int) -> Iterator[tuple[FleetConfig, PubSubStandIn]]:
-    """A database, a Redis namespace, the Pub/Sub stand-in and `workers` ready workers."""
+def fleet_of(workers: int, limits: BatchLimits, concurrency: int
+             ) -> Iterator[tuple[FleetConfig, PubSubStandIn, list[WorkerProcess]]]:
+    """A migrated database, a Redis namespace, the stand-in with the topic, ready workers."""
     with ExitStack() as stack:
         url = stack.enter_context(throwaway_pg_database())
         migrations.upgrade(url)
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         fleet = FleetConfig(url, f"lwbench-{uuid.uuid4().hex[:12]}:", workdir)
         stack.callback(fleet.drop_redis_keys)
-        server = stack.enter_context(PubSubStandIn(max_workers=8, chunk_size=200))
+        server = stack.enter_context(PubSubStandIn(max_workers=8, chunk_size=500))
         os.environ["PUBSUB_EMULATOR_HOST"] = server.host
         with pubsub_v1.PublisherClient() as publisher, pubsub_v1.SubscriberClient() as admin:
             publisher.create_topic(name=TOPIC)
             admin.create_subscription(name=SUBSCRIPTION, topic=TOPIC, ack_deadline_seconds=60)
         app = fleet.app()
         stack.callback(app.close)
+        env = limits_env(limits)
+        started = []
         for n in range(workers):
-            worker = WorkerProcess(fleet, f"bench{n}")
+            worker = WorkerProcess(fleet, f"bench{n}", concurrency=concurrency, env=env)
             stack.callback(worker.stop)
+            started.append(worker)
+        for worker in started:
             worker.wait_ready(app)
-        yield fleet, server
+        yield fleet, server, started
 
 
-def in_process_rate(corpus: Corpus) -> float:
-    """Baseline: the same batches through one BatchProcessor in this process, on Postgres."""
-    entries = entries_of(corpus)
-    batcher = Batcher(FLEET_LIMITS)
-    batches = [b for e in entries for b in batcher.add(e, 0.0)] + batcher.flush()
+def limits_env(limits: BatchLimits) -> dict[str, str]:
+    return {
+        "LOGWARDEN_BATCH__MAX_ENTRIES": str(limits.max_entries),
+        "LOGWARDEN_BATCH__MAX_WAIT_S": str(limits.max_wait_s),
+        "LOGWARDEN_BATCH__MAX_SPAN_S": str(limits.max_span_s),
+        "LOGWARDEN_BATCH__MAX_BYTES": str(limits.max_bytes),
+    }
+
+
+def cpu_seconds(group: int) -> float:
+    """User + system CPU of every live process in process group `group`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def recorded_entries(database_url: str) -> int:
+    return int(query(database_url, "SELECT coalesce(sum(entries), 0) FROM processed_batches")[0][0])
+
+
+def probe_latencies(database_url: str, probes: dict[str, datetime]) -> dict[str, float]:
+    """Seconds from each probe's publish until its batch's anomaly row existed."""
+    rows = query(
+        database_url,
+        "SELECT o.insert_key, min(a.created_at) FROM entry_outcomes o "
+        "JOIN anomalies a ON a.batch_id = o.batch_id "
+        "WHERE o.insert_key LIKE :probe GROUP BY o.insert_key",
+        probe=f"%{PROBE_PREFIX}%",
+    )
+    found = {}
+    for key, created in rows:
+        probe = PROBE_PREFIX + key.split(PROBE_PREFIX, 1)[1][:32]
+        if probe in probes:
+            found[probe] = (created - probes[probe]).total_seconds()
+    return found
+
+
+@dataclass
+class FleetRun:
+    published: Published
+    load_s: float
+    recorded_during: int
+    backlog_at_end: int
+    drain_s: float | None
+    latencies: dict[str, float]
+    cpu: dict[str, float]
+    batches: list[Batch]  # the fleet's own batches of the sample, in the order recorded
+
+
+def run_fleet(load: Load, workers: int, concurrency: int, drain_timeout: float,
+              sample_size: int, seed: int) -> FleetRun:
+    with fleet_of(workers, load.limits, concurrency) as (fleet, server, started):
+        ingest = CommandProcess(fleet, "ingest", ["ingest", "--subscription", SUBSCRIPTION],
+                                {"PUBSUB_EMULATOR_HOST": server.host, **limits_env(load.limits)})
+        wait_until(lambda: server.open_streams() > 0 or not ingest.alive(), 60, "the ingest")
+        ingest.check_alive()
+        generator = LoadGenerator(server, load, sample_size, seed)
+        cpu_before = _cpu(ingest, started)
+        started_at = time.time()
+        generator.start()
+        generator.join()
+        load_s = time.time() - started_at
+        published = generator.published
+        recorded = recorded_entries(fleet.database_url)
+        backlog = published.entries - recorded
+        drain_s = _drain(fleet.database_url, published.entries, drain_timeout)
+        cpu_after = _cpu(ingest, started)
+        latencies = probe_latencies(fleet.database_url, published.probes)
+        ingest.stop()
+        batches = fleet_batches(fleet.database_url, published.sample)
+    cpu = {part: cpu_after[part] - cpu_before[part] for part in cpu_after}
+    return FleetRun(published, load_s, recorded, backlog, drain_s, latencies, cpu, batches)
+
+
+def _cpu(ingest: CommandProcess, workers: list[WorkerProcess]) -> dict[str, float]:
+    times = os.times()
+    return {
+        "stand-in and load (this process)": times.user + times.system,
+        "ingest": cpu_seconds(ingest.process.pid),
+        "workers": sum(cpu_seconds(w.process.pid) for w in workers),
+    }
+
+
+def _drain(database_url: str, published: int, timeout: float) -> float | None:
+    """Seconds until every published entry is recorded; None if not within `timeout`."""
+    started = time.monotonic()
+    try:
+        wait_until(lambda: recorded_entries(database_url) >= published, timeout, "the backlog")
+    except AssertionError:
+        return None
+    return time.monotonic() - started
+
+
+def fleet_batches(database_url: str, sample: list[bytes]) -> list[Batch]:
+    """The batches the fleet made of the sample's entries (those wholly in the sample),
+    in the order it recorded them: the baseline runs exactly these."""
+    parsed = (parse_pubsub_message(data, {}, "", None) for data in sample)
+    entries = {e.insert_key: e for e in parsed if isinstance(e, LogEntry)}
+    rows = query(
+        database_url,
+        "SELECT o.batch_id, o.insert_key, b.entries FROM entry_outcomes o "
+        "JOIN processed_batches b ON b.batch_id = o.batch_id "
+        "WHERE o.insert_key = ANY(:keys) ORDER BY b.created_at, o.created_at",
+        keys=list(entries),
+    )
+    grouped: dict[str, list[LogEntry]] = {}
+    sizes: dict[str, int] = {}
+    for batch_id, insert_key, size in rows:
+        grouped.setdefault(batch_id, []).append(entries[insert_key])
+        sizes[batch_id] = size
+    return [Batch(members[0].stream_key, tuple(members)) for batch_id, members
+            in grouped.items() if len(members) == sizes[batch_id]]
+
+
+def in_process_rate(batches: list[Batch]) -> tuple[float, float, int]:
+    """Baseline: the fleet's batches through one BatchProcessor here, on Postgres.
+    Returns (entries/s wall, CPU s per 1,000 entries of this process, batches)."""
     with throwaway_pg_database() as url:
         migrations.upgrade(url)
         store = Store(make_engine(url))
         settings = FleetConfig(url, "unused:", Path(tempfile.gettempdir())).settings()
         processor = build_processor(settings, InMemoryStateStore(), store)
-        started = time.perf_counter()
-        for batch in batches:
+        processor.process(batches[0])  # imports and first connections are not the rate
+        cpu_started, started = time.process_time(), time.perf_counter()
+        for batch in batches[1:]:
             processor.process(batch)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         store.close()
-    return len(entries) / elapsed
+    counted = sum(len(b.entries) for b in batches[1:])
+    return counted / elapsed, cpu / counted * 1000, len(batches)
 
 
-def fleet_rate(workers: int, corpus: Corpus) -> float:
-    """Entries/s from the ingest's start until the last entry is recorded."""
-    unique = corpus.unique_valid
-    with fleet_of(workers) as (fleet, _server):
-        publisher = pubsub_v1.PublisherClient()
-        publish(publisher, TOPIC, corpus.messages)
-        started = time.perf_counter()
-        runner = IngestRunner(fleet, SUBSCRIPTION, max_queue_depth=50)
-        wait_until(lambda: ledger(fleet.database_url)[2] >= unique, 600, "every entry")
-        elapsed = time.perf_counter() - started
-        runner.stop()
-        publisher.stop()
-    return unique / elapsed
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def probe(n: int) -> Message:
-    """One line that the out-of-memory rule reports on its own."""
-    ns = time.time_ns()
-    stamp = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(ns // 10**9))}.{ns % 10**9:09d}Z"
-    entry = {
-        "insertId": f"probe-{uuid.uuid4().hex}",
-        "timestamp": stamp,
-        "severity": "ERROR",
-        "textPayload": f"java.lang.OutOfMemoryError: Java heap space (probe {n})",
-        "resource": {"type": "cloud_run_revision", "labels": {"service_name": PROBE_SERVICE}},
-        "logName": f"projects/{PROJECT}/logs/run.googleapis.com%2Fstderr",
-    }
-    return Message(json.dumps(entry).encode(), {TIMESTAMP_ATTRIBUTE: stamp})
-
-
-def latencies(workers: int, probes: int) -> list[float]:
-    """Seconds from publishing a probe line until its anomaly is stored, per probe."""
-    seen: list[float] = []
-    with fleet_of(workers) as (fleet, _server):
-        publisher = pubsub_v1.PublisherClient()
-        runner = IngestRunner(fleet, SUBSCRIPTION)
-        for n in range(probes):
-            started = time.perf_counter()
-            publish(publisher, TOPIC, [probe(n)])
-            wait_for_probe_anomalies(fleet.database_url, n + 1)
-            seen.append(time.perf_counter() - started)
-            time.sleep(0.3)  # a fresh batch for the next probe
-        runner.stop()
-        publisher.stop()
-    return seen
-
-
-def wait_for_probe_anomalies(database_url: str, count: int) -> None:
-    sql = f"SELECT count(*) FROM anomalies WHERE service = '{PROBE_SERVICE}'"
-
-    def stored() -> bool:
-        return int(query(database_url, sql)[0][0]) >= count
-
-    wait_until(stored, 60, f"anomaly {count} of the probes")
+def report(load: Load, workers: int, concurrency: int, run: FleetRun,
+           baseline: tuple[float, float, int]) -> None:
+    rate, base_cpu, base_batches = baseline
+    sustained = run.recorded_during / run.load_s
+    limits = load.limits
+    print(f"offered {load.rate:,} entries/s for {load.seconds:.0f} s "
+          f"({run.published.entries:,} entries, {len(run.published.probes)} probes); "
+          f"{os.cpu_count()} cores; {workers} worker process(es) x concurrency {concurrency}; "
+          f"batches of <= {limits.max_entries} entries / {limits.max_wait_s} s wait\n")
+    print(f"{'':<46}{'entries/s':>10}{'x in-process':>14}")
+    print(f"{'in-process BatchProcessor (baseline)':<46}{rate:>10,.0f}{1:>14.2f}")
+    label = "fleet, sustained while the load ran"
+    print(f"{label:<46}{sustained:>10,.0f}{sustained / rate:>14.2f}")
+    drained = "not within the timeout" if run.drain_s is None else f"cleared in {run.drain_s:.1f} s"
+    kept_up = "yes" if run.backlog_at_end <= load.rate * limits.max_wait_s * 2 else "no"
+    print(f"\nkept up: {kept_up} - backlog when the load stopped {run.backlog_at_end:,} entries "
+          f"({run.backlog_at_end / load.rate:.1f} s of load), {drained}")
+    waits = list(run.latencies.values())
+    missing = len(run.published.probes) - len(waits)
+    if waits:
+        print(f"publish->anomaly over {len(waits)} probes"
+              f"{f' ({missing} never stored)' if missing else ''}: "
+              f"p50 {statistics.median(waits):.2f} s, p99 {percentile(waits, 0.99):.2f} s, "
+              f"max {max(waits):.2f} s")
+    recorded = max(1, run.published.entries)
+    print(f"\nCPU s per 1,000 entries (in-process baseline {base_cpu:.3f} over "
+          f"{base_batches} batches):")
+    for part, seconds in run.cpu.items():
+        share = seconds / recorded * 1000
+        print(f"  {part:<36}{share:>8.3f}{share / base_cpu:>8.2f} x baseline")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--minutes", type=int, default=20, help="of logs (~510 entries each)")
-    parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=10_000, help="entries/s offered")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the load runs")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--concurrency", type=int, default=1, help="pool processes each")
+    parser.add_argument("--probes-per-s", type=float, default=2.0)
+    parser.add_argument("--batch-entries", type=int, default=500)
+    parser.add_argument("--batch-wait", type=float, default=1.0, help="seconds")
+    parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds")
+    parser.add_argument("--baseline-entries", type=int, default=30_000)
+    parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
-    corpus = build_corpus(
-        seed=5, start_ns=time.time_ns() - (args.minutes + 10) * MINUTE_NS, minutes=args.minutes
-    )
-    limits = FLEET_LIMITS
-    baseline = in_process_rate(corpus)
-    rates = {n: fleet_rate(n, corpus) for n in (1, 2)}
-    waits = sorted(latencies(2, args.probes))
-    p50 = statistics.median(waits)
-    p99 = waits[min(len(waits) - 1, round(0.99 * (len(waits) - 1)))]
-    print(
-        f"{corpus.published} messages ({corpus.unique_valid} unique entries), "
-        f"{os.cpu_count()} cores, batches of <= {limits.max_entries} / {limits.max_wait_s} s\n"
-    )
-    print(f"{'':<44}{'entries/s':>10}{'x in-process':>14}")
-    print(f"{'in-process BatchProcessor (baseline)':<44}{baseline:>10,.0f}{1:>14.2f}")
-    for n, rate in rates.items():
-        label = f"fleet, {n} worker process{'es' if n > 1 else ''}"
-        print(f"{label:<44}{rate:>10,.0f}{rate / baseline:>14.2f}")
-    print(f"\npublish-to-anomaly latency over {len(waits)} probes (2 workers):")
-    print(f"  p50 {p50 * 1000:,.0f} ms = {p50 / limits.max_wait_s:.2f} x batch wait")
-    print(f"  p99 {p99 * 1000:,.0f} ms = {p99 / limits.max_wait_s:.2f} x batch wait")
+    limits = BatchLimits(max_entries=args.batch_entries, max_wait_s=args.batch_wait)
+    load = Load(args.rate, args.seconds, args.probes_per_s, limits)
+    run = run_fleet(load, args.workers, args.concurrency, args.drain_timeout,
+                    args.baseline_entries, args.seed)
+    baseline = in_process_rate(run.batches)
+    report(load, args.workers, args.concurrency, run, baseline)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ class FleetConfig:
 class WorkerProcess:
     """`celery -A workers.worker worker` in its own process group (so a kill takes all)."""
 
-    def __init__(self, config: FleetConfig, name: str, queues: str = "detect,notify") -> None:
+    def __init__(self, config: FleetConfig, name: str, queues: str = "detect,notify", *,
+                 concurrency: int = 1, env: dict[str, str] | None = None) -> None:
         self.name = f"{name}@fleet-test"
         self.log_path = config.workdir / f"{name}.log"
         command = [
@@ -106,7 +107,7 @@ class WorkerProcess:
             "-Q",
             queues,
             "-c",
-            "1",
+            str(concurrency),
             "--pool",
             "prefork",
             "-n",
@@ -121,7 +122,7 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 command,
                 cwd=REPO,
-                env=config.env(),
+                env={**config.env(), **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
