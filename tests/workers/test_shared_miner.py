@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import random
+import string
 import uuid
 
 import pytest
@@ -67,3 +69,67 @@ def test_two_worker_processes_name_every_line_alike(prefix):
         w.join(timeout=30)
     assert results["alice"] == results["bob"]
     assert len(set(results["alice"])) == 2  # sessions and closed connections
+
+
+def _distinct(n: int, start: int = 0) -> list[tuple[str, int]]:
+    """Lines of `n` templates that never merge: random words (letters only, never
+    masked), so no two lines differ at one position only."""
+    lines = []
+    for i in range(start, start + n):
+        rng = random.Random(i)
+        words = ("".join(rng.choices(string.ascii_lowercase, k=6)) for _ in range(5))
+        lines.append((" ".join(words), i))
+    return lines
+
+
+def _shared(prefix: str) -> SharedMiner:
+    return SharedMiner(redis.Redis.from_url(REDIS_URL), 10_000, prefix)
+
+
+def test_a_change_is_logged_and_replayed_not_the_whole_tree(prefix):
+    writer, reader = _shared(prefix), _shared(prefix)
+    writer.mine_many(_distinct(300))
+    reader.mine_many([])
+    copy = reader.miner
+    epoch, before = writer.position
+    writer.mine_many(_distinct(1, start=300))
+    assert writer.position == (epoch, before + 1)  # one line logged for one new template
+    reader.mine_many([])
+    assert reader.miner is copy  # replayed onto its copy, not reloaded
+    assert reader.position == writer.position
+    assert len(reader.templates()) == len(writer.templates()) == 301
+
+
+def test_concurrent_changes_end_in_one_tree(prefix):
+    first, second = _shared(prefix), _shared(prefix)
+    first.mine_many(_lines("alice"))
+    second.mine_many(_lines("bob"))  # mined on a copy that had not seen alice's lines
+    first.mine_many([])
+    assert first.position == second.position
+    assert _names(first) == _names(second)
+
+
+def test_a_late_worker_starts_from_the_snapshot(prefix, monkeypatch):
+    monkeypatch.setattr("workers.shared_miner.COMPACT_EVERY", 50)
+    writer = _shared(prefix)
+    for start in range(0, 300, 20):
+        writer.mine_many(_distinct(20, start))
+    client = redis.Redis.from_url(REDIS_URL)
+    epoch, seq = writer.position
+    assert client.xlen(f"{prefix}templates:log:{epoch}") < seq  # trimmed behind a snapshot
+    late = _shared(prefix)
+    late.mine_many([])
+    assert late.position == (epoch, seq)
+    assert _names(late) == _names(writer)
+
+
+def test_a_redis_emptied_of_the_tree_gets_it_back(prefix):
+    first, second = _shared(prefix), _shared(prefix)
+    first.mine_many(_lines("alice"))
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)
+    first.mine_many(_distinct(3))  # changes its tree: a new epoch from its copy
+    second.mine_many([])
+    assert second.position == first.position
+    assert _names(second) == _names(first)
