@@ -12,9 +12,10 @@ change n is the same tree, whichever worker met each line first.
   has checked that nobody appended since it caught up. If somebody did, its copy holds
   changes the fleet's does not: it reloads the shared tree and mines the batch again.
 - The cost of a change is its lines, not the tree: nothing republishes or reloads the
-  whole tree for it. A snapshot of the whole tree, written every `max(1000, templates / 2)`
-  changes (so its cost per change stays bounded too), lets a new worker start without
-  replaying from the beginning; the log is trimmed behind it.
+  whole tree for it (`python -m tests.benchmarks.shared_tree` measures it at two sizes).
+  A snapshot of the whole tree, written after `max(1000, templates at the last
+  snapshot)` changes (so its cost per change stays bounded too), lets a new worker start
+  without replaying from the beginning; the log is trimmed behind it.
 
 Everything lives under an epoch (a random id): when Redis loses the shared tree (a
 restart without persistence), the next worker to change its tree starts a new epoch
@@ -53,6 +54,7 @@ class SharedMiner:
         self._lock = client.lock(f"{self._prefix}lock", timeout=30, blocking_timeout=60)
         self._epoch: str | None = None
         self._seq = 0  # the last change of the shared log this copy holds
+        self._snapshot_templates = 0  # how large the tree was at the last snapshot seen
         self.miner = TemplateMiner(max_templates)
 
     def mine_many(self, lines: Iterable[tuple[str, int]]) -> list[TemplateMatch]:
@@ -139,6 +141,7 @@ class SharedMiner:
                 log.warning("shared template tree unreadable (%s); replacing it", exc)
                 break
             self._epoch, self._seq = epoch, int(seq)
+            self._snapshot_templates = len(self.miner.templates())
             if self._replay(self._redis.xrange(self._log_key(epoch), min=f"{self._seq + 1}-0")):
                 return
         self._epoch = None  # not loadable: the next change starts a new epoch from ours
@@ -174,13 +177,14 @@ class SharedMiner:
                       id=f"{self._seq}-0")
         pipe.execute()
         since = self._seq - self._snapshot_seq(self._epoch)
-        if since >= max(COMPACT_EVERY, len(self.miner.templates()) // 2):
+        if since >= max(COMPACT_EVERY, self._snapshot_templates):
             self._write_snapshot()
 
     def _write_snapshot(self) -> None:
         """The whole tree at our change number; the log keeps its entries from it on (a
         copy that finds the log starting past its own position knows to load this)."""
         assert self._epoch is not None
+        self._snapshot_templates = len(self.miner.templates())
         pipe = self._redis.pipeline(transaction=True)
         pipe.hset(self._snapshot_key(self._epoch),
                   mapping={"data": self.miner.snapshot(), "seq": self._seq})

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import redis
 from celery import Celery
 from google.cloud import pubsub_v1
+from kombu import compression, serialization
 from sqlalchemy import text
 
 from pipeline.batch import Batch, BatchLimits
@@ -31,7 +31,7 @@ from pipeline.entry import LogEntry
 from pipeline.parsing import parse_pubsub_message
 from pipeline.storage import Store, make_engine
 from tests.integration.corpus import Corpus, Message
-from workers.celery_app import make_app, queue_depth
+from workers.celery_app import make_app, queue_depth, register_wire_format
 from workers.pubsub_ingest import IngestConfig, IngestCounts, PubSubIngest
 from workers.settings import Settings
 from workers.tasks import DETECT_TASK, batch_sender, decode_batch
@@ -294,14 +294,18 @@ def why_unprocessed(fleet: FleetConfig, corpus: Corpus) -> str:
 
 def queued_batches(fleet: FleetConfig) -> list[Batch]:
     """The batches waiting in the broker's `detect` list, decoded from Celery's messages."""
+    register_wire_format()
     broker = redis.Redis.from_url(REDIS_DB_URL)
     raw = broker.lrange(fleet.prefix + "broker:detect", 0, -1)
     broker.close()
     batches = []
     for item in raw:
         message = json.loads(item)
-        body = zlib.decompress(base64.b64decode(message["body"]))
-        args, _kwargs, _embed = json.loads(body)
+        body = base64.b64decode(message["body"])
+        if "compression" in message["headers"]:
+            body = compression.decompress(body, message["headers"]["compression"])
+        args, _kwargs, _embed = serialization.loads(
+            body, message["content-type"], message["content-encoding"])
         assert message["headers"]["task"] == "logwarden.detect_batch"
         batches.append(decode_batch(args[0]))
     return batches
