@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,15 @@ from pipeline.entry import LogEntry
 from pipeline.parsing import parse_pubsub_message
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import Store, make_engine
+from tests.benchmarks.fleet_counts import (
+    PostgresActivity,
+    RedisCounts,
+    RedisMonitor,
+    StatementCounts,
+    broker_message_bytes,
+    counting_statements,
+    postgres_activity,
+)
 from tests.conftest import throwaway_pg_database
 from tests.integration.corpus import PROJECT, SERVICES, TIMESTAMP_ATTRIBUTE, _entry
 from tests.integration.fleet import FleetConfig, WorkerProcess, query, wait_until
@@ -265,31 +274,46 @@ class FleetRun:
     latencies: dict[str, float]
     cpu: dict[str, float]
     batches: list[Batch]  # the fleet's own batches of the sample, in the order recorded
+    recorded_batches: int
+    postgres: PostgresActivity  # during the run, in the fleet's database
+    redis: RedisCounts | None  # with --count
+    message_bytes: list[int]  # of the sample's batches' detect messages
 
 
 def run_fleet(load: Load, workers: int, concurrency: int, drain_timeout: float,
-              sample_size: int, seed: int) -> FleetRun:
+              sample_size: int, seed: int, count: bool) -> FleetRun:
     with fleet_of(workers, load.limits, concurrency) as (fleet, server, started):
         ingest = CommandProcess(fleet, "ingest", ["ingest", "--subscription", SUBSCRIPTION],
                                 {"PUBSUB_EMULATOR_HOST": server.host, **limits_env(load.limits)})
         wait_until(lambda: server.open_streams() > 0 or not ingest.alive(), 60, "the ingest")
         ingest.check_alive()
         generator = LoadGenerator(server, load, sample_size, seed)
+        pg_before = postgres_activity(fleet.database_url)
         cpu_before = _cpu(ingest, started)
-        started_at = time.time()
-        generator.start()
-        generator.join()
-        load_s = time.time() - started_at
-        published = generator.published
-        recorded = recorded_entries(fleet.database_url)
-        backlog = published.entries - recorded
-        drain_s = _drain(fleet.database_url, published.entries, drain_timeout)
-        cpu_after = _cpu(ingest, started)
+        monitor: AbstractContextManager[RedisMonitor | None] = (
+            RedisMonitor(fleet.prefix) if count else nullcontext())
+        with monitor as watching:
+            started_at = time.time()
+            generator.start()
+            generator.join()
+            load_s = time.time() - started_at
+            published = generator.published
+            recorded = recorded_entries(fleet.database_url)
+            drain_s = _drain(fleet.database_url, published.entries, drain_timeout)
+            cpu_after = _cpu(ingest, started)
+            time.sleep(1.0)  # the statistics collector and MONITOR catch up
+        pg_after = postgres_activity(fleet.database_url)
         latencies = probe_latencies(fleet.database_url, published.probes)
         ingest.stop()
         batches = fleet_batches(fleet.database_url, published.sample)
+        (recorded_batches,) = query(fleet.database_url, "SELECT count(*) FROM processed_batches")[0]
+        message_bytes = broker_message_bytes(fleet, batches)
     cpu = {part: cpu_after[part] - cpu_before[part] for part in cpu_after}
-    return FleetRun(published, load_s, recorded, backlog, drain_s, latencies, cpu, batches)
+    activity = PostgresActivity(*(a - b for a, b in zip(vars(pg_after).values(),
+                                                         vars(pg_before).values(), strict=True)))
+    return FleetRun(published, load_s, recorded, published.entries - recorded, drain_s,
+                    latencies, cpu, batches, int(recorded_batches), activity,
+                    watching.counts if watching else None, message_bytes)
 
 
 def _cpu(ingest: CommandProcess, workers: list[WorkerProcess]) -> dict[str, float]:
@@ -332,22 +356,30 @@ def fleet_batches(database_url: str, sample: list[bytes]) -> list[Batch]:
             in grouped.items() if len(members) == sizes[batch_id]]
 
 
-def in_process_rate(batches: list[Batch]) -> tuple[float, float, int]:
-    """Baseline: the fleet's batches through one BatchProcessor here, on Postgres.
-    Returns (entries/s wall, CPU s per 1,000 entries of this process, batches)."""
+@dataclass(frozen=True)
+class Baseline:
+    rate: float  # entries/s, wall clock
+    cpu_per_1000: float  # CPU seconds per 1,000 entries
+    batches: int
+    statements: StatementCounts  # over the timed batches
+
+
+def in_process_rate(batches: list[Batch]) -> Baseline:
+    """Baseline: the fleet's batches through one BatchProcessor here, on Postgres."""
     with throwaway_pg_database() as url:
         migrations.upgrade(url)
         store = Store(make_engine(url))
         settings = FleetConfig(url, "unused:", Path(tempfile.gettempdir())).settings()
         processor = build_processor(settings, InMemoryStateStore(), store)
         processor.process(batches[0])  # imports and first connections are not the rate
-        cpu_started, started = time.process_time(), time.perf_counter()
-        for batch in batches[1:]:
-            processor.process(batch)
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        with counting_statements(store.engine) as statements:
+            cpu_started, started = time.process_time(), time.perf_counter()
+            for batch in batches[1:]:
+                processor.process(batch)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         store.close()
     counted = sum(len(b.entries) for b in batches[1:])
-    return counted / elapsed, cpu / counted * 1000, len(batches)
+    return Baseline(counted / elapsed, cpu / counted * 1000, len(batches) - 1, statements)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -355,9 +387,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def report(load: Load, workers: int, concurrency: int, run: FleetRun,
-           baseline: tuple[float, float, int]) -> None:
-    rate, base_cpu, base_batches = baseline
+def report(load: Load, workers: int, concurrency: int, run: FleetRun, baseline: Baseline) -> None:
+    rate, base_cpu, base_batches = baseline.rate, baseline.cpu_per_1000, baseline.batches
     sustained = run.recorded_during / run.load_s
     limits = load.limits
     print(f"offered {load.rate:,} entries/s for {load.seconds:.0f} s "
@@ -379,6 +410,11 @@ def report(load: Load, workers: int, concurrency: int, run: FleetRun,
               f"{f' ({missing} never stored)' if missing else ''}: "
               f"p50 {statistics.median(waits):.2f} s, p99 {percentile(waits, 0.99):.2f} s, "
               f"max {max(waits):.2f} s")
+    report_cpu(run, base_cpu, base_batches)
+    report_per_batch(run, baseline)
+
+
+def report_cpu(run: FleetRun, base_cpu: float, base_batches: int) -> None:
     recorded = max(1, run.published.entries)
     print(f"\nCPU s per 1,000 entries (in-process baseline {base_cpu:.3f} over "
           f"{base_batches} batches):")
@@ -399,14 +435,39 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds")
     parser.add_argument("--baseline-entries", type=int, default=30_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--count", action="store_true",
+                        help="count Redis commands per batch (MONITOR: slows Redis)")
     args = parser.parse_args()
     limits = BatchLimits(max_entries=args.batch_entries, max_wait_s=args.batch_wait)
     load = Load(args.rate, args.seconds, args.probes_per_s, limits)
     run = run_fleet(load, args.workers, args.concurrency, args.drain_timeout,
-                    args.baseline_entries, args.seed)
+                    args.baseline_entries, args.seed, args.count)
     baseline = in_process_rate(run.batches)
     report(load, args.workers, args.concurrency, run, baseline)
 
 
 if __name__ == "__main__":
     main()
+
+
+def report_per_batch(run: FleetRun, baseline: Baseline) -> None:
+    batches = max(1, run.recorded_batches)
+    entries = run.published.entries / batches
+    print(f"\nper batch ({batches:,} batches recorded, {entries:,.0f} entries each on average):")
+    pg = run.postgres
+    print(f"  Postgres, fleet database: {pg.transactions / batches:.1f} transactions, "
+          f"{pg.rows_written / batches:,.0f} rows written, {pg.rows_read / batches:,.0f} rows read")
+    st, timed = baseline.statements, max(1, baseline.batches)
+    verbs = ", ".join(f"{verb} {n / timed:.1f}" for verb, n in st.by_verb.most_common())
+    print(f"  Postgres statements (baseline's Store calls): {st.statements / timed:.1f} "
+          f"({verbs}) in {st.executions / timed:.1f} driver calls, "
+          f"{st.checkouts / timed:.1f} pool checkouts (each pinged)")
+    if run.message_bytes:
+        sizes = run.message_bytes
+        print(f"  broker: {statistics.mean(sizes):,.0f} bytes per detect message "
+              f"({statistics.mean(sizes) / entries:,.0f} per entry)")
+    if run.redis is not None:
+        for part, n in run.redis.per_part().items():
+            names = ", ".join(f"{name} {k / batches:.2f}"
+                              for name, k in run.redis.names(part).most_common(8))
+            print(f"  Redis, {part}: {n / batches:.2f} commands ({names})")
