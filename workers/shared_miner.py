@@ -141,7 +141,7 @@ class SharedMiner:
                 log.warning("shared template tree unreadable (%s); replacing it", exc)
                 break
             self._epoch, self._seq = epoch, int(seq)
-            self._snapshot_templates = len(self.miner.templates())
+            self._snapshot_templates = self.miner.template_count()
             if self._replay(self._redis.xrange(self._log_key(epoch), min=f"{self._seq + 1}-0")):
                 return
         self._epoch = None  # not loadable: the next change starts a new epoch from ours
@@ -184,7 +184,7 @@ class SharedMiner:
         """The whole tree at our change number; the log keeps its entries from it on (a
         copy that finds the log starting past its own position knows to load this)."""
         assert self._epoch is not None
-        self._snapshot_templates = len(self.miner.templates())
+        self._snapshot_templates = self.miner.template_count()
         pipe = self._redis.pipeline(transaction=True)
         pipe.hset(self._snapshot_key(self._epoch),
                   mapping={"data": self.miner.snapshot(), "seq": self._seq})
