@@ -65,8 +65,10 @@ def slack_blocks(message: AlertMessage, *, in_place: bool = False) -> list[dict[
     return blocks
 
 
-def fallback_text(message: AlertMessage) -> str:
+def fallback_text(message: AlertMessage, *, in_place: bool = False) -> str:
     """What notifications and clients without Block Kit show."""
+    if in_place:
+        return fit_mrkdwn(f"{_title(message, True)}: {message.summary}", SECTION_TEXT_LIMIT)
     named = f" (incident {message.alert_id})" if message.follow_up else ""
     return fit_mrkdwn(f"{headline(message)}{named}: {message.summary}", SECTION_TEXT_LIMIT)
 
@@ -95,18 +97,21 @@ def link_text(links: Sequence[tuple[str, str]]) -> str:
     return " · ".join(shown)
 
 
-def _header(message: AlertMessage, in_place: bool) -> dict[str, Any]:
+def _title(message: AlertMessage, in_place: bool) -> str:
+    """The headline, or for the incident's own message edited in place, its state now."""
     kind = str(message.kind)
-    if in_place:
-        label = "RESOLVED" if kind == MessageKind.RESOLVED else severity_label(message)
-        text = f"[{label}] {service_name(message)}: {incident_types(message)}"
-        text += _STATE_WORDS.get(kind, "")
-    else:
-        text = headline(message)
-    emoji = _STATE_EMOJI.get(kind) or SEVERITY_EMOJI.get(str(message.severity), ":bell:")
-    return {"type": "header",
-            "text": {"type": "plain_text", "text": shorten(f"{emoji} {text}", HEADER_LIMIT),
-                     "emoji": True}}
+    if not in_place:
+        return headline(message)
+    label = "RESOLVED" if kind == MessageKind.RESOLVED else severity_label(message)
+    return (f"[{label}] {service_name(message)}: {incident_types(message)}"
+            + _STATE_WORDS.get(kind, ""))
+
+
+def _header(message: AlertMessage, in_place: bool) -> dict[str, Any]:
+    emoji = (_STATE_EMOJI.get(str(message.kind))
+             or SEVERITY_EMOJI.get(str(message.severity), ":bell:"))
+    text = shorten(f"{emoji} {_title(message, in_place)}", HEADER_LIMIT)
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
 
 
 def _summary(message: AlertMessage) -> dict[str, Any]:

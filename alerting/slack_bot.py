@@ -54,7 +54,8 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 
 
 class SlackBotNotifier:
-    """Posts to one channel with a bot token; one attempt per `send` (one or two calls)."""
+    """Posts to one channel with a bot token; one attempt per `send`: a first message is
+    a history read and a post, a later one an edit, a thread read and a reply."""
 
     def __init__(self, token: str, channel: str, timeout_s: float = 10.0, *,
                  base_url: str = SLACK_API_URL, name: str = "slack") -> None:
@@ -117,7 +118,8 @@ class SlackBotNotifier:
             return give_up(f"not a Slack thread reference: {thread_ref!r}")
         note = None
         try:
-            self._client.chat_update(channel=channel, ts=ts, text=fallback_text(message),
+            self._client.chat_update(channel=channel, ts=ts,
+                                     text=fallback_text(message, in_place=True),
                                      blocks=slack_blocks(message, in_place=True))
         except SlackApiError as error:
             if _error_code(error.response) not in _UNEDITABLE:

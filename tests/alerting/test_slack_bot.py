@@ -155,3 +155,12 @@ def test_a_rate_limited_history_read_is_retried_later(slack_api: SlackApiStandIn
     result = by_id(slack_api).send(alert_message(), key="a")
     assert (result.retryable, result.retry_after_s) == (True, 30.0)
     assert slack_api.top_level() == []
+
+
+def test_the_edited_first_message_notifies_with_its_state_now(slack_api: SlackApiStandIn) -> None:
+    notifier = bot(slack_api)
+    first = notifier.send(alert_message(severity="warning"), key="k.1")
+    notifier.send(alert_message(kind="resolved", revision=2, thread_ref=first.thread_ref),
+                  key="k.2")
+    [page] = slack_api.top_level()
+    assert page.text.startswith("[RESOLVED] checkout: error burst — resolved: ")
