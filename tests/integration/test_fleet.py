@@ -71,7 +71,7 @@ def test_every_delivery_is_accounted_for_exactly_once(
     assert_incident_reported_once(fleet, corpus)
     assert_alerts_unique(fleet)
     lines = alert_lines(fleet.alerts_file)
-    assert len(lines) == len({line["alert_id"] for line in lines})
+    assert len(lines) == len({(line["alert_id"], line["revision"]) for line in lines})
 
 
 # Leases of at most 5 s: what the stopped ingest leaves un-acked comes back quickly.
