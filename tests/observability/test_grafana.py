@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.observability.declared import declared_series, promql_problems
+from tests.observability.declared import declared_series, promql_problems, written_samples
 
 GRAFANA = Path(__file__).resolve().parents[2] / "observability" / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
@@ -123,3 +123,9 @@ def test_the_provider_loads_the_dashboards_folder_that_compose_mounts() -> None:
     compose = yaml.safe_load((GRAFANA.parents[1] / "docker-compose.yml").read_text())
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./observability/grafana/dashboards:{provider['options']['path']}:ro" in mounts
+
+
+def test_every_declared_metric_is_on_a_dashboard() -> None:
+    shown = " ".join(expr for _, expr in queries())
+    for sample in written_samples():
+        assert sample.removesuffix("_count") in shown, sample
