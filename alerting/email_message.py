@@ -14,7 +14,7 @@ from email.utils import formatdate, make_msgid
 from urllib.parse import urlsplit
 
 from alerting.alert import AlertMessage
-from alerting.render import actions, facts, headline, plain_text
+from alerting.render import actions, facts, headline, plain_text, split_command
 
 _SEVERITY_COLOUR = {"critical": "#b00020", "warning": "#b26a00", "info": "#2f5d8a"}
 
@@ -105,9 +105,14 @@ def html_body(message: AlertMessage) -> str:
     links = [f'<a href="{esc(url, quote=True)}">{esc(label)}</a>' for label, url in message.links
              if urlsplit(url).scheme in ("http", "https")]
     parts.append(_html_list("Links", links))
-    parts.append(_html_list("What to do", [esc(step) for step in actions(message)]))
+    parts.append(_html_list("What to do", [_html_step(step) for step in actions(message)]))
     parts.append(f'<p style="color:#777">Incident {esc(message.alert_id)}</p></body></html>')
     return "".join(parts)
+
+
+def _html_step(step: str) -> str:
+    words, command = split_command(step)
+    return html.escape(words) + (f"<code>{html.escape(command)}</code>" if command else "")
 
 
 def _html_list(title: str, items: Sequence[str]) -> str:

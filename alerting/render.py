@@ -87,6 +87,18 @@ def actions(message: AlertMessage) -> tuple[str, ...]:
             f"Silence: logwarden silence add service={service_name(message)}")
 
 
+COMMANDS = ("logwarden ", "curl ")
+
+
+def split_command(step: str) -> tuple[str, str]:
+    """`("Acknowledge: ", "logwarden ack 7f3a")`: a step's words, then the command in it
+    (to show as code), or the whole step and "" when it holds none."""
+    for start in (0, step.find(": ") + 2 if ": " in step else -1):
+        if start >= 0 and step.startswith(COMMANDS, start):
+            return step[:start], step[start:]
+    return step, ""
+
+
 def plain_text(message: AlertMessage) -> str:
     """A compact multi-line rendering: headline, facts, summary, details, sample lines,
     links and how to act."""

@@ -21,6 +21,7 @@ from alerting.render import (
     service_name,
     severity_label,
     shorten,
+    split_command,
 )
 
 # Block Kit limits, in characters (and elements).
@@ -134,8 +135,17 @@ def _context_elements(message: AlertMessage) -> list[dict[str, str]]:
         about += f" · message {message.revision}"
         if message.first_seen:
             about += f" · first seen {escape_mrkdwn(message.first_seen)}"
-    steps = [_mrkdwn(step, FIELD_TEXT_LIMIT) for step in actions(message)]
+    steps = [_mrkdwn(_step_text(step), FIELD_TEXT_LIMIT, escaped=True)
+             for step in actions(message)]
     return [_mrkdwn(about, FIELD_TEXT_LIMIT, escaped=True), *steps][:CONTEXT_ELEMENT_LIMIT]
+
+
+def _step_text(step: str) -> str:
+    """A step with its command as inline code, where mrkdwn leaves `_` and `*` alone."""
+    words, command = split_command(step)
+    if not command or "`" in command:
+        return escape_mrkdwn(step)
+    return f"{escape_mrkdwn(words)}`{escape_mrkdwn(command)}`"
 
 
 def _link_url(url: str) -> str:

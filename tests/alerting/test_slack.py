@@ -40,8 +40,20 @@ def test_webhook_receives_blocks_and_fallback_text(webhook: WebhookStandIn) -> N
     assert context["type"] == "context"
     assert [element["text"] for element in context["elements"]] == [
         "Incident `alert-7f3a`",
-        "Acknowledge: logwarden ack alert-7f3a",
-        "Silence: logwarden silence add service=checkout",
+        "Acknowledge: `logwarden ack alert-7f3a`",
+        "Silence: `logwarden silence add service=checkout`",
+    ]
+
+
+def test_commands_show_as_code_so_mrkdwn_leaves_them_alone() -> None:
+    steps = ("logwarden silence add service=my_svc_name --comment '*deploy*'",
+             "curl -X POST -H 'Authorization: Bearer <token>' https://lw.test/api/v1/ack",
+             "Call the payments on-call if it lasts")
+    elements = slack_blocks(alert_message(actions=steps))[-1]["elements"][1:]
+    assert [e["text"] for e in elements] == [
+        "`logwarden silence add service=my_svc_name --comment '*deploy*'`",
+        "`curl -X POST -H 'Authorization: Bearer &lt;token&gt;' https://lw.test/api/v1/ack`",
+        "Call the payments on-call if it lasts",
     ]
 
 
