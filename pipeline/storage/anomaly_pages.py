@@ -11,7 +11,7 @@ from pipeline.anomaly import Anomaly
 from pipeline.storage.codec import anomaly_from_row
 from pipeline.storage.models import ANOMALIES
 from pipeline.storage.pages import Page, PageKey, cut, newest_first
-from pipeline.storage.scope import Projects, stream_in_projects
+from pipeline.storage.scope import Projects, project_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class AnomalyReader:
         """The anomaly, or None when it does not exist or lies outside `projects`
         (the caller cannot tell which)."""
         stmt = select(ANOMALIES).where(ANOMALIES.c.id == anomaly_id,
-                                       stream_in_projects(ANOMALIES.c.stream, projects))
+                                       project_in(ANOMALIES.c.project, projects))
         with self._engine.connect() as conn:
             row = conn.execute(stmt).mappings().first()
         return None if row is None else anomaly_from_row(row)
@@ -54,7 +54,7 @@ class AnomalyReader:
 
 def _filtered(stmt: Select, where: AnomalyFilter) -> Select:
     col = ANOMALIES.c
-    conditions: list[ColumnElement[bool]] = [stream_in_projects(col.stream, where.projects)]
+    conditions: list[ColumnElement[bool]] = [project_in(col.project, where.projects)]
     for column, value in ((col.service, where.service), (col.stream, where.stream),
                           (col.anomaly_type, where.anomaly_type), (col.severity, where.severity)):
         if value is not None:

@@ -21,6 +21,7 @@ def anomaly_values(anomaly: Anomaly, now: datetime) -> dict[str, Any]:
         "id": anomaly.id,
         "batch_id": anomaly.batch_id,
         "stream": str(anomaly.stream),
+        "project": anomaly.stream.project,
         "service": anomaly.stream.service,
         "start_ns": anomaly.start_ns,
         "end_ns": anomaly.end_ns,

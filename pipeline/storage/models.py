@@ -124,10 +124,12 @@ class AnomalyRecord(Base):
     __table_args__ = (
         Index(None, "service", "start_ns"),
         Index(None, "severity", "start_ns"),
+        Index(None, "project", "start_ns"),  # a tenant's pages (the API's scope)
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(64), index=True)
     stream: Mapped[str] = mapped_column(String(512))
+    project: Mapped[str] = mapped_column(String(256))  # the stream key's first part
     service: Mapped[str] = mapped_column(String(256))
     start_ns: Mapped[int] = mapped_column(BigInteger, index=True)
     end_ns: Mapped[int] = mapped_column(BigInteger)
