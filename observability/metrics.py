@@ -42,7 +42,11 @@ INCIDENT_EVENT = Label("event", ("opened", "updated", "acknowledged", "resolved"
 REASON = Label("reason")  # pipeline.parsing.RejectReason values
 DETECTOR = Label("detector")  # Finding.detector: "volume", "http/5xx", "rules/disk-full"
 ANOMALY_TYPE = Label("anomaly_type")
-CHANNEL = Label("channel")  # slack, email, console, file
+# Receiver kinds (alerting.receivers.KINDS, and "other" for any other): a closed set, so
+# each series is at zero from the start and a channel's first failure is an increase.
+CHANNEL = Label(
+    "channel", ("slack", "email", "webhook", "alertmanager", "console", "file", "other")
+)
 QUEUE = Label("queue")  # Celery queue names
 # Logwarden's Celery tasks (workers/tasks.py), a closed set so that each shows at zero from
 # the start; another task's retries count as "other".

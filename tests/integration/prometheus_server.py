@@ -83,6 +83,15 @@ class PrometheusServer:
         answer: dict[str, Any] = reply.json()
         return answer
 
+    def query_range(self, expr: str, start: float, end: float, step_s: float) -> list[Any]:
+        """The series of a range query, each with its `metric` labels and `values`."""
+        reply = httpx.get(f"{self.url}/api/v1/query_range",
+                          params={"query": expr, "start": start, "end": end, "step": step_s},
+                          timeout=10).json()
+        assert reply["status"] == "success", reply
+        result: list[Any] = reply["data"]["result"]
+        return result
+
     def has_data(self, expr: str) -> bool:
         answer = self.query(expr)
         return answer["status"] == "success" and bool(answer["data"]["result"])

@@ -230,6 +230,19 @@ def test_each_process_serves_metrics_that_promtool_accepts(
     fleet: FleetConfig, processes: dict[str, Served],
     publisher: pubsub_v1.PublisherClient,
 ) -> None:
+    targets: dict[str, list[str]] = {}
+    for name, p in processes.items():
+        targets.setdefault(JOBS[name], []).append(f"127.0.0.1:{p.metrics_port}")
+    # Scraping from the start, as in production: it sees each series born.
+    with PrometheusServer(fleet.workdir, targets, RULES) as prometheus:
+        started = time.time()
+        stage_and_check_each_process(fleet, processes, publisher)
+        check_through_prometheus(prometheus, started)
+
+
+def stage_and_check_each_process(
+    fleet: FleetConfig, processes: dict[str, Served], publisher: pubsub_v1.PublisherClient
+) -> None:
     push = processes["push"].process
     assert isinstance(push, PushProcess)
     push.wait_ready(60)
@@ -288,12 +301,6 @@ def test_each_process_serves_metrics_that_promtool_accepts(
 
     check_one_trace_per_batch(fleet.workdir / "spans.jsonl")
 
-    targets: dict[str, list[str]] = {}
-    for name, p in processes.items():
-        targets.setdefault(JOBS[name], []).append(f"127.0.0.1:{p.metrics_port}")
-    with PrometheusServer(fleet.workdir, targets, RULES) as prometheus:
-        check_through_prometheus(prometheus)
-
 
 def unmoved_metrics(processes: dict[str, Served]) -> dict[str, str]:
     """Declared metrics with no sample in any process, or none above zero (unless listed
@@ -327,7 +334,7 @@ def check_one_trace_per_batch(path: Path) -> None:
                for spans in traces.values())
 
 
-def check_through_prometheus(prometheus: PrometheusServer) -> None:
+def check_through_prometheus(prometheus: PrometheusServer, since: float) -> None:
     wait_until(lambda: len(prometheus.query("up == 1")["data"]["result"]) == len(JOBS), 60,
                "Prometheus to scrape every process")
     queries = panel_queries()
@@ -347,6 +354,11 @@ def check_through_prometheus(prometheus: PrometheusServer) -> None:
     assert all(prometheus.has_data(expr) for expr in annotations.values())
     assert {"orders", "checkout"} <= set(prometheus.label_values(
         "service", "logwarden_entries_processed_total"))
+    # checkout's one anomaly, its series born at 1, shows on the panel over the run.
+    [by_service] = queries["Anomalies by service"]
+    shown = prometheus.query_range(by_service, since, time.time(), step_s=1)
+    assert max(float(v) for series in shown if series["metric"] == {"service": "checkout"}
+               for _, v in series["values"]) >= 1
     loaded = {rule["name"]: rule["health"] for rule in prometheus.rules()}
     assert set(loaded) == set(rule_expressions())
     wait_until(lambda: all(rule["health"] == "ok" for rule in prometheus.rules()), 30,

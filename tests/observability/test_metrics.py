@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from observability.labels import InvalidLabelValue, Labelled, ServiceNames
-from observability.metrics import Metrics
+from observability.metrics import CHANNEL, Metrics
 from tests.observability.declared import child, declared_metrics, example_labels
 
 # The metrics the fleet's rules, dashboards and runbooks rely on, with their labels.
@@ -159,6 +159,18 @@ def test_closed_label_sets_are_exposed_at_zero_before_any_event(
     for source in ("pubsub", "push", "file"):
         labels = {"source": source}
         assert registry.get_sample_value("logwarden_entries_received_total", labels) == 0
+
+
+def test_every_receiver_kind_has_its_delivery_series_at_zero_from_the_start(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    from alerting.receivers import KINDS
+
+    assert set(CHANNEL.values) == {*KINDS, "other"}
+    for kind in CHANNEL.values:
+        for status in ("sent", "retrying", "failed", "unrecorded"):
+            labels = {"channel": kind, "status": status}
+            assert registry.get_sample_value("logwarden_deliveries_total", labels) == 0
 
 
 def test_two_registries_do_not_share_values() -> None:
