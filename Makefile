@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-observability sample
+.PHONY: demo test lint bench bench-memory bench-observability sample
 
 $(BIN)/logwarden: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: $(BIN)/logwarden
 
 bench: $(BIN)/logwarden
 	$(BIN)/python -m tests.benchmarks.embedded
+
+bench-memory: $(BIN)/logwarden
+	$(BIN)/python -m tests.benchmarks.memory
 
 # What metrics and tracing cost the embedded dense run (BENCHMARKS.md).
 bench-observability: $(BIN)/logwarden
