@@ -56,7 +56,11 @@ def payload(conn: Connection, row: Mapping[Any, Any], kind: str, revision: int,
         "labels": labels,
         "thread_ref": thread_ref(conn, row["id"], channel),
     }
-    return {**message, **extras}
+    # Only what a message adds to its incident; a payload frozen by an older version
+    # (the whole message) must not hide the incident's state.
+    kept = {k: v for k, v in extras.items()
+            if k == "review" or (k == "summary" and kind == MessageKind.REVIEW.value)}
+    return {**message, **kept}
 
 
 def mute_reason(conn: Connection, row: Mapping[Any, Any], kind: str, channel: str,

@@ -281,3 +281,15 @@ def test_group_wait_holds_the_page_and_what_comes_meanwhile_joins_it(store: Stor
     assert store.claim_delivery(LEASE) is None
     clock.now = START + timedelta(seconds=332)
     assert kinds(send_all(store)) == [("slack", "update", 2)]
+
+
+def test_a_payload_frozen_by_an_older_version_does_not_hide_the_incident(store: Store) -> None:
+    incident = record(store, make_anomaly("b1"))
+    record(store, make_anomaly("b2", "crash_loop", start_ns=T0 + 60 * SECOND,
+                               severity=AnomalySeverity.CRITICAL))
+    frozen = {"severity": "warning", "anomaly_count": 1, "review": "not reviewed"}
+    with store.engine.begin() as conn:
+        conn.execute(OUTBOX.update().where(OUTBOX.c.alert_id == incident).values(payload=frozen))
+    pages = send_all(store)
+    assert {(i.payload["severity"], i.payload["anomaly_count"]) for i in pages} == {
+        ("critical", 2)}
