@@ -93,9 +93,10 @@ def test_under_one_false_alert_per_service_day_on_a_clean_set(results, name):
 
 
 @pytest.mark.parametrize("name", SETS)
-def test_combined_alerts_are_the_stored_alerts(results, name):
+def test_the_runs_incidents_are_the_stored_ones(results, name):
+    """Eval groups combined flags in fixed windows (comparable across runs); the store
+    folds the same anomalies into incidents: every one the run opened is stored."""
     result = results[name]
-    assert _score(result, ev.COMBINED).alerts == result.stored_alerts
     assert result.summary.alerts == result.stored_alerts  # the silence check's count too
     assert result.summary.accounted
 
