@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -20,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from pipeline.storage import Store
-from pipeline.storage.incident_store import IncidentStore
 from workers.api.anomalies import anomaly_routes
 from workers.api.errors import HANDLERS
 from workers.api.incidents import incident_routes
@@ -36,7 +34,7 @@ def make_api_app(store: Store, tokens: TokenTable, *,
                  now_ns: Callable[[], int] = time.time_ns) -> Starlette:
     """The API's routes, relative to where it is mounted (PREFIX). `notify_now` wakes
     the senders after a change that queued a message (the fleet sends a notify task)."""
-    incidents = IncidentStore(store.engine, clock=lambda: datetime.now(UTC))
+    incidents = store.incidents  # the same verbs as the CLI, on the store's clock
 
     def database_answers() -> bool:
         try:
