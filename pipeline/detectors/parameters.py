@@ -14,6 +14,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import msgspec
 
@@ -70,6 +71,7 @@ BUCKETS_PER_E = 4  # a bucket spans a factor of e^(1/4), about 1.28
 # and the unit the template writes after it ("took <*> ms"), if any.
 Slot = tuple[int, re.Pattern[str], str]
 Pattern = tuple[int, tuple[Slot, ...]]
+Number = tuple[str, float, str]  # slot key, value, unit
 
 
 class ParamStat(msgspec.Struct, frozen=True, array_like=True):
@@ -253,27 +255,34 @@ def read_numbers(mined: MinedBatch) -> list[Reading]:
 
 
 def _read_numbers(mined: MinedBatch) -> list[Reading]:
-    patterns: dict[str, Pattern] = {}
     readings = []
     for index, (entry, template_id) in enumerate(
         zip(mined.entries, mined.template_ids, strict=True)
     ):
-        if template_id not in patterns:
-            patterns[template_id] = _pattern(mined.templates.get(template_id, ""))
-        width, slots = patterns[template_id]
-        if not slots:
-            continue
-        tokens = _tokens(entry.message, mined.templates.get(template_id, ""), width)
-        if tokens is None:
-            continue
-        for position, regex, unit in slots:
-            match = regex.fullmatch(tokens[position])
-            for group, text in enumerate(match.groups() if match else ()):
-                number = _number(text, unit)
-                if number is not None:
-                    key = f"{template_id}#{position}.{group}"
-                    readings.append(Reading(key, index, number[0], number[1]))
+        template = mined.templates.get(template_id, "")
+        for key, value, unit in _numbers_in(template_id, template, entry.message):
+            readings.append(Reading(key, index, value, unit))
     return readings
+
+
+# Pure, so kept for lines met again: a busy service repeats many of its lines exactly.
+@lru_cache(maxsize=16_384)
+def _numbers_in(template_id: str, template: str, message: str) -> tuple[Number, ...]:
+    """(slot key, value, unit) of each number the template's placeholders hold in it."""
+    width, slots = _pattern(template)
+    if not slots:
+        return ()
+    tokens = _tokens(message, template, width)
+    if tokens is None:
+        return ()
+    found = []
+    for position, regex, unit in slots:
+        match = regex.fullmatch(tokens[position])
+        for group, text in enumerate(match.groups() if match else ()):
+            number = _number(text, unit)
+            if number is not None:
+                found.append((f"{template_id}#{position}.{group}", number[0], number[1]))
+    return tuple(found)
 
 
 def _tokens(message: str, template: str, width: int) -> list[str] | None:
@@ -284,6 +293,7 @@ def _tokens(message: str, template: str, width: int) -> list[str] | None:
     return tokens if len(tokens) == width else None
 
 
+@lru_cache(maxsize=4096)
 def _pattern(template: str) -> Pattern:
     found = []
     tokens = template.split()
