@@ -199,10 +199,21 @@ def test_the_api_alone_says_when_its_database_does_not_answer(
         assert answer.status_code == 503
         assert answer.json()["database"] == "unreachable"
         listed = httpx.get(f"{alone.url}/api/v1/anomalies", headers=bearer(A_READ), timeout=30)
-        assert listed.status_code == 500 and "log" in listed.json()["error"]
+        assert listed.status_code == 503 and listed.headers["retry-after"] == "30"
+        assert listed.json()["error"].startswith("The database does not answer")
     finally:
         alone.stop()
     assert "logwarden_no_such_database" not in listed.text
+
+
+def test_without_a_token_configured_the_api_is_off(fleet: FleetConfig) -> None:
+    push = PushProcess(fleet, "api-test-push-token", name="push-without-api")
+    try:
+        push.wait_ready()
+        assert httpx.get(f"{push.url}/api/v1/health", timeout=30).status_code == 404
+    finally:
+        push.stop()
+    assert "the HTTP API is off" in push.log_path.read_text(errors="replace")
 
 
 def test_no_token_reaches_the_servers_log(server: PushProcess, api: httpx.Client) -> None:

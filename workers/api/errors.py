@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -56,9 +57,17 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, sentence, exc.headers)
 
 
+async def on_database_away(request: Request, exc: Exception) -> Response:
+    log.warning("API request found the database away", extra={
+        "path": request.url.path, "error": type(exc).__name__})
+    return error_response(503, "The database does not answer; try again in a minute.",
+                          {"Retry-After": "30"})
+
+
 async def on_crash(request: Request, exc: Exception) -> Response:
     log.exception("API request failed", extra={"path": request.url.path})
     return error_response(500, "The server failed to answer this request; its log says why.")
 
 
-HANDLERS = {ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash}
+HANDLERS = {ApiError: on_api_error, HTTPException: on_http_error,
+            OperationalError: on_database_away, Exception: on_crash}

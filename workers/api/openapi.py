@@ -25,14 +25,15 @@ PAGING = [
     _query("limit", "At most this many items.", type="integer", minimum=1, maximum=MAX_LIMIT),
     _query("cursor", "The next_cursor of the previous page."),
 ]
-AUTH_ERRORS = {"400": _answer("A parameter is wrong; the error says which."),
-               "401": _answer("No token, or not one this server knows.")}
+COMMON_ERRORS = {"400": _answer("A parameter is wrong; the error says which."),
+                 "401": _answer("No token, or not one this server knows."),
+                 "503": _answer("The database does not answer (see Retry-After).")}
 
 def _body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
     return {"required": required, "content": {JSON: {"schema": schema}}}
 
 
-WRITE_ERRORS = {**AUTH_ERRORS, "403": _answer("The token may only read."),
+WRITE_ERRORS = {**COMMON_ERRORS, "403": _answer("The token may only read."),
                 "404": _answer("Not found in the token's projects.")}
 
 
@@ -57,11 +58,11 @@ def _incident_paths() -> dict[str, Any]:
                 _query("since", f"Still active at or after this. {TIME}"),
                 _query("until", f"Begun before this. {TIME}"),
                 *PAGING],
-            "responses": {"200": _answer("One page.", "IncidentPage"), **AUTH_ERRORS}}},
+            "responses": {"200": _answer("One page.", "IncidentPage"), **COMMON_ERRORS}}},
         "/incidents/{id}": {"get": {
             "summary": "One incident, with every notification sent about it.",
             "parameters": [ID],
-            "responses": {"200": _answer("The incident.", "Incident"), **AUTH_ERRORS,
+            "responses": {"200": _answer("The incident.", "Incident"), **COMMON_ERRORS,
                           "404": _answer("No such incident in the token's projects.")}}},
         "/incidents/{id}/ack": _change(
             "Acknowledge: mutes it until it resolves; its receivers hear who took it.", BY,
@@ -76,7 +77,7 @@ def _incident_paths() -> dict[str, Any]:
             "get": {"summary": "Silences of the token's projects.",
                     "parameters": [_query("state", "active (default) or all.", type="string",
                                           enum=["active", "all"])],
-                    "responses": {"200": _answer("Them.", "SilencePage"), **AUTH_ERRORS}},
+                    "responses": {"200": _answer("Them.", "SilencePage"), **COMMON_ERRORS}},
             "post": {"summary": "Mute the incidents the matchers all match, for a while.",
                      "requestBody": _body(NEW_SILENCE, True),
                      "responses": {"201": _answer("The silence.", "Silence"),
@@ -104,11 +105,11 @@ def _paths() -> dict[str, Any]:
                 _query("since", f"Only anomalies starting at or after this. {TIME}"),
                 _query("until", f"Only anomalies starting before this. {TIME}"),
                 *PAGING],
-            "responses": {"200": _answer("One page.", "AnomalyPage"), **AUTH_ERRORS}}},
+            "responses": {"200": _answer("One page.", "AnomalyPage"), **COMMON_ERRORS}}},
         "/anomalies/{id}": {"get": {
             "summary": "One anomaly, with its findings.",
             "parameters": [ID],
-            "responses": {"200": _answer("The anomaly.", "Anomaly"), **AUTH_ERRORS,
+            "responses": {"200": _answer("The anomaly.", "Anomaly"), **COMMON_ERRORS,
                           "404": _answer("No such anomaly in the token's projects.")}}},
         **_incident_paths(),
     }
