@@ -25,6 +25,7 @@ class AnomalyFilter:
     severity: str | None = None
     since_ns: int | None = None
     until_ns: int | None = None
+    incident_id: str | None = None  # the anomalies folded into this incident
 
 
 class AnomalyReader:
@@ -56,7 +57,8 @@ def _filtered(stmt: Select, where: AnomalyFilter) -> Select:
     col = ANOMALIES.c
     conditions: list[ColumnElement[bool]] = [project_in(col.project, where.projects)]
     for column, value in ((col.service, where.service), (col.stream, where.stream),
-                          (col.anomaly_type, where.anomaly_type), (col.severity, where.severity)):
+                          (col.anomaly_type, where.anomaly_type), (col.severity, where.severity),
+                          (col.alert_id, where.incident_id)):
         if value is not None:
             conditions.append(column == value)
     if where.since_ns is not None:

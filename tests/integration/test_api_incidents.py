@@ -130,6 +130,13 @@ def test_a_token_lists_and_reads_its_projects_incidents_only(
     assert {i["project"] for i in incidents_of(api, A_READ, service="checkout")} == {"acme-a"}
     one = api.get(f"/incidents/{sorted(a_ids)[0]}", headers=bearer(A_READ)).json()
     assert one["project"] == "acme-a" and one["notifications"]
+    evidence = api.get("/anomalies", headers=bearer(A_READ),
+                       params={"incident": one["id"], "limit": "500"}).json()["items"]
+    assert len(evidence) == one["anomalies"]
+    assert {a["project"] for a in evidence} == {"acme-a"}
+    theirs = sorted(b_ids)[0]
+    assert api.get("/anomalies", headers=bearer(A_READ),
+                   params={"incident": theirs}).json()["items"] == []
 
 
 def test_another_projects_incident_is_not_found_for_any_verb(

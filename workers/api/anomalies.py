@@ -19,7 +19,8 @@ from workers.api.params import Query, encode_cursor
 from workers.api.tokens import TokenTable
 from workers.listing import anomaly_json, template_texts
 
-LIST_PARAMS = ("service", "stream", "type", "severity", "since", "until", "limit", "cursor")
+LIST_PARAMS = ("service", "stream", "type", "severity", "since", "until", "incident", "limit",
+               "cursor")
 SEVERITIES = tuple(str(s) for s in AnomalySeverity)
 
 
@@ -38,6 +39,7 @@ def anomaly_routes(store: Store, tokens: TokenTable,
             severity=query.choice("severity", SEVERITIES),
             since_ns=query.time_ns("since", now),
             until_ns=query.time_ns("until", now),
+            incident_id=query.text("incident"),
         )
         page = reader.page(where, query.limit(), query.cursor())
         texts = template_texts(store, page.items)

@@ -104,6 +104,7 @@ def _paths() -> dict[str, Any]:
                 _query("severity", "Only this severity.", type="string", enum=SEVERITIES),
                 _query("since", f"Only anomalies starting at or after this. {TIME}"),
                 _query("until", f"Only anomalies starting before this. {TIME}"),
+                _query("incident", "Only the anomalies folded into this incident."),
                 *PAGING],
             "responses": {"200": _answer("One page.", "AnomalyPage"), **COMMON_ERRORS}}},
         "/anomalies/{id}": {"get": {
