@@ -22,7 +22,7 @@ from workers.settings import Settings
 
 STATES = {"open": ("firing", "acknowledged"), "firing": ("firing",),
           "acknowledged": ("acknowledged",), "resolved": ("resolved",), "all": None}
-TOLD = "its receivers are told by the next notify sweep (within 30 s in the fleet)"
+TOLD = "its receivers are told by the notify workers"
 
 
 def _who() -> str:
@@ -50,6 +50,15 @@ def incident_json(incident: StoredAlert) -> dict[str, Any]:
     data |= {"first_seen": _ns_time(incident.first_seen_ns),
              "last_seen": _ns_time(incident.last_seen_ns)}
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+def _wake_senders(store: Store) -> None:
+    """A fleet's senders send a queued acknowledgement or resolved notice now, not at
+    beat's next outbox sweep (an embedded database has no senders to wake)."""
+    if store.engine.dialect.name == "postgresql":
+        from workers.fleet import senders_waker
+
+        senders_waker()()
 
 
 def _found(store: Store, incident_id: str) -> StoredAlert:
@@ -120,6 +129,7 @@ def ack(settings: Settings, incident_id: str, by: str) -> None:
     assert done is not None
     if done.acknowledged_by != by or done.status != "acknowledged":
         raise CliError(f"incident {incident_id} is {done.status}, not firing", USAGE)
+    _wake_senders(store)
     click.echo(f"acknowledged {incident_id} by {by}; {TOLD}")
 
 
@@ -134,6 +144,7 @@ def resolve(settings: Settings, incident_id: str, by: str) -> None:
     if before.status == "resolved":
         raise CliError(f"incident {incident_id} is resolved already", USAGE)
     store.incidents.resolve(incident_id, by)
+    _wake_senders(store)
     click.echo(f"resolved {incident_id} by {by}; {TOLD}")
 
 
