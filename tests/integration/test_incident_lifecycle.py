@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from email.message import Message
 
 import pytest
+from sqlalchemy import select
 
 from pipeline.anomaly import Anomaly, AnomalySeverity
 from pipeline.entry import StreamKey
 from pipeline.storage import BatchRecord, Store, make_engine
+from pipeline.storage.models import OUTBOX
 from tests.alerting.conftest import SmtpStandIn, WebhookStandIn, _run_smtp
 from tests.integration.cli_processes import CliWorker, run_cli
 from tests.integration.fleet import FleetConfig, wait_until
@@ -74,6 +76,12 @@ class Lifecycle:
         done = run_cli(list(args), self.env)
         assert done.returncode == 0, done.stderr
         return done.stdout
+
+    def settled(self) -> bool:
+        """Whether every message's outcome is recorded (none waiting or in flight)."""
+        with self.store.engine.connect() as conn:
+            statuses = conn.execute(select(OUTBOX.c.status).distinct()).scalars().all()
+        return set(statuses) <= {"sent", "skipped", "failed"}
 
     def close(self) -> None:
         self.store.close()
@@ -134,6 +142,7 @@ def test_one_incident_is_paged_updated_acknowledged_and_resolved_across_a_restar
         life.sweep()
         wait_until(lambda: len(slack.requests) == 4 and len(mails(mail)) == 4, 60,
                    "the resolved notice")
+        wait_until(life.settled, 30, "every message recorded")
     finally:
         sender.stop()
         life.close()
@@ -177,6 +186,7 @@ def test_a_silence_from_the_cli_mutes_its_service_and_inhibition_mutes_warnings(
             (silence_id, ["service=search"], "ana")]
         assert "expired" in life.cli("silence", "expire", silence_id)
         assert json.loads(life.cli("silence", "list", "--json")) == []
+        wait_until(life.settled, 30, "every message recorded")
     finally:
         sender.stop()
         life.close()
@@ -208,6 +218,7 @@ def test_a_firing_incident_is_paged_again_after_its_repeat_interval_until_acknow
         time.sleep(2.5)
         life.sweep()
         time.sleep(3)
+        wait_until(life.settled, 30, "every message recorded")
     finally:
         sender.stop()
         life.close()
