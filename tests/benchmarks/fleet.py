@@ -272,7 +272,8 @@ class FleetRun:
     backlog_at_end: int
     drain_s: float | None
     latencies: dict[str, float]
-    cpu: dict[str, float]
+    cpu: dict[str, float]  # CPU seconds from the load's start to the end of the drain
+    recorded_by_then: int  # entries recorded by the end of the drain
     batches: list[Batch]  # the fleet's own batches of the sample, in the order recorded
     recorded_batches: int
     postgres: PostgresActivity  # during the run, in the fleet's database
@@ -301,6 +302,7 @@ def run_fleet(load: Load, workers: int, concurrency: int, drain_timeout: float,
             recorded = recorded_entries(fleet.database_url)
             drain_s = _drain(fleet.database_url, published.entries, drain_timeout)
             cpu_after = _cpu(ingest, started)
+            recorded_by_then = recorded_entries(fleet.database_url)
             time.sleep(1.0)  # the statistics collector and MONITOR catch up
         pg_after = postgres_activity(fleet.database_url)
         latencies = probe_latencies(fleet.database_url, published.probes)
@@ -312,7 +314,7 @@ def run_fleet(load: Load, workers: int, concurrency: int, drain_timeout: float,
     activity = PostgresActivity(*(a - b for a, b in zip(vars(pg_after).values(),
                                                          vars(pg_before).values(), strict=True)))
     return FleetRun(published, load_s, recorded, published.entries - recorded, drain_s,
-                    latencies, cpu, batches, int(recorded_batches), activity,
+                    latencies, cpu, recorded_by_then, batches, int(recorded_batches), activity,
                     watching.counts if watching else None, message_bytes)
 
 
@@ -391,7 +393,8 @@ def report(load: Load, workers: int, concurrency: int, run: FleetRun, baseline: 
     rate, base_cpu, base_batches = baseline.rate, baseline.cpu_per_1000, baseline.batches
     sustained = run.recorded_during / run.load_s
     limits = load.limits
-    print(f"offered {load.rate:,} entries/s for {load.seconds:.0f} s "
+    print(f"offered {load.rate:,} entries/s for {load.seconds:.0f} s, published "
+          f"{run.published.entries / run.load_s:,.0f}/s "
           f"({run.published.entries:,} entries, {len(run.published.probes)} probes); "
           f"{os.cpu_count()} cores; {workers} worker process(es) x concurrency {concurrency}; "
           f"batches of <= {limits.max_entries} entries / {limits.max_wait_s} s wait\n")
@@ -415,8 +418,8 @@ def report(load: Load, workers: int, concurrency: int, run: FleetRun, baseline: 
 
 
 def report_cpu(run: FleetRun, base_cpu: float, base_batches: int) -> None:
-    recorded = max(1, run.published.entries)
-    print(f"\nCPU s per 1,000 entries (in-process baseline {base_cpu:.3f} over "
+    recorded = max(1, run.recorded_by_then)
+    print(f"\nCPU s per 1,000 entries recorded (in-process baseline {base_cpu:.3f} over "
           f"{base_batches} batches):")
     for part, seconds in run.cpu.items():
         share = seconds / recorded * 1000
@@ -446,10 +449,6 @@ def main() -> None:
     report(load, args.workers, args.concurrency, run, baseline)
 
 
-if __name__ == "__main__":
-    main()
-
-
 def report_per_batch(run: FleetRun, baseline: Baseline) -> None:
     batches = max(1, run.recorded_batches)
     entries = run.published.entries / batches
@@ -471,3 +470,7 @@ def report_per_batch(run: FleetRun, baseline: Baseline) -> None:
             names = ", ".join(f"{name} {k / batches:.2f}"
                               for name, k in run.redis.names(part).most_common(8))
             print(f"  Redis, {part}: {n / batches:.2f} commands ({names})")
+
+
+if __name__ == "__main__":
+    main()
