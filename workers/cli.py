@@ -112,7 +112,7 @@ def _print_scorecard(settings: Settings) -> None:
         lines.append(f"  {verdict} {incident.kind:<20} {incident.service:<15} "
                      f"{incident.start:%H:%M}  {raised}")
     others = ", ".join(f"{service} {kind}" for service, kind in card.other) or "none"
-    lines.append(f"alerts no incident explains: {len(card.other)} ({others})")
+    lines.append(f"incidents the sample did not plant: {len(card.other)} ({others})")
     click.echo("\n".join(lines))
 
 
@@ -129,7 +129,7 @@ def _print_summary(s: RunSummary, settings: Settings) -> None:
                                          if s.already_recorded else ""),
         f"templates   {s.templates:>8}",
         f"anomalies   {sum(s.anomalies.values()):>8}  {_counts(s.anomalies)}",
-        f"alerts      {s.alerts:>8}  deliveries: {_counts(s.deliveries)}",
+        f"incidents   {s.alerts:>8}  resolved {s.resolved}, deliveries: {_counts(s.deliveries)}",
         f"all entries accounted for: {'yes' if s.accounted else 'NO'}",
         f"database: {mask_url(settings.database_url)}",
     ]

@@ -98,18 +98,23 @@ class IncidentStore:
 
     def sweep(self, now_ns: int, policy: IncidentPolicy) -> SweepReport:
         """What beat does (the log's clock in a replay): resolves incidents quiet for
-        `policy.quiet_s` and re-notifies firing ones past their repeat interval."""
+        `policy.quiet_s` and re-notifies firing ones past their repeat interval.
+
+        Quiet means quiet by both clocks: no anomaly in the logs' time since `now_ns` minus
+        the quiet period, and none joined since the store's clock minus it. A backfill of
+        old logs is quiet by the first alone, yet its incidents are still growing."""
         now = self._clock()
         resolved: list[str] = []
         repeated = 0
         quiet_before = now_ns - policy.quiet_ns
+        idle_before = now - timedelta(seconds=policy.quiet_s)
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(ALERTS).where(ALERTS.c.status.in_(OPEN_STATES)).order_by(ALERTS.c.id)
                 .with_for_update(skip_locked=True)
             ).mappings().all()
             for row in rows:
-                if row["last_seen_ns"] <= quiet_before:
+                if row["last_seen_ns"] <= quiet_before and row["active_at"] <= idle_before:
                     if incidents.resolve(conn, row["id"], by="quiet period", now=now):
                         resolved.append(row["id"])
                 elif row["status"] == IncidentState.FIRING.value:

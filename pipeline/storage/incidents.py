@@ -102,6 +102,7 @@ def _open(conn: Connection, anomaly: Anomaly, key: str, now: datetime) -> str | 
         "anomaly_count": 1,
         "revision": 1,
         "opened_at": now,
+        "active_at": now,
     }
     # No conflict target: a clash on the id or on the open key is the same incident.
     stmt = insert_for(conn, ALERTS).values(values).on_conflict_do_nothing()
@@ -121,6 +122,7 @@ def _add(conn: Connection, row: Mapping[Any, Any], anomaly: Anomaly, policy: Inc
         "anomaly_count": count,
         "first_seen_ns": min(row["first_seen_ns"], anomaly.start_ns),
         "last_seen_ns": max(row["last_seen_ns"], anomaly.end_ns),
+        "active_at": now,
         "summary": anomaly.summary,
         "details": _details(anomaly),
         "anomaly_types": types + [anomaly.anomaly_type] * (anomaly.anomaly_type not in types),

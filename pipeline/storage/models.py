@@ -183,6 +183,8 @@ class AlertRecord(Base):
     anomaly_count: Mapped[int]
     revision: Mapped[int]  # of its latest message; every message takes the next one
     opened_at: Mapped[datetime]
+    # When an anomaly last joined it, by the store's clock (log time in a replay).
+    active_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(256))
     resolved_at: Mapped[datetime | None]

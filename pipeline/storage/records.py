@@ -202,6 +202,7 @@ class StoredAlert:
     anomaly_count: int
     revision: int
     opened_at: datetime
+    active_at: datetime  # when an anomaly last joined it
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     resolved_at: datetime | None

@@ -17,8 +17,13 @@ from tests.pipeline.test_storage import SEARCH, T0, Clock, make_anomaly, record
 
 
 @pytest.fixture
-def store(migrated_db_url: str) -> Iterator[Store]:
-    store = Store(make_engine(migrated_db_url), clock=Clock())
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(migrated_db_url: str, clock: Clock) -> Iterator[Store]:
+    store = Store(make_engine(migrated_db_url), clock=clock)
     yield store
     store.close()
 
@@ -27,7 +32,8 @@ def gauge(name: str, **labels: str) -> float | None:
     return REGISTRY.get_sample_value(f"logwarden_{name}", labels)
 
 
-def test_the_sweep_reads_open_incidents_and_silences_into_the_gauges(store: Store) -> None:
+def test_the_sweep_reads_open_incidents_and_silences_into_the_gauges(store: Store,
+                                                                     clock: Clock) -> None:
     warning = record(store, "b1", [make_anomaly("b1")]).new_alert_ids[0]
     record(store, "b2", [make_anomaly("b2", severity=AnomalySeverity.CRITICAL, stream=SEARCH)])
     store.incidents.acknowledge(warning, "ana")
@@ -41,6 +47,7 @@ def test_the_sweep_reads_open_incidents_and_silences_into_the_gauges(store: Stor
     assert gauge("incidents_open", severity="warning", state="firing") == 0
     assert gauge("silences_active") == 1
 
-    sweep_incidents(store, IncidentPolicy(quiet_s=300), T0 + 3600 * 10**9)  # all quiet
+    clock.now += timedelta(hours=1)  # all quiet
+    sweep_incidents(store, IncidentPolicy(quiet_s=300), T0 + 3600 * 10**9)
     assert gauge("incidents_open", severity="critical", state="firing") == 0
     assert gauge("incidents_total", event="resolved") == resolved_before + 2

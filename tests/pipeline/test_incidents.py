@@ -120,15 +120,32 @@ def test_acknowledged_mutes_until_resolved_then_the_notice_goes(store: Store) ->
         "firing", "acknowledged", "resolved"]
 
 
-def test_a_quiet_period_resolves_with_a_notice_where_the_page_went(store: Store) -> None:
+def test_a_quiet_period_resolves_with_a_notice_where_the_page_went(store: Store,
+                                                                   clock: Clock) -> None:
     incident = record(store, make_anomaly("b1"))
     send_all(store)
     policy = IncidentPolicy(quiet_s=300)
+    clock.now = START + timedelta(seconds=200)
     assert store.incidents.sweep(T0 + 200 * SECOND, policy).resolved == ()
+    clock.now = START + timedelta(seconds=331)
     assert store.incidents.sweep(T0 + 331 * SECOND, policy).resolved == (incident,)
     assert sorted(kinds(send_all(store))) == [("email", "resolved", 2), ("slack", "resolved", 2)]
     # A new anomaly after it opens a new incident.
     assert record(store, make_anomaly("b2", start_ns=T0 + 400 * SECOND)) != incident
+
+
+def test_a_backfill_of_old_logs_keeps_one_incident_while_it_grows(store: Store,
+                                                                   clock: Clock) -> None:
+    """Logs a week old are quiet by the wall clock at once; their incident is not."""
+    policy = IncidentPolicy(quiet_s=300)
+    clock.now = START + timedelta(days=7)
+    now_ns = T0 + 7 * 86_400 * SECOND
+    incident = record(store, make_anomaly("b1"))
+    clock.now += timedelta(seconds=30)  # the backfill goes on: a sweep, then more of it
+    assert store.incidents.sweep(now_ns + 30 * SECOND, policy).resolved == ()
+    assert record(store, make_anomaly("b2", start_ns=T0 + 60 * SECOND)) == incident
+    clock.now += timedelta(seconds=301)  # the backfill ended: quiet by both clocks
+    assert store.incidents.sweep(now_ns + 331 * SECOND, policy).resolved == (incident,)
 
 
 def test_a_silence_mutes_pages_and_its_expiry_ends_that(store: Store) -> None:
