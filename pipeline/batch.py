@@ -52,10 +52,16 @@ class BatchLimits:
 
 @dataclass(slots=True)
 class _OpenBatch:
+    key: StreamKey
     opened_at: float
     first_ns: int
     entries: list[LogEntry] = field(default_factory=list)
     size: int = 0
+
+
+# An open batch is found by a plain tuple of its stream's fields: building a StreamKey and
+# hashing it in Python for every entry cost more than the rest of `add`.
+_Fields = tuple[str, str, str]
 
 
 class Batcher:
@@ -63,26 +69,27 @@ class Batcher:
 
     def __init__(self, limits: BatchLimits = BatchLimits()) -> None:
         self.limits = limits
-        self._open: dict[StreamKey, _OpenBatch] = {}
+        self._open: dict[_Fields, _OpenBatch] = {}
+        self._span_ns = limits.max_span_s * 1e9
 
     def add(self, entry: LogEntry, now: float) -> list[Batch]:
         """Adds one entry; returns the batches this closed (at most two)."""
         closed: list[Batch] = []
-        key = entry.stream_key
-        current = self._open.get(key)
-        span_ns = self.limits.max_span_s * 1e9
+        fields = (entry.project, entry.resource_type, entry.service)
+        current = self._open.get(fields)
         if current and (
-            abs(entry.timestamp_ns - current.first_ns) > span_ns
+            abs(entry.timestamp_ns - current.first_ns) > self._span_ns
             or current.size + entry.size > self.limits.max_bytes
         ):
-            closed.append(self._close(key))
+            closed.append(self._close(fields))
             current = None
         if current is None:
-            current = self._open[key] = _OpenBatch(opened_at=now, first_ns=entry.timestamp_ns)
+            current = self._open[fields] = _OpenBatch(
+                StreamKey(*fields), opened_at=now, first_ns=entry.timestamp_ns)
         current.entries.append(entry)
         current.size += entry.size
         if len(current.entries) >= self.limits.max_entries:
-            closed.append(self._close(key))
+            closed.append(self._close(fields))
         return closed
 
     def due(self, now: float) -> list[Batch]:
@@ -98,5 +105,6 @@ class Batcher:
     def pending(self) -> int:
         return sum(len(b.entries) for b in self._open.values())
 
-    def _close(self, key: StreamKey) -> Batch:
-        return Batch(key, tuple(self._open.pop(key).entries))
+    def _close(self, fields: _Fields) -> Batch:
+        batch = self._open.pop(fields)
+        return Batch(batch.key, tuple(batch.entries))
