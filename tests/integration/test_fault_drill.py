@@ -12,6 +12,7 @@ processed + duplicates + dead letters == published, exactly.
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ class Fleet:
         self.app = config.app()
         self.ingest_env = {"PUBSUB_EMULATOR_HOST": pubsub_host}
         self.workers = [WorkerProcess(config, "w1"), WorkerProcess(config, "w2")]
+        self.started = len(self.workers)
+        self.restarts = 0  # workers that exited on their own and were replaced
         self.beat = CommandProcess(
             config, "beat", ["beat", "--schedule", str(config.workdir / "beat-schedule")])
         self.push = PushProcess(config, TOKEN)
@@ -115,6 +118,26 @@ class Fleet:
     def ingest(self, name: str) -> CommandProcess:
         return CommandProcess(self.config, name, ["ingest", "--subscription", SUBSCRIPTION],
                               self.ingest_env)
+
+    def kill_worker(self) -> None:
+        """SIGKILLs the first worker (mid-whatever it was doing) and starts another."""
+        self.workers.pop(0).kill()
+        self.add_worker()
+
+    def add_worker(self) -> None:
+        self.started += 1
+        self.workers.append(WorkerProcess(self.config, f"w{self.started}"))
+
+    def restart_exited_workers(self, done: threading.Event) -> None:
+        """What the deployment's restart policy does (compose: `restart: unless-stopped`)
+        until `done`: a worker that exits on its own is replaced. Celery's Redis transport
+        can exit a worker whose broker came back empty while it restored its unacked tasks.
+        """
+        while not done.wait(1.0):
+            for worker in [w for w in self.workers if w.process.poll() is not None]:
+                self.workers.remove(worker)
+                self.restarts += 1
+                self.add_worker()
 
     def stop(self) -> None:
         for process in [*self.ingests, self.push, self.beat]:
@@ -140,6 +163,8 @@ def test_nothing_is_lost_or_stored_twice_through_kills_a_redis_restart_and_a_pos
     pushes: list[Future[int]] = []
     client = httpx.Client(timeout=90, limits=httpx.Limits(max_connections=64))
     running = Fleet(drill, pubsub.host)
+    done = threading.Event()
+    supervisor: threading.Thread | None = None
     client.base_url = httpx.URL(running.push.url)
     started = time.monotonic()
 
@@ -154,10 +179,11 @@ def test_nothing_is_lost_or_stored_twice_through_kills_a_redis_restart_and_a_pos
         send(0)
         wait_until(lambda: pubsub.acked_count(SUBSCRIPTION) >= len(waves[0]) // 6, 60,
                    "the first wave to flow")
-        running.workers[0].kill()  # SIGKILL, mid-whatever it was doing
+        running.kill_worker()
         running.ingests[0].kill()
-        running.workers.append(WorkerProcess(drill, "w3"))
         running.ingests.append(running.ingest("ingest-2"))
+        supervisor = threading.Thread(target=running.restart_exited_workers, args=(done,))
+        supervisor.start()
         send(1)
         restarted = running.ingests[-1].log_path
         wait_until(lambda: "ingest started" in restarted.read_text(errors="replace"), 60,
@@ -174,6 +200,9 @@ def test_nothing_is_lost_or_stored_twice_through_kills_a_redis_restart_and_a_pos
         attempts = [f.result(timeout=150) for f in pushes]
         elapsed = time.monotonic() - started
     finally:
+        done.set()
+        if supervisor is not None:
+            supervisor.join()
         pool.shutdown(wait=False, cancel_futures=True)
         client.close()
         running.stop()
@@ -207,4 +236,5 @@ def test_nothing_is_lost_or_stored_twice_through_kills_a_redis_restart_and_a_pos
           f"{corpus.malformed} malformed), {len(pushes)} pushed with {sum(attempts)} "
           f"attempts, in {elapsed:.0f} s after start-up; processed {counts['processed']}, "
           f"duplicates {counts['duplicate']}, dead letters {dead}; a message delivered at "
-          f"most {pubsub.peak_attempts(SUBSCRIPTION)} times")
+          f"most {pubsub.peak_attempts(SUBSCRIPTION)} times; {running.restarts} workers "
+          f"exited on their own and were replaced")
