@@ -26,6 +26,7 @@ from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import Rejection, parse_push_body
 from pipeline.storage import Store
+from workers.bounded_body import bounded_body
 from workers.push_auth import PushAuth
 from workers.settling import Dependency, Unrecorded
 
@@ -143,23 +144,11 @@ def _answer(answers: list[asyncio.Future[bool]], *, ok: bool) -> None:
             answer.set_result(ok)
 
 
-async def _bounded_body(request: Request) -> bytes:
-    """The body, read no further than one byte past the limit: enough to reject it as
-    oversized without holding whatever a client chose to send."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            break
-    return b"".join(chunks)[: MAX_BODY_BYTES + 1]
-
-
 def make_push_app(receiver: PushReceiver, tick_s: float = 0.25) -> Starlette:
     async def push(request: Request) -> Response:
         if not await receiver.authorised(request):
             return JSONResponse({"error": "missing or wrong token"}, status_code=401)
-        ok = await receiver.receive(await _bounded_body(request))
+        ok = await receiver.receive(await bounded_body(request, MAX_BODY_BYTES))
         return Response(status_code=204 if ok else 503)
 
     async def health(request: Request) -> Response:

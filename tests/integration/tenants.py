@@ -85,3 +85,8 @@ def _write_lines(path: Path, entries: Iterator[dict[str, Any]]) -> None:
     with path.open("w", encoding="utf-8") as out:
         for entry in entries:
             out.write(json.dumps(entry) + "\n")
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of an API token."""
+    return {"Authorization": f"Bearer {token}"}

@@ -22,7 +22,7 @@ from tests.conftest import throwaway_pg_database
 from tests.fuzzing import FEW
 from tests.integration.fleet import FleetConfig, query
 from tests.integration.processes import ApiProcess, PushProcess
-from tests.integration.tenants import record_tenant
+from tests.integration.tenants import bearer, record_tenant
 from workers.api import TokenTable, make_api_app
 
 pytestmark = pytest.mark.integration
@@ -68,10 +68,6 @@ def server(fleet: FleetConfig) -> Iterator[PushProcess]:
 def api(server: PushProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{server.url}/api/v1", timeout=30) as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def every_page(api: httpx.Client, token: str, **params: Any) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from tests.fuzzing import FEW
 from tests.integration.cli_processes import CliWorker
 from tests.integration.fleet import FleetConfig, alert_lines, ledger, query, wait_until
 from tests.integration.processes import CommandProcess, PushProcess
-from tests.integration.tenants import send_tenant
+from tests.integration.tenants import bearer, send_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -79,10 +79,6 @@ def server(fleet: FleetConfig) -> Iterator[PushProcess]:
 def api(server: PushProcess) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=f"{server.url}/api/v1", timeout=30) as client:
         yield client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def incidents_of(api: httpx.Client, token: str, **params: str) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from workers.api.errors import ApiError
 from workers.api.params import MAX_BODY_BYTES, parse_body
 from workers.api.tokens import Grant, TokenTable
+from workers.bounded_body import bounded_body
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,7 @@ def guarded(tokens: TokenTable, handler: Handler, *, write: bool = False) -> End
         if write and not grant.can_write:
             raise ApiError(403, f"The token {grant.name!r} may only read; acknowledging, "
                                 "resolving, feedback and silences need one with write access.")
-        body = parse_body(await _bounded_body(request)) if write else {}
+        body = parse_body(await bounded_body(request, MAX_BODY_BYTES)) if write else {}
         return await run_in_threadpool(handler, Call(request, grant, body))
 
     return endpoint
-
-
-async def _bounded_body(request: Request) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            break
-    return b"".join(chunks)
