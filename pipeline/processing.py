@@ -120,7 +120,7 @@ class BatchProcessor:
         with stage.labels(stage="mine").time():
             fresh, outcomes = self._count_entries(batch)
             stored = self._stored_states(batch.key)
-            seen, changes = self._observe_changes(batch.key, fresh, stored[CHANGES])
+            seen, changes = self._observe_changes(batch, fresh, stored[CHANGES])
             mined, templates, lineage = self._mine(batch, fresh, changes)
         with stage.labels(stage="detect").time():
             findings, states = self._detect(mined, stored)
@@ -176,12 +176,13 @@ class BatchProcessor:
             log.exception("escalation skipped", extra={"batch_id": outcome.batch_id})
 
     def _observe_changes(
-        self, key: StreamKey, entries: list[LogEntry], raw: bytes | None
+        self, batch: Batch, entries: list[LogEntry], raw: bytes | None
     ) -> tuple[list[Change], ChangeState]:
         """The deploys and config changes these entries show, and the stream's state with
         them (before detection, so detectors can weigh what is new since a deploy)."""
-        state = _decode_state(CHANGES, ChangeState, ChangeState, key, raw)
-        return observe_changes(Batch(key, tuple(entries)), state)
+        state = _decode_state(CHANGES, ChangeState, ChangeState, batch.key, raw)
+        # The batch's own id: without one, a Batch hashes every delivery key to make it.
+        return observe_changes(Batch(batch.key, tuple(entries), batch.id), state)
 
     def _count_changes(self, service: str, changes: Sequence[Change]) -> None:
         m = self.metrics
