@@ -69,7 +69,9 @@ def add_outcomes(
     """
     if not outcomes:
         return
-    to_db = OUTCOMES.c.created_at.type.bind_processor(conn.dialect)
+    # The dialect's own processor: on SQLite it makes the text SQLAlchemy writes for every
+    # other time column (the driver's adapter would run once a row, and write another form).
+    to_db = OUTCOMES.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     created_at = to_db(now) if to_db else now
     rows = [
         (o.delivery_id, batch_id, str(o.outcome), o.insert_key, created_at)

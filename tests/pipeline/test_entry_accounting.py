@@ -109,3 +109,17 @@ def test_a_deploy_seen_in_the_logs_is_counted_once_for_its_service(store: Store)
     run(deployed)
     assert run(deployed).already_recorded  # Pub/Sub delivered the batch again
     assert registry.get_sample_value("logwarden_changes_total", deploys) == 1
+
+
+def test_outcome_rows_hold_their_batch_time_as_the_ledger_writes_it(store: Store) -> None:
+    """The outcome rows' time is converted for the database once a batch; what is stored
+    is what the ledger row of the same batch holds, and reads back as the record time."""
+    run = processor(store, CollectorRegistry()).process
+    outcome = run(batch(delivery("a", "m1"), delivery("b", "m2")))
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT o.created_at, l.created_at FROM entry_outcomes o "
+            "JOIN processed_batches l ON l.batch_id = o.batch_id").all()
+    assert len(rows) == 2 and all(mine == ledger for mine, ledger in rows)
+    audit = store.audit(datetime(2000, 1, 1, tzinfo=UTC))
+    assert audit.processed == 2 and outcome.processed == 2
