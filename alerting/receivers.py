@@ -18,8 +18,7 @@ from alerting.alertmanager import AlertmanagerNotifier
 from alerting.email import EmailNotifier
 from alerting.notifier import Notifier
 from alerting.secret_refs import Secret
-from alerting.slack import SlackNotifier
-from alerting.slack_bot import SLACK_API_URL, SlackBotNotifier
+from alerting.slack_blocks import SLACK_API_URL
 from alerting.webhook import WebhookNotifier
 
 KINDS = ("slack", "email", "webhook", "alertmanager", "console", "file")
@@ -131,6 +130,10 @@ def receiver_kind(receiver_id: str) -> str:
 
 
 def _slack(config: SlackReceiver) -> Notifier:
+    # slack_sdk is imported by the runs that send to Slack only.
+    from alerting.slack import SlackNotifier
+    from alerting.slack_bot import SlackBotNotifier
+
     if config.bot_token is not None:
         assert config.channel is not None  # checked by the model
         return SlackBotNotifier(config.bot_token.get_secret_value(), config.channel,

@@ -49,6 +49,8 @@ _STATE_WORDS: dict[str, str] = {
     MessageKind.ACKNOWLEDGED: " — acknowledged",
 }
 
+SLACK_API_URL = "https://slack.com/api/"  # the Web API a bot token calls
+
 
 def slack_blocks(message: AlertMessage, *, in_place: bool = False) -> list[dict[str, Any]]:
     """The incident's message. `in_place` renders the incident's own first message as it

@@ -36,9 +36,7 @@ from alerting.notifier import (
     retry_later,
 )
 from alerting.slack import quiet_sdk_logger
-from alerting.slack_blocks import fallback_text, slack_blocks
-
-SLACK_API_URL = "https://slack.com/api/"
+from alerting.slack_blocks import SLACK_API_URL, fallback_text, slack_blocks
 
 # Web API errors (HTTP 200, `ok: false`) worth another attempt; every other one is final
 # (invalid_auth, channel_not_found, not_in_channel, invalid_blocks, ...).

@@ -18,7 +18,6 @@ from alerting.extras import MessageExtras
 from alerting.notifier import Notifier
 from alerting.outbox import DeliveryPolicy
 from alerting.receivers import build_receiver
-from alerting.slack import SlackNotifier
 from observability.logging import configure_logging
 from observability.metrics import start_metrics_server
 from pipeline.detectors import default_detectors
@@ -129,6 +128,8 @@ def _notifier(channel: str, settings: Settings) -> Notifier:
     if channel == "slack":
         if settings.slack_webhook_url is None:
             raise ConfigError("channel 'slack' needs LOGWARDEN_SLACK_WEBHOOK_URL")
+        from alerting.slack import SlackNotifier  # slack_sdk only for runs that send to Slack
+
         return SlackNotifier(settings.slack_webhook_url.get_secret_value(),
                              timeout_s=settings.notify.timeout_s)
     if channel == "email":

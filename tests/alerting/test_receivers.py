@@ -4,6 +4,8 @@ print and logs, and metrics labelled by the receiver's kind only."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,3 +188,12 @@ def test_the_readme_receivers_example_builds(tmp_path: Path,
     notifiers = build_notifiers(Settings(channels=[]))
     assert list(notifiers) == ["slack:oncall", "slack:fallback", "email:sre", "webhook:pager",
                                "alertmanager:main"]
+
+
+def test_a_run_that_sends_nowhere_near_slack_never_imports_its_sdk() -> None:
+    """slack_sdk is imported when a Slack channel is built, not by every run."""
+    probe = ("import sys, workers.embedded, workers.runtime, alerting.receivers\n"
+             "print('slack_sdk' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True).stdout
+    assert out.strip() == "False"
