@@ -53,7 +53,7 @@ QUEUE = Label("queue")  # Celery queue names
 TASK = Label(
     "task",
     ("logwarden.detect_batch", "logwarden.notify", "logwarden.escalate",
-     "logwarden.check_silence", "other"),
+     "logwarden.check_silence", "logwarden.prune_accounting", "other"),
 )
 SERVICE = Label("service")  # a watched service, shaped and capped by `Metrics.service`
 

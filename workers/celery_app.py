@@ -46,6 +46,7 @@ def make_app(settings: Settings) -> Celery:
             "logwarden.escalate": {"queue": "llm"},
             "logwarden.notify": {"queue": "notify"},
             "logwarden.check_silence": {"queue": "detect"},
+            "logwarden.prune_accounting": {"queue": "detect"},
         },
         task_serializer=SERIALIZER,
         accept_content=[SERIALIZER, "json"],  # json: beat's and older senders' messages
@@ -65,6 +66,7 @@ def make_app(settings: Settings) -> Celery:
         beat_schedule={
             "sweep-outbox": {"task": "logwarden.notify", "schedule": 30.0},
             "check-silence": {"task": "logwarden.check_silence", "schedule": 60.0},
+            "prune-accounting": {"task": "logwarden.prune_accounting", "schedule": 3600.0},
         },
     )
     return app

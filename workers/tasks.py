@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -224,3 +225,14 @@ def check_silence(self: Task) -> None:
     found = check_silent_streams(runtime().processor, time.time_ns())
     if found.anomalies:
         self.app.send_task(NOTIFY_TASK, queue="notify")
+
+
+@shared_task(name="logwarden.prune_accounting", autoretry_for=TRANSIENT, max_retries=2)
+def prune_accounting() -> None:
+    """Beat, every hour: the ledger and entry outcomes past their retention go, so the
+    tables that grow with every entry stay the size of their window."""
+    rt = runtime()
+    days = rt.settings.accounting_retention_days
+    pruned = rt.store.prune_accounting(timedelta(days=days))
+    if pruned:
+        log.info("pruned %d batches older than %g days from the ledger", pruned, days)

@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.storage.models import DEAD_LETTERS, LEDGER, OUTCOMES
@@ -161,3 +161,17 @@ def _chunks(items: Collection[str]) -> Iterator[list[str]]:
     ordered = sorted(items)
     for start in range(0, len(ordered), _CHUNK):
         yield ordered[start : start + _CHUNK]
+
+
+def prune(conn: Connection, before: datetime, limit: int) -> int:
+    """Deletes up to `limit` ledger batches recorded before `before`, with their outcome
+    rows (inside the caller's transaction); returns how many batches went.
+
+    Batch and rows go together (they share their `created_at`), so an audit of any
+    window still adds up. Dead letters stay: they are the input to replay."""
+    old = list(conn.execute(select(LEDGER.c.batch_id).where(LEDGER.c.created_at < before)
+                            .order_by(LEDGER.c.batch_id).limit(limit)).scalars())
+    if old:
+        conn.execute(delete(OUTCOMES).where(OUTCOMES.c.batch_id.in_(old)))
+        conn.execute(delete(LEDGER).where(LEDGER.c.batch_id.in_(old)))
+    return len(old)

@@ -76,7 +76,7 @@ class ProcessedBatch(Base):
     duplicates: Mapped[int]
     start_ns: Mapped[int] = mapped_column(BigInteger)
     end_ns: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # pruned by age
 
 
 class EntryOutcomeRecord(Base):

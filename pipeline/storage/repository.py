@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -111,6 +112,23 @@ class Store:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             return accounting.audit(conn, since)
+
+    def prune_accounting(self, older_than: timedelta, *, chunk: int = 200,
+                         budget_s: float = 60.0) -> int:
+        """Forgets the ledger batches and entry outcomes recorded more than `older_than`
+        ago, a chunk of batches per transaction for at most about `budget_s`; returns how
+        many batches went. Keep `older_than` past the subscription's retention: a
+        redelivery older than what is kept is no longer recognised as one."""
+        before = self._clock() - older_than
+        deadline = time.monotonic() + budget_s
+        pruned = 0
+        while time.monotonic() < deadline:
+            with self.engine.begin() as conn:
+                gone = accounting.prune(conn, before, chunk)
+            pruned += gone
+            if gone < chunk:
+                break
+        return pruned
 
     def add_dead_letters(self, items: Sequence[DeadLetterRow]) -> int:
         """Stores dead letters; returns how many were new (a redelivered one is not)."""

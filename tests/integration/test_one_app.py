@@ -37,12 +37,12 @@ import json, threading
 from pipeline.batch import Batch
 from pipeline.entry import LogEntry, Severity
 from workers.fleet import fleet_sender
-from workers.tasks import check_silence, detect_batch, notify
+from workers.tasks import check_silence, detect_batch, notify, prune_accounting
 
 send = fleet_sender()
 seen = {}
 def probe():
-    for task in (detect_batch, notify, check_silence):
+    for task in (detect_batch, notify, check_silence, prune_accounting):
         app = task._get_current_object().app
         seen[task.name] = app.connection_for_write().as_uri(include_password=True)
     entry = LogEntry("probe-1", 1_700_000_000_000_000_000, Severity.ERROR, "probe", "p", "svc")
@@ -60,7 +60,7 @@ def test_a_send_from_another_thread_uses_logwardens_broker(fleet: FleetConfig) -
     assert done.returncode == 0, done.stderr[-3000:]
     brokers = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(brokers) == {"logwarden.detect_batch", "logwarden.notify",
-                            "logwarden.check_silence"}
+                            "logwarden.check_silence", "logwarden.prune_accounting"}
     assert set(brokers.values()) == {fleet.env()["LOGWARDEN_BROKER_URL"]}
     assert [e.insert_id for b in queued_batches(fleet) for e in b.entries] == ["probe-1"]
 

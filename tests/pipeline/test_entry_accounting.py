@@ -5,7 +5,7 @@ batch that raced another for the same entries stores nothing and is processed ag
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -123,3 +123,24 @@ def test_outcome_rows_hold_their_batch_time_as_the_ledger_writes_it(store: Store
     assert len(rows) == 2 and all(mine == ledger for mine, ledger in rows)
     audit = store.audit(datetime(2000, 1, 1, tzinfo=UTC))
     assert audit.processed == 2 and outcome.processed == 2
+
+
+def test_pruning_forgets_old_batches_with_their_outcomes_and_audits_still_add_up(
+    db_url: str,
+) -> None:
+    migrations.upgrade(db_url)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    clock = [now - timedelta(days=10)]
+    store = Store(make_engine(db_url), clock=lambda: clock[0])
+    run = processor(store, CollectorRegistry()).process
+    run(batch(delivery("a", "m1"), delivery("b", "m2")))
+    run(batch(delivery("a", "m3")))  # a duplicate, counted in a batch of its own
+    clock[0] = now
+    run(batch(delivery("c", "m4")))
+
+    assert store.prune_accounting(timedelta(days=8), chunk=1) == 2
+    audit = store.audit(now - timedelta(days=30))
+    assert (audit.batches, audit.processed, audit.duplicates, audit.problems(1)) == (
+        1, 1, 0, [])
+    assert store.prune_accounting(timedelta(days=8)) == 0
+    assert run(batch(delivery("c", "m4"))).already_recorded  # what is kept still counts
