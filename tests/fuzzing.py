@@ -3,6 +3,7 @@ development sets), and Hypothesis settings that keep every property to seconds."
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 from functools import cache
@@ -94,9 +95,22 @@ def real_entry() -> st.SearchStrategy[bytes]:
     return st.sampled_from(real_entries())
 
 
+def real_objects() -> tuple[dict[str, Any], ...]:
+    """The real entries that are JSON objects (the samples plant some that are not)."""
+    found = []
+    for raw in real_entries():
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+    return tuple(found)
+
+
 def mutated_entry() -> st.SearchStrategy[bytes]:
     """A real entry, edited as bytes or as structure."""
     as_bytes = real_entry().flatmap(mutated_bytes)
-    as_structure = real_entry().map(json.loads).flatmap(restructured).map(
-        lambda e: json.dumps(e).encode())
+    as_structure = st.sampled_from(real_objects()).map(copy.deepcopy).flatmap(
+        restructured).map(lambda e: json.dumps(e).encode())
     return st.one_of(as_bytes, as_structure)

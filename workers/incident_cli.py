@@ -45,7 +45,7 @@ def _ns_time(ns: int) -> str:
 
 def incident_json(incident: StoredAlert) -> dict[str, Any]:
     data = {name: getattr(incident, name) for name in incident.__dataclass_fields__}
-    for name in ("opened_at", "acknowledged_at", "resolved_at"):
+    for name in ("opened_at", "active_at", "acknowledged_at", "resolved_at"):
         data[name] = None if data[name] is None else data[name].isoformat()
     data |= {"first_seen": _ns_time(incident.first_seen_ns),
              "last_seen": _ns_time(incident.last_seen_ns)}
