@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from tests.alerting.serving import serving
 from tests.alerting.slack_api import slack_api  # noqa: F401  (a fixture for the tests here)
 from tests.alerting.tls import TlsFiles, make_tls_files
 
@@ -93,12 +93,8 @@ def _handler_for(stand_in: WebhookStandIn) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def webhook() -> Iterator[WebhookStandIn]:
     stand_in = WebhookStandIn()
-    thread = threading.Thread(target=stand_in.server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
-    thread.join()
+    with serving(stand_in.server):
+        yield stand_in
 
 
 @pytest.fixture

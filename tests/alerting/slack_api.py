@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+
+from tests.alerting.serving import serving
 
 BOT_TOKEN = "xoxb-1111-2222-NeverLeakThisBotToken"
 CHANNEL_ID = "C0LOGWARDEN"
@@ -150,9 +151,5 @@ def _handler_for(stand_in: SlackApiStandIn) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def slack_api() -> Iterator[SlackApiStandIn]:
     stand_in = SlackApiStandIn()
-    thread = threading.Thread(target=stand_in.server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
-    thread.join()
+    with serving(stand_in.server):
+        yield stand_in

@@ -61,35 +61,15 @@ class CommandProcess:
         return int(self.process.returncode)
 
 
-class PushProcess(CommandProcess):
-    """`logwarden push` on a free loopback port, with the shared token `token`."""
+class ServingProcess(CommandProcess):
+    """A `logwarden` command serving HTTP on a free loopback port, ready once `/healthz`
+    answers."""
 
-    def __init__(self, config: FleetConfig, token: str, env: dict[str, str] | None = None,
-                 name: str = "push") -> None:
+    def __init__(self, config: FleetConfig, name: str, command: str,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(config, name, ["push", "--host", "127.0.0.1", "--port", str(self.port)],
-                         {"LOGWARDEN_PUSH_TOKEN": token, **(env or {})})
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        def serving() -> bool:
-            self.check_alive()
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(serving, timeout, f"{self.name} to serve")
-
-
-class ApiProcess(CommandProcess):
-    """`logwarden api` (the HTTP API alone) on a free loopback port."""
-
-    def __init__(self, config: FleetConfig, env: dict[str, str] | None = None,
-                 name: str = "api") -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(config, name, ["api", "--host", "127.0.0.1", "--port", str(self.port)],
+        super().__init__(config, name, [command, "--host", "127.0.0.1", "--port", str(self.port)],
                          env)
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -101,3 +81,19 @@ class ApiProcess(CommandProcess):
                 return False
 
         wait_until(serving, timeout, f"{self.name} to serve")
+
+
+class PushProcess(ServingProcess):
+    """`logwarden push` on a free loopback port, with the shared token `token`."""
+
+    def __init__(self, config: FleetConfig, token: str, env: dict[str, str] | None = None,
+                 name: str = "push") -> None:
+        super().__init__(config, name, "push", {"LOGWARDEN_PUSH_TOKEN": token, **(env or {})})
+
+
+class ApiProcess(ServingProcess):
+    """`logwarden api` (the HTTP API alone) on a free loopback port."""
+
+    def __init__(self, config: FleetConfig, env: dict[str, str] | None = None,
+                 name: str = "api") -> None:
+        super().__init__(config, name, "api", env)
