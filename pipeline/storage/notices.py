@@ -69,7 +69,22 @@ def follow_paged(conn: Connection, incident_id: str, kind: str, now: datetime) -
                col.status.in_(PAGED))
         .order_by(col.channel)
     ).scalars().all()
+    _due_now(conn, incident_id, paged, now)
     return _enqueue(conn, incident_id, [(r, MessageKind(kind), now) for r in paged], now)
+
+
+def _due_now(conn: Connection, incident_id: str, receivers: Sequence[str],
+             now: datetime) -> None:
+    """Makes the updates still held for a group interval due now. They go in order
+    before the follow-up, where the sender settles them as muted, so an acknowledgement
+    or resolved notice does not wait out a group interval behind them."""
+    col = OUTBOX.c
+    conn.execute(
+        OUTBOX.update()
+        .where(col.alert_id == incident_id, col.channel.in_(receivers),
+               col.kind == MessageKind.UPDATE.value, col.status.in_(WAITING),
+               col.claimed_until.is_(None), col.next_attempt_at > now)
+        .values(next_attempt_at=now))
 
 
 def repeat(conn: Connection, incident_id: str, facts: IncidentFacts, router: Router,

@@ -310,3 +310,23 @@ def test_a_payload_frozen_by_an_older_version_does_not_hide_the_incident(store: 
     pages = send_all(store)
     assert {(i.payload["severity"], i.payload["anomaly_count"]) for i in pages} == {
         ("critical", 2)}
+
+
+@pytest.mark.parametrize("verb", ["acknowledge", "resolve"])
+def test_an_ack_or_resolve_goes_at_once_past_an_update_held_for_its_group_interval(
+    store: Store, clock: Clock, verb: str
+) -> None:
+    policy = IncidentPolicy(router=RouteTree(Route(("slack",), group_interval_s=300)))
+    incident = store.record_batch(_batch("b1"), [make_anomaly("b1")], [], {},
+                                  policy=policy).new_alert_ids[0]
+    send_all(store)
+    clock.now = START + timedelta(seconds=10)
+    worse = make_anomaly("b2", "crash_loop", start_ns=T0 + 10 * SECOND,
+                         severity=AnomalySeverity.CRITICAL)
+    store.record_batch(_batch("b2"), [worse], [], {}, policy=policy)
+    assert store.claim_delivery(LEASE) is None  # the update waits for its group interval
+    getattr(store.incidents, verb)(incident, "ana")
+    kind = {"acknowledge": "acknowledged", "resolve": "resolved"}[verb]
+    assert kinds(send_all(store)) == [("slack", kind, 3)]  # the held update: settled, muted
+    [held] = [h for h in store.incidents.history(incident) if h.kind == "update"]
+    assert (held.status, (held.error or "")[:6]) == ("skipped", "muted:")
