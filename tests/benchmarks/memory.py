@@ -1,6 +1,6 @@
 """Benchmark: does a long run's memory stay flat? RSS after 1M and after 10M entries.
 
-    python -m tests.benchmarks.memory [--entries 10000000] [--first 1000000]
+    python -m tests.benchmarks.memory [--entries 10000000] [--first 1000000] [--whole]
 
 Runs the dense workload of `make bench` (Loghub lines of HDFS, Zookeeper, OpenSSH and
 Spark as four services, batches of 500) through `BatchProcessor.process`: the template
@@ -14,12 +14,22 @@ Prints RSS (VmRSS) after every `--first` entries, and the ratio of the last read
 the first.
 Template tables, the miner's line caches and per-stream detector state are bounded, so
 once they fill, RSS must stay within 10 % of the first reading.
+
+`--whole` measures the whole path instead: the real `logwarden run --from -` as a child
+process, its stdin fed the dense workload's JSON lines as they are made (never held in
+memory), SQLite and the alerts file in a temporary directory. After every `--first`
+lines written (the pipe holds back the writer, so the child has read all but a few
+KB of them) it reads the child's VmRSS and CPU time and the database's size on disk.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from itertools import count
@@ -30,7 +40,7 @@ from pipeline.batch import Batch
 from pipeline.entry import LogEntry, Severity
 from pipeline.state import InMemoryStateStore
 from pipeline.storage import BatchResult, Store
-from tests.benchmarks.embedded import LOGHUB, START_NS, SYSTEMS
+from tests.benchmarks.embedded import LOGHUB, START_NS, SYSTEMS, dense_lines
 
 BATCH = 500
 
@@ -79,11 +89,44 @@ def _entry(service: str, text: str, at_ns: int, serial: int) -> LogEntry:
     )
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def whole(total: int, every: int, loghub: Path) -> None:
+    """`logwarden run --from -` fed the dense workload; its RSS after every `every` lines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "whole.db"
+        env = os.environ | {"LOGWARDEN_DATABASE_URL": f"sqlite:///{db}",
+                            "LOGWARDEN_CHANNELS": '["file"]',
+                            "LOGWARDEN_ALERTS_FILE": str(Path(tmp) / "alerts.jsonl")}
+        logwarden = Path(sys.executable).with_name("logwarden")
+        child = subprocess.Popen([logwarden, "run", "--from", "-"], stdin=subprocess.PIPE,
+                                 env=env)
+        assert child.stdin is not None
+        print("| entries fed | RSS MB | x RSS at first reading | database MB | CPU µs/entry |")
+        print("| ---: | ---: | ---: | ---: | ---: |", flush=True)
+        first_mb = 0.0
+        for fed, line in enumerate(dense_lines(total, seed=7, loghub=loghub), 1):
+            child.stdin.write(line.encode())
+            if fed % every == 0:
+                child.stdin.flush()
+                mb = rss_mb(child.pid)
+                first_mb = first_mb or mb
+                on_disk = sum(f.stat().st_size for f in Path(tmp).glob("whole.db*")) / 2**20
+                print(f"| {fed:,} | {mb:.1f} | {mb / first_mb:.3f} | {on_disk:,.0f} "
+                      f"| {1e6 * cpu_s(child.pid) / fed:.0f} |", flush=True)
+        child.stdin.close()
+        child.wait()
 
 
 def main() -> None:
@@ -92,7 +135,12 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=10_000_000)
     parser.add_argument("--first", type=int, default=1_000_000)
     parser.add_argument("--loghub", type=Path, default=LOGHUB)
+    parser.add_argument("--whole", action="store_true",
+                        help="measure `logwarden run` (JSON, SQLite, alerts) as a child process")
     args = parser.parse_args()
+    if args.whole:
+        whole(args.entries, args.first, args.loghub)
+        return
     from workers.runtime import build_processor
     from workers.settings import Settings
 
