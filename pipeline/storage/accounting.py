@@ -1,9 +1,10 @@
 """Counting every delivered entry once, in the database: processed, duplicate or dead letter.
 
 A recorded batch writes one `entry_outcomes` row per delivery it counted, in the same
-transaction as its ledger row. The insert key of a processed entry is unique there, so
-duplicates are recognised from the database (Redis may have been restarted empty), and a
-delivery counted once is never counted again, however Pub/Sub regroups its redeliveries.
+transaction as its ledger row (on Postgres, all of them in one statement). The insert key
+of a processed entry is unique there, so duplicates are recognised from the database
+(Redis may have been restarted empty), and a delivery counted once is never counted
+again, however Pub/Sub regroups its redeliveries.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def add_outcomes(
     """Writes the batch's outcome rows (inside its record transaction); raises
     EntriesCountedMeanwhile when another batch got to one of them first.
 
-    One executemany of plain driver SQL: the rows share their batch and time, so the time
-    is converted for the database once, not once a row as SQLAlchemy would.
+    Plain driver SQL: the rows share their batch and time, so the time is converted for
+    the database once, not once a row as SQLAlchemy would. Postgres takes every row in one
+    statement; SQLite, in-process, one executemany.
     """
     if not outcomes:
         return
@@ -73,18 +75,38 @@ def add_outcomes(
     # other time column (the driver's adapter would run once a row, and write another form).
     to_db = OUTCOMES.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     created_at = to_db(now) if to_db else now
-    rows = [
-        (o.delivery_id, batch_id, str(o.outcome), o.insert_key, created_at)
-        for o in sorted(outcomes, key=lambda o: o.delivery_id)  # a fixed order: no deadlock
-    ]
-    mark = _placeholder(conn)
-    sql = (f"INSERT INTO {OUTCOMES.name} "
-           "(delivery_id, batch_id, outcome, insert_key, created_at) "
-           f"VALUES ({', '.join([mark] * 5)})")
+    ordered = sorted(outcomes, key=lambda o: o.delivery_id)  # a fixed order: no deadlock
     try:
-        conn.exec_driver_sql(sql, rows)
+        if conn.dialect.name == "postgresql":
+            _insert_as_arrays(conn, batch_id, ordered, created_at)
+        else:
+            _insert_row_by_row(conn, batch_id, ordered, created_at)
     except IntegrityError as error:
         raise EntriesCountedMeanwhile(batch_id) from error
+
+
+_COLUMNS = "(delivery_id, batch_id, outcome, insert_key, created_at)"
+# One statement of constant text whatever the batch's size, so psycopg prepares it once per
+# connection; unnest reads the arrays out in their order, which keeps the rows sorted.
+_INSERT_ARRAYS = (f"INSERT INTO {OUTCOMES.name} {_COLUMNS} "
+                  "SELECT d, %s, o, k, %s FROM unnest(%s::text[], %s::text[], %s::text[]) "
+                  "AS t(d, o, k)")
+
+
+def _insert_as_arrays(conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome],
+                      created_at: object) -> None:
+    deliveries = [o.delivery_id for o in outcomes]
+    kinds = [str(o.outcome) for o in outcomes]
+    keys = [o.insert_key for o in outcomes]
+    conn.exec_driver_sql(_INSERT_ARRAYS, (batch_id, created_at, deliveries, kinds, keys))
+
+
+def _insert_row_by_row(conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome],
+                       created_at: object) -> None:
+    mark = _placeholder(conn)
+    sql = f"INSERT INTO {OUTCOMES.name} {_COLUMNS} VALUES ({', '.join([mark] * 5)})"
+    conn.exec_driver_sql(sql, [(o.delivery_id, batch_id, str(o.outcome), o.insert_key,
+                                created_at) for o in outcomes])
 
 
 def _placeholder(conn: Connection) -> str:

@@ -144,3 +144,39 @@ def test_pruning_forgets_old_batches_with_their_outcomes_and_audits_still_add_up
         1, 1, 0, [])
     assert store.prune_accounting(timedelta(days=8)) == 0
     assert run(batch(delivery("c", "m4"))).already_recorded  # what is kept still counts
+
+
+def outcomes_of(prefix: str, n: int) -> list[EntryOutcome]:
+    """n deliveries, every fifth a duplicate (no insert key), the rest processed."""
+    return [EntryOutcome(f"{prefix}-m{i:04}", Outcome.DUPLICATE) if i % 5 == 0
+            else EntryOutcome(f"{prefix}-m{i:04}", Outcome.PROCESSED, f"{prefix}-k{i:04}")
+            for i in range(n)]
+
+
+def record(store: Store, batch_id: str, outcomes: list[EntryOutcome]) -> None:
+    processed = sum(o.outcome is Outcome.PROCESSED for o in outcomes)
+    ledger = BatchRecord(batch_id, "p/k8s_container/shop", len(outcomes), processed,
+                         len(outcomes) - processed, 0, 0)
+    store.record_batch(ledger, [], [], {}, outcomes=outcomes)
+
+
+def test_every_outcome_row_of_a_large_batch_is_written_and_a_clash_anywhere_writes_none(
+    store: Store,
+) -> None:
+    """The rows go in as one statement on Postgres: all of them, or (one of them taken by
+    another batch, wherever it sits) none, and the ledger row neither."""
+    record(store, "big", outcomes_of("a", 1200))
+    record(store, "all-duplicates", [EntryOutcome(f"d-m{i}", Outcome.DUPLICATE) for i in range(3)])
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    audit = store.audit(since)
+    assert (audit.processed, audit.duplicates, audit.problems(1203)) == (960, 243, [])
+
+    for clash in (EntryOutcome("a-m0600", Outcome.DUPLICATE),  # a delivery counted
+                  EntryOutcome("b-m9999", Outcome.PROCESSED, "a-k0601")):  # an insert id taken
+        late = outcomes_of("b", 500)
+        late[250] = clash
+        with pytest.raises(EntriesCountedMeanwhile):
+            record(store, "late", late)
+        assert not store.batch_recorded("late")
+        assert store.known_entries({"b-m0001", "b-m0499"}, {"b-k0001"}) == (set(), set())
+    assert store.audit(since).total == 1203
