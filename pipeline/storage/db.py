@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled Postgres connection unused for this long is pinged before it is handed out.
+PING_AFTER_IDLE_S = 10.0
+_RETURNED_AT = "logwarden_returned_at"
 
 
 def normalize_url(url: str) -> str:
@@ -24,14 +29,48 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     SQLite: write-ahead log (readers never block the writer), a busy timeout so
     concurrent writers wait instead of failing, and foreign keys enforced.
-    Postgres: pooled connections checked before use (`pool_pre_ping`).
+    Postgres: a pooled connection that sat idle is checked before use (see
+    `_ping_when_idle`).
     """
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine, PING_AFTER_IDLE_S)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Pings a connection at checkout only when it came back to the pool `idle_s` ago or
+    more; a dead one is then replaced before anyone sees it.
+
+    What a ping guards against is a connection dropped while it sat unused (idle
+    timeouts, a restarted server). A connection in steady use, one checkout every batch,
+    is not pinged: a ping per checkout was two round trips a batch. If the server went
+    away since its last use, its first statement fails instead, with OperationalError,
+    before anything is written; the tasks, the outbox and the ingest's settling retry on
+    it (the API answers 503), and the pool reconnects.
+    """
+    dialect = engine.dialect
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED_AT] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is None or time.monotonic() - returned_at < idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise DisconnectionError(str(error)) from error  # the pool reconnects
+            raise
+
+    event.listen(engine.pool, "checkin", returned)
+    event.listen(engine.pool, "checkout", checked_out)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

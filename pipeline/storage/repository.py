@@ -49,6 +49,10 @@ class Store:
         schedule_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine = engine
+        # Reads that need no transaction go without BEGIN and ROLLBACK on Postgres: two
+        # round trips fewer for the one asked every batch. (SQLite begins none for a read.)
+        self._reads = (engine.execution_options(isolation_level="AUTOCOMMIT")
+                       if engine.dialect.name == "postgresql" else engine)
         self._clock = clock
         # Times incidents, their messages and claims; a replay runs it on the log's time.
         self._schedule = schedule_clock or clock
@@ -95,7 +99,7 @@ class Store:
     ) -> tuple[set[str], set[str]]:
         """Of these, the deliveries some recorded batch counted already, and the insert
         keys some recorded batch processed (so another copy is a duplicate)."""
-        with self.engine.connect() as conn:
+        with self._reads.connect() as conn:
             return accounting.known(conn, delivery_ids, insert_keys)
 
     def settled_batches(self, batch_ids: Collection[str]) -> set[str]:
