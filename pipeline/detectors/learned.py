@@ -3,9 +3,11 @@
 Each window becomes a vector (volume, error and warning shares, distinct templates, 5xx
 share, latency quantiles, and template shares hashed to `MIX_WIDTH` buckets). The forest
 is fitted on the stream's recent normal windows, kept in the state (bounded), refitted
-every `retrain_every` windows with a fixed seed, and stored in the state as a compressed
-pickle; beside it, the distance to the nearest recent windows in robust units. The state
-store is trusted infrastructure: a pickle runs code when loaded.
+every `retrain_every` windows with a fixed seed, and stored in the state as the arrays of
+its trees (`StoredForest`); beside it, the distance to the nearest recent windows in
+robust units. A state stored by an older version holds the forest as a compressed pickle:
+it is read once (the state store is trusted infrastructure: a pickle runs code when
+loaded) and kept as arrays from then on.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ import math
 import pickle
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import msgspec
 import numpy as np
 
 from pipeline.detectors.base import MinedBatch
 from pipeline.detectors.explain import entry_ids, top_templates
-from pipeline.detectors.forest import ForestScorer
+from pipeline.detectors.forest import ForestScorer, StoredForest, isolation_forest
 from pipeline.detectors.sustain import Streak, Sustain, ramp, window_seconds
 from pipeline.entry import Severity
 from pipeline.findings import Evidence, Finding
@@ -36,7 +37,8 @@ FLOORS = np.asarray([0.2, 0.03, 0.03, 0.2, 0.02, 0.2, 0.2, *([0.03] * MIX_WIDTH)
 
 class LearnedState(msgspec.Struct):
     history: bytes = b""  # float32 rows of len(FEATURES), oldest first
-    model: bytes = b""  # zlib-compressed pickle of the fitted forest; b"" before the first fit
+    model: bytes = b""  # an older version's zlib-compressed pickle of the forest; b"" since
+    forest: StoredForest | None = None  # the fitted trees; None before the first fit
     cut: float = 0.0  # the training windows' high isolation-score quantile
     distance_cut: float = 0.0  # their high quantile of k-th neighbour distance
     center: list[float] = []  # per-feature median of the training windows
@@ -81,23 +83,20 @@ def _bucket(template_id: str) -> int:
     return hashlib.blake2b(template_id.encode(), digest_size=4).digest()[0] % MIX_WIDTH
 
 
-def _load(model: bytes) -> ForestScorer | None:
-    """The forest, or None before the first fit or when it cannot be read (a model
+def _load(state: LearnedState) -> ForestScorer | None:
+    """The forest, or None before the first fit or when it cannot be read (say, a model
     pickled by another library version): then it is refitted at once."""
-    if not model:
-        return None
     try:
-        return _unpickle(model)
+        if state.forest is not None:
+            return ForestScorer.from_stored(state.forest)
+        return _unpickle(state.model) if state.model else None
     except Exception:
         return None
 
 
-@lru_cache(maxsize=32)
 def _unpickle(model: bytes) -> ForestScorer:
-    from sklearn.ensemble import IsolationForest  # slow to import: only once a forest is fit
-
     forest = pickle.loads(zlib.decompress(model))
-    if not isinstance(forest, IsolationForest):
+    if not isinstance(forest, isolation_forest()):
         raise TypeError(f"not an isolation forest: {type(forest).__name__}")
     return ForestScorer.from_forest(forest)
 
@@ -137,7 +136,9 @@ class LearnedDetector:
         if seconds is None:
             return [], msgspec.structs.replace(state, last_end_ns=last_end)
         vector = features(mined, seconds)
-        forest = _load(state.model)
+        forest = _load(state)
+        if state.model and forest is not None:  # an older version's pickle, read: kept as arrays
+            state = msgspec.structs.replace(state, model=b"", forest=forest.stored())
         odd = self._judge(state, forest, vector) if forest is not None else None
         streak = state.streak.advance(odd is not None and odd.raw > 0)
         findings = []
@@ -162,9 +163,7 @@ class LearnedDetector:
         history = _rows(state.history)
         if len(history) < self.min_history:
             return state
-        from sklearn.ensemble import IsolationForest  # seconds to import: only when fitting
-
-        forest = IsolationForest(
+        forest = isolation_forest()(
             n_estimators=self.n_estimators,
             max_samples=min(self.max_samples, len(history)),
             random_state=self.random_state,
@@ -178,7 +177,8 @@ class LearnedDetector:
         nearest = np.sort(pairwise, axis=1)[:, min(self.neighbours, len(history) - 1)]
         return msgspec.structs.replace(
             state,
-            model=zlib.compress(pickle.dumps(forest, protocol=5), 6),
+            model=b"",
+            forest=ForestScorer.from_forest(forest).stored(),
             cut=float(np.quantile(-forest.score_samples(history), self.cut_quantile)),
             distance_cut=max(1.0, float(np.quantile(nearest, self.cut_quantile))),
             center=[float(c) for c in center],

@@ -1,23 +1,70 @@
-"""Our one-row forest scoring gives scikit-learn's own numbers."""
+"""Our one-row forest scoring gives scikit-learn's own numbers, from the stored arrays."""
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 import pytest
 from sklearn.ensemble import IsolationForest
 
-from pipeline.detectors.forest import ForestScorer
+from pipeline.detectors.forest import ForestScorer, StoredForest, average_path_length
+
+
+def fitted(max_samples: int, seed: int = 0) -> tuple[IsolationForest, np.random.Generator]:
+    rng = np.random.default_rng(3 + seed)
+    history = rng.normal(size=(300, 12))
+    history[:, 2] = np.round(history[:, 2])  # ties, as counts and shares have
+    forest = IsolationForest(n_estimators=25, max_samples=max_samples, random_state=seed)
+    return forest.fit(history), rng
+
+
+def probes(rng: np.random.Generator) -> np.ndarray:
+    rows = np.vstack([rng.normal(size=(20, 12)), rng.normal(loc=6.0, size=(5, 12))])
+    return rows.astype(np.float32)
+
+
+def applied_tree_by_tree(forest: IsolationForest, row: np.ndarray) -> float:
+    """The former scoring: sklearn's own `apply` on each tree, path lengths added in order."""
+    total = 0.0
+    for estimator, columns in zip(forest.estimators_, forest.estimators_features_, strict=True):
+        tree = estimator.tree_
+        depth = tree.compute_node_depths() - 1.0
+        path = depth + average_path_length(tree.n_node_samples)
+        leaf = tree.apply(np.ascontiguousarray(row.reshape(1, -1)[:, columns]))
+        total += float(path[leaf[0]])
+    samples = np.array([forest.max_samples_])
+    return float(2.0 ** (-total / (len(forest.estimators_) * average_path_length(samples)[0])))
 
 
 @pytest.mark.parametrize("max_samples", [8, 64, 256])
 def test_matches_score_samples(max_samples):
-    rng = np.random.default_rng(3)
-    history = rng.normal(size=(300, 12))
-    forest = IsolationForest(n_estimators=25, max_samples=max_samples, random_state=0)
-    forest.fit(history)
+    forest, rng = fitted(max_samples)
     scorer = ForestScorer.from_forest(forest)
-    probes = np.vstack([rng.normal(size=(20, 12)), rng.normal(loc=6.0, size=(5, 12))])
-    expected = -forest.score_samples(probes)
-    ours = [scorer.isolation(row) for row in probes]
+    rows = probes(rng)
+    expected = -forest.score_samples(rows)
+    ours = [scorer.isolation(row) for row in rows]
     np.testing.assert_allclose(ours, expected, rtol=1e-9)
     assert max(ours[-5:]) > max(ours[:20])  # the far rows are the odd ones
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_same_numbers_as_each_tree_applied(seed):
+    # Not merely close: a window scores exactly as before the trees became arrays.
+    forest, rng = fitted(64, seed)
+    rows = probes(rng)
+    rows[-2, 3] = np.nan  # sklearn sends a missing value to the side the split chose
+    rows[-1, :] = np.nan
+    scorer = ForestScorer.from_forest(forest)
+    assert [scorer.isolation(row) for row in rows] == [
+        applied_tree_by_tree(forest, row) for row in rows
+    ]
+
+
+def test_the_stored_arrays_score_the_same():
+    forest, rng = fitted(64)
+    scorer = ForestScorer.from_forest(forest)
+    raw = msgspec.msgpack.encode(scorer.stored())
+    again = ForestScorer.from_stored(msgspec.msgpack.decode(raw, type=StoredForest))
+    rows = probes(rng)
+    assert [again.isolation(row) for row in rows] == [scorer.isolation(row) for row in rows]
+    assert len(raw) < 32_000  # 25 trees of 64 samples: a few hundred bytes a tree

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
+import zlib
 
 import msgspec
+from sklearn.ensemble import IsolationForest
 
-from pipeline.detectors.learned import FEATURES, LearnedDetector, LearnedState, features
+from pipeline.detectors.forest import ForestScorer
+from pipeline.detectors.learned import FEATURES, LearnedDetector, LearnedState, _rows, features
 from pipeline.entry import Severity
 from tests.pipeline.detectors.factory import entry, mined
 
@@ -57,9 +61,9 @@ def test_silent_until_it_has_history_then_keeps_a_model():
     detector = LearnedDetector(min_history=40, retrain_every=40)
     rng = random.Random(2)
     results, state = run(detector, [window(w, rng) for w in range(40)])
-    assert not state.model and results == [[]] * 40
+    assert state.forest is None and results == [[]] * 40
     results, state = run(detector, [window(w, rng) for w in range(40, 130)], state)
-    assert state.model and state.since_fit < 40
+    assert state.forest is not None and not state.model and state.since_fit < 40
     assert [f for found in results for f in found] == []
 
 
@@ -83,7 +87,7 @@ def test_refresh_is_deterministic_and_needs_history():
     _, state = run(detector, [window(w, rng) for w in range(60)])
     assert detector.refresh(LearnedState()) == LearnedState()
     first, second = detector.refresh(state), detector.refresh(state)
-    assert first.model and first.model == second.model and first.since_fit == 0
+    assert first.forest is not None and first.forest == second.forest and first.since_fit == 0
     assert first.cut == second.cut
 
 
@@ -91,6 +95,26 @@ def test_an_unreadable_model_is_ignored_until_the_refit():
     detector = LearnedDetector(min_history=40, retrain_every=40)
     rng = random.Random(5)
     _, state = run(detector, [window(w, rng) for w in range(50)])
-    spoiled = msgspec.structs.replace(state, model=b"not a model")
+    spoiled = msgspec.structs.replace(state, forest=None, model=b"not a model")
     results, state = run(detector, [window(w, rng) for w in range(50, 80)], spoiled)
     assert [f for found in results for f in found] == [] and state.model != b"not a model"
+    assert state.forest is not None
+
+
+def test_a_pickled_forest_from_an_older_version_scores_the_same_and_is_kept_as_arrays():
+    detector = LearnedDetector(min_history=40, retrain_every=40)
+    rng = random.Random(6)
+    _, state = run(detector, [window(w, rng) for w in range(90)])
+    forest = IsolationForest(n_estimators=detector.n_estimators, max_samples=64,
+                             random_state=detector.random_state).fit(_rows(state.history))
+    fields = msgspec.structs.asdict(state) | {"model": zlib.compress(pickle.dumps(forest), 6)}
+    del fields["forest"]  # as an older version stored it: a pickle, no arrays
+    older = msgspec.msgpack.decode(msgspec.msgpack.encode(fields), type=LearnedState)
+    broken = {**MIX, "upstream refused": (60, Severity.ERROR)}
+    batches = [window(w, rng, broken) for w in (90, 91)]
+    read, after = run(detector, batches, older)
+    current = msgspec.structs.replace(state, forest=ForestScorer.from_forest(forest).stored())
+    assert read == run(detector, batches, current)[0]
+    assert [f.anomaly_type for found in read for f in found] == ["unusual_window"] * 2
+    assert not after.model and after.forest is not None
+
