@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
+
+import msgspec
 
 
 class Severity(IntEnum):
@@ -43,8 +45,10 @@ class StreamKey:
         return cls(project, resource_type, service)
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
+# A frozen Struct rather than a frozen dataclass: every entry is built once, and a frozen
+# dataclass sets each of its 18 fields through object.__setattr__, which cost a third of
+# parsing an entry. Encoded on the wire field by field, as the dataclass was.
+class LogEntry(msgspec.Struct, frozen=True):
     """One log entry as Logwarden sees it; times are nanoseconds since the epoch (UTC)."""
 
     insert_id: str
@@ -55,8 +59,8 @@ class LogEntry:
     service: str = ""
     log_name: str = ""
     resource_type: str = "global"
-    resource_labels: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
+    resource_labels: dict[str, str] = {}  # msgspec gives each entry its own empty dict
+    labels: dict[str, str] = {}
     payload: dict[str, Any] | None = None
     receive_timestamp_ns: int | None = None
     trace: str | None = None

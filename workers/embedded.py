@@ -6,7 +6,6 @@ infrastructure around it is swapped.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import uuid
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
+import msgspec
 from tqdm import tqdm
 
 from alerting.lifecycle import sweep_incidents
@@ -181,7 +181,7 @@ def _paced(
             if start_ns is None:
                 start_ns = item.timestamp_ns - (lineno - 1) * step_ns
             at_ns = start_ns + (lineno - 1) * step_ns
-            item = dataclasses.replace(item, timestamp_ns=at_ns, receive_timestamp_ns=at_ns)
+            item = msgspec.structs.replace(item, timestamp_ns=at_ns, receive_timestamp_ns=at_ns)
         yield lineno, item
 
 

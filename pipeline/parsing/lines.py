@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import BinaryIO
+
+import msgspec
 
 from pipeline.entry import LogEntry
 from pipeline.parsing.logentry import parse_entry
@@ -82,7 +83,7 @@ def json_entry(
         line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
     item = parse_entry(line, source=source, max_bytes=max_bytes, receive_ns=now_ns)
     if isinstance(item, LogEntry) and not item.project and project:
-        item = dataclasses.replace(item, project=project)
+        item = msgspec.structs.replace(item, project=project)
     return item
 
 
