@@ -32,6 +32,7 @@ VERSION_KEYS = (
     "k8s-pod/app_kubernetes_io/version",
 )
 ACTIVITY_LOGS = ("cloudaudit.googleapis.com%2Factivity", "cloudaudit.googleapis.com/activity")
+_ACTIVITY_LOG = re.compile("|".join(map(re.escape, ACTIVITY_LOGS)))
 _MUTATING = re.compile(r"(?i)(update|replace|patch|create|deploy|rollback|setiampolicy)")
 _SERVICE = re.compile(
     r"/(?:services|deployments|statefulsets|daemonsets|functions|versions)/([^/]+)"
@@ -65,20 +66,27 @@ class ChangeTracker:
 
     def observe(self, batch: Batch, state: ChangeState) -> tuple[list[Change], ChangeState]:
         versions = {k: list(v) for k, v in state.versions.items()}
+        keys = frozenset(self.version_keys)
         found: list[Change] = []
         for entry in sorted(batch.entries, key=lambda e: (e.timestamp_ns, e.insert_id)):
             audit = _audit_change(entry)
             if audit is not None:
                 found.append(audit)
+            labels = _version_labels(entry, keys)
+            if not labels:  # most entries: no version label at all
+                continue
             known = {c.subject for c in (*state.recent, *found)}
             # The audit entry of a deploy already named the revision its entries now show.
-            found += [c for c in self._version_changes(entry, versions) if c.subject not in known]
+            changed = self._version_changes(entry, labels, versions)
+            found += [c for c in changed if c.subject not in known]
         recent = [*state.recent, *found][-self.remembered_changes :]
         return found, ChangeState(versions=versions, recent=recent)
 
-    def _version_changes(self, entry: LogEntry, versions: dict[str, list[str]]) -> list[Change]:
+    def _version_changes(
+        self, entry: LogEntry, labels: list[tuple[str, str]], versions: dict[str, list[str]]
+    ) -> list[Change]:
         found = []
-        for key, value in _version_labels(entry, self.version_keys):
+        for key, value in labels:
             seen = versions.setdefault(key, [])
             if seen and value not in seen:
                 found.append(
@@ -119,14 +127,15 @@ def describe(change: Change, anomaly_start_ns: int) -> str:
     return f"started {when} a config change ({change.subject})"
 
 
-def _version_labels(entry: LogEntry, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+def _version_labels(entry: LogEntry, keys: frozenset[str]) -> list[tuple[str, str]]:
     found = [
         (k, v)
         for labels in (entry.resource_labels, entry.labels)
+        if not keys.isdisjoint(labels)  # one pass in C over the few labels an entry has
         for k, v in labels.items()
         if k in keys and v
     ]
-    context = (entry.payload or {}).get("serviceContext")
+    context = entry.payload.get("serviceContext") if entry.payload else None
     if isinstance(context, dict) and isinstance(context.get("version"), str) and context["version"]:
         found.append(("serviceContext.version", context["version"]))
     return found
@@ -139,10 +148,10 @@ def _version_subject(key: str, value: str) -> str:
 
 
 def _audit_change(entry: LogEntry) -> Change | None:
-    payload: dict[str, Any] = entry.payload or {}
-    method = payload.get("methodName")
-    if not any(name in entry.log_name for name in ACTIVITY_LOGS):
+    if not entry.payload or not _ACTIVITY_LOG.search(entry.log_name):
         return None
+    payload: dict[str, Any] = entry.payload
+    method = payload.get("methodName")
     if not isinstance(method, str) or not _MUTATING.search(method.rsplit(".", 1)[-1]):
         return None
     status = payload.get("status")
