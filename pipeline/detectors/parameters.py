@@ -100,8 +100,9 @@ class ParameterState(msgspec.Struct):
     streak: Streak = Streak()
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(msgspec.Struct, frozen=True, gc=False):
+    """One number read from one entry (a Struct: a batch builds hundreds of them)."""
+
     key: str
     entry_index: int
     value: float
@@ -134,11 +135,15 @@ class ParameterDetector:
         readings = read_numbers(mined)
         # Each slot's high quantile is worked out once a batch, not once per value read.
         highs = {key: self._log_high(stats.get(key)) for key in {r.key for r in readings}}
-        excess = {(r.key, r.entry_index): x for r in readings if (x := self._excess(highs, r))}
-        outliers = [r for r in readings if (r.key, r.entry_index) in excess]
+        excesses = [self._excess(highs, r) for r in readings]  # aligned with `readings`
+        outliers = [r for r, x in zip(readings, excesses, strict=True) if x]
         streak = state.streak.advance(bool(outliers))
-        findings = [self._finding(mined, stats, outliers, excess, streak)] if outliers else []
-        learned = self._learn(stats, readings, excess, mined.batch.end_ns)
+        findings = []
+        if outliers:
+            excess = {(r.key, r.entry_index): x for r, x in zip(readings, excesses, strict=True)
+                      if x}
+            findings.append(self._finding(mined, stats, outliers, excess, streak))
+        learned = self._learn(stats, readings, excesses, mined.batch.end_ns)
         return findings, ParameterState(learned, streak)
 
     def _log_high(self, stat: ParamStat | None) -> float | None:
@@ -207,18 +212,18 @@ class ParameterDetector:
         self,
         stats: dict[str, ParamStat],
         readings: list[Reading],
-        excess: dict[tuple[str, int], float],
+        excesses: list[float],
         now: int,
     ) -> dict[str, ParamStat]:
         added: dict[str, dict[int, float]] = {}
         units: dict[str, str] = {}
         seen: Counter[str] = Counter()
-        for r in readings:
+        for r, excess in zip(readings, excesses, strict=True):
             if r.value < 0:
                 continue
             units.setdefault(r.key, r.unit)
             seen[r.key] += 1
-            weight = self.outlier_weight if (r.key, r.entry_index) in excess else 1.0
+            weight = self.outlier_weight if excess else 1.0
             bucket = _bucket(r.value)
             counts = added.setdefault(r.key, {})
             counts[bucket] = counts.get(bucket, 0.0) + weight
