@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import attrgetter
 
 from pipeline.entry import LogEntry, StreamKey
 
@@ -35,11 +36,14 @@ class Batch:
 
     @cached_property
     def start_ns(self) -> int:
-        return min((e.timestamp_ns for e in self.entries), default=0)
+        return min(map(_timestamp_ns, self.entries), default=0)
 
     @cached_property
     def end_ns(self) -> int:
-        return max((e.timestamp_ns for e in self.entries), default=0)
+        return max(map(_timestamp_ns, self.entries), default=0)
+
+
+_timestamp_ns = attrgetter("timestamp_ns")  # in C: no generator step per entry
 
 
 @dataclass(frozen=True, slots=True)

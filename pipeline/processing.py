@@ -250,7 +250,8 @@ class BatchProcessor:
         matches = self.miner.mine_many((e.message, e.timestamp_ns) for e in entries)
         lineage = {m.previous_id: m.template_id for m in matches if m.previous_id}
         # A template generalized later in the batch: every line names what it became.
-        ids = tuple(self.miner.resolve(m.template_id) for m in matches)
+        current = {t: self.miner.resolve(t) for t in {m.template_id for m in matches}}
+        ids = tuple(current[m.template_id] for m in matches)
         texts = {t: self.miner.template_text(t) or "" for t in set(ids)}
         ancestors = {t: self.miner.ancestors(t) for t in texts}
         change = latest_change(changes, before_ns=batch.end_ns)
