@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import BinaryIO
 
 import msgspec
@@ -170,10 +171,13 @@ def run_embedded(
 
 def _paced(
     numbered: Iterable[tuple[int, LogEntry | Rejection]], pace_s: float | None
+) -> Iterable[tuple[int, LogEntry | Rejection]]:
+    return numbered if pace_s is None else _retimed(numbered, pace_s)
+
+
+def _retimed(
+    numbered: Iterable[tuple[int, LogEntry | Rejection]], pace_s: float
 ) -> Iterator[tuple[int, LogEntry | Rejection]]:
-    if pace_s is None:
-        yield from numbered
-        return
     start_ns: int | None = None
     step_ns = round(pace_s * 1e9)
     for lineno, item in numbered:
@@ -189,8 +193,17 @@ def _told(
     numbered: Iterable[tuple[int, LogEntry | Rejection]],
     on_line: Callable[[int, LogEntry], None] | None,
 ) -> Iterator[LogEntry | Rejection]:
+    if on_line is None:  # the items alone, without a Python step per line
+        return map(itemgetter(1), numbered)
+    return _telling(numbered, on_line)
+
+
+def _telling(
+    numbered: Iterable[tuple[int, LogEntry | Rejection]],
+    on_line: Callable[[int, LogEntry], None],
+) -> Iterator[LogEntry | Rejection]:
     for lineno, item in numbered:
-        if on_line is not None and isinstance(item, LogEntry):
+        if isinstance(item, LogEntry):
             on_line(lineno, item)
         yield item
 
