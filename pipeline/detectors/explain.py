@@ -31,17 +31,27 @@ def clip(text: str, limit: int = 120) -> str:
 
 def fields_of(entry: LogEntry) -> Iterator[tuple[str, str]]:
     """The label and payload values an explanation may name."""
+    for key, value in _raw_fields(entry):
+        yield key, _shown(value)
+
+
+def _raw_fields(entry: LogEntry) -> Iterator[tuple[str, object]]:
+    """`fields_of` before each value is made printable (`_shown`)."""
     for key, value in entry.resource_labels.items():
         if key not in SKIPPED_LABELS and value:
-            yield key, clip(str(value), 80)
+            yield key, value
     for key, value in entry.labels.items():
         if value:
-            yield key, clip(str(value), 80)
+            yield key, value
     if isinstance(entry.payload, dict):
         for key in PAYLOAD_FIELDS:
             found = entry.payload.get(key)
             if isinstance(found, str) and found:
-                yield key, clip(found, 80)
+                yield key, found
+
+
+def _shown(value: object) -> str:
+    return clip(str(value), 80)
 
 
 def count_fields(
@@ -84,11 +94,17 @@ def _field_pairs(entries: Iterable[LogEntry]) -> tuple[int, dict[tuple[str, str]
     last = _last_counted
     if last is not None and last[0] is entries:
         return last[1], last[2]
-    total, pairs = 0, dict[tuple[str, str], int]()
+    total, raw = 0, dict[tuple[str, object], int]()
     for entry in entries:
         total += 1
-        for pair in fields_of(entry):
-            pairs[pair] = pairs.get(pair, 0) + 1
+        for pair in _raw_fields(entry):
+            raw[pair] = raw.get(pair, 0) + 1
+    # Each distinct value is made printable once, not once an entry; values that print
+    # alike add up, still in the order they were first seen.
+    pairs = dict[tuple[str, str], int]()
+    for (key, value), count in raw.items():
+        pair = (key, _shown(value))
+        pairs[pair] = pairs.get(pair, 0) + count
     if isinstance(entries, tuple):
         _last_counted = (entries, total, pairs)
     return total, pairs
