@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
+from operator import attrgetter
 
 from pipeline.detectors.base import MinedBatch
 from pipeline.entry import LogEntry
@@ -94,20 +96,37 @@ def _field_pairs(entries: Iterable[LogEntry]) -> tuple[int, dict[tuple[str, str]
     last = _last_counted
     if last is not None and last[0] is entries:
         return last[1], last[2]
-    total, raw = 0, dict[tuple[str, object], int]()
-    for entry in entries:
-        total += 1
-        for pair in _raw_fields(entry):
-            raw[pair] = raw.get(pair, 0) + 1
+    kept = entries if isinstance(entries, tuple) else None
+    entries = tuple(entries)  # read more than once below
+    total, raw = len(entries), _raw_counts(entries)
     # Each distinct value is made printable once, not once an entry; values that print
     # alike add up, still in the order they were first seen.
     pairs = dict[tuple[str, str], int]()
     for (key, value), count in raw.items():
         pair = (key, _shown(value))
         pairs[pair] = pairs.get(pair, 0) + count
-    if isinstance(entries, tuple):
-        _last_counted = (entries, total, pairs)
+    if kept is not None:
+        _last_counted = (kept, total, pairs)
     return total, pairs
+
+
+def _raw_counts(entries: tuple[LogEntry, ...]) -> dict[tuple[str, object], int]:
+    """Each (field, raw value)'s count over `entries`, in first-seen order."""
+    if any(map(_labels, entries)) or any(map(_payload, entries)):
+        raw: dict[tuple[str, object], int] = {}
+        for entry in entries:
+            for pair in _raw_fields(entry):
+                raw[pair] = raw.get(pair, 0) + 1
+        return raw
+    # Resource labels only (no entry labels, no structured payload), as in most batches
+    # of text logs: counted in C, in the same first-seen order as the loop above.
+    counts = Counter(chain.from_iterable(map(dict.items, map(_resource_labels, entries))))
+    return {(k, v): c for (k, v), c in counts.items() if k not in SKIPPED_LABELS and v}
+
+
+_labels = attrgetter("labels")
+_payload = attrgetter("payload")
+_resource_labels = attrgetter("resource_labels")
 
 
 def _bounded(values: Counter[str], limit: int) -> dict[str, int]:

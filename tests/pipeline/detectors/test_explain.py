@@ -96,3 +96,17 @@ def test_counting_a_batch_once_bounds_fields_as_entry_by_entry_would():
     # another batch with the same shape is counted afresh, not read from the last one
     other = tuple(entry("x", n=i, resource_labels={"k0": "z"}) for i in range(4))
     assert count_fields({}, other) == {TOTAL: {TOTAL: 4}, "k0": {"z": 4}}
+
+
+def test_a_batch_of_resource_labels_only_counts_in_first_seen_order():
+    """Such batches are counted in C; the order (which decides the fields kept when there
+    are too many) is the order of the entries, as for any other batch."""
+    labels = [{"project_id": "p", f"k{i % 5}": str(i % 3), "empty": "", f"j{i % 4}": "v"}
+              for i in range(40)]
+    plain = tuple(entry("x", n=i, resource_labels=d) for i, d in enumerate(labels))
+    mixed = (*plain, entry("x", n=99, labels={"k0": "0"}))  # counted entry by entry
+    for batch in (plain, mixed):
+        got = count_fields({}, batch, max_fields=6, max_values=1000)
+        assert got == _entry_by_entry({}, list(batch), 6)
+        seen = list(dict.fromkeys(k for e in batch for k, _ in fields_of(e)))
+        assert [f for f in got if f != TOTAL] == [f for f in seen if f in got]
