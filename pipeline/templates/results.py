@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 
 class TemplateChange(StrEnum):
@@ -13,9 +14,11 @@ class TemplateChange(StrEnum):
     GENERALIZED = "generalized"
 
 
-@dataclass(frozen=True, slots=True)
-class TemplateMatch:
-    """The template a line was mined into; `previous_id` is set when it generalized."""
+class TemplateMatch(msgspec.Struct, frozen=True, gc=False):
+    """The template a line was mined into; `previous_id` is set when it generalized.
+
+    A Struct: one is built for every line mined, faster than a frozen dataclass.
+    """
 
     template_id: str
     template: str
