@@ -226,13 +226,13 @@ class BatchProcessor:
         a duplicate. A batch recorded meanwhile with the same ones fails its record with
         `EntriesCountedMeanwhile`, and the batch is processed again.
         """
-        keyed = [(e, e.delivery_key, e.insert_key) for e in batch.entries]  # built once
-        counted, processed = self.store.known_entries(
-            {delivery for _, delivery, _ in keyed}, {insert for _, _, insert in keyed}
-        )
+        entries = batch.entries
+        deliveries = [e.delivery_key for e in entries]  # each built once
+        inserts = [e.insert_key for e in entries]
+        counted, processed = self.store.known_entries(set(deliveries), set(inserts))
         fresh: list[LogEntry] = []
         outcomes: list[EntryOutcome] = []
-        for entry, delivery, insert in keyed:
+        for entry, delivery, insert in zip(entries, deliveries, inserts, strict=True):
             if delivery in counted:
                 continue
             counted.add(delivery)
@@ -355,12 +355,10 @@ def _template_rows(
     entries: Sequence[LogEntry], ids: Sequence[str], texts: dict[str, str]
 ) -> list[TemplateRow]:
     """This batch's count and first/last sighting of each template (the store adds them up)."""
-    seen: dict[str, tuple[int, int, int]] = {}
+    times: dict[str, list[int]] = {}
     for entry, template_id in zip(entries, ids, strict=True):
-        at = entry.timestamp_ns
-        count, first, last = seen.get(template_id, (0, at, at))
-        seen[template_id] = (count + 1, min(first, at), max(last, at))
-    return [TemplateRow(t, texts[t], c, first, last) for t, (c, first, last) in seen.items()]
+        times.setdefault(template_id, []).append(entry.timestamp_ns)
+    return [TemplateRow(t, texts[t], len(at), min(at), max(at)) for t, at in times.items()]
 
 
 def _after_change(anomaly: Anomaly, changes: ChangeState) -> Anomaly:
