@@ -16,9 +16,9 @@ import math
 from dataclasses import dataclass, field
 
 import msgspec
-import numpy as np
 
 from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.small_stats import quantile
 from pipeline.detectors.sustain import Sustain, ramp
 from pipeline.findings import Evidence, Finding
 
@@ -161,7 +161,7 @@ class ErrorShareDetector:
         """A share this stream reaches in more than one batch in a hundred is its normal."""
         if len(state.recent) < self.min_history:
             return 0.0
-        return float(np.quantile(state.recent, self.usual_high_quantile))
+        return quantile(state.recent, self.usual_high_quantile)
 
     def _learn(
         self, state: ErrorShareState, errors: int, lines: int, residual: float, weight: float

@@ -127,12 +127,13 @@ class ForestScorer:
         """The anomaly score of one row: about 0.5 for usual rows, towards 1 for odd ones."""
         row = np.asarray(vector, dtype=np.float32)  # as sklearn compares: float32 to float64
         missing = np.isnan(row)
+        any_missing = bool(missing.any())
         nodes = self.roots
         for _ in range(self.depth):  # a leaf points at itself, so walking on is harmless
             column = self.feature[nodes]
-            goes_left = (row[column] <= self.value[nodes]) | (
-                missing[column] & self.nan_left[nodes]
-            )
+            goes_left = row[column] <= self.value[nodes]
+            if any_missing:  # sklearn sends a missing value to the side its split chose
+                goes_left |= missing[column] & self.nan_left[nodes]
             nodes = np.where(goes_left, self.left[nodes], self.right[nodes])
         # Added up tree after tree, as one at a time would: the same rounding every time.
         total = float(np.add.accumulate(self.value[nodes])[-1])

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass, field
 
 import msgspec
-import numpy as np
 
 from pipeline.detectors.base import MinedBatch
 from pipeline.detectors.explain import (
@@ -22,6 +21,7 @@ from pipeline.detectors.explain import (
     sentence,
     top_templates,
 )
+from pipeline.detectors.small_stats import quantile
 from pipeline.detectors.sustain import Moments, Streak, Sustain, poisson_surprise, ramp
 from pipeline.entry import LogEntry
 from pipeline.findings import Evidence, Finding
@@ -81,8 +81,8 @@ class HttpDetector:
     def _latency(
         self, mined: MinedBatch, state: HttpState, timed: list[tuple[LogEntry, float]]
     ) -> tuple[list[Finding], HttpState]:
-        seconds = np.asarray([s for _, s in timed])
-        p50, p95 = (float(q) for q in np.quantile(seconds, [0.5, 0.95]))
+        seconds = [s for _, s in timed]
+        p50, p95 = quantile(seconds, 0.5), quantile(seconds, 0.95)
         warm = state.p95.n >= self.warmup_windows
         slow = warm and (self._slower(state.p50, p50) or self._slower(state.p95, p95))
         streak = state.latency_streak.advance(slow)

@@ -17,6 +17,7 @@ import math
 import pickle
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import msgspec
 import numpy as np
@@ -24,6 +25,7 @@ import numpy as np
 from pipeline.detectors.base import MinedBatch
 from pipeline.detectors.explain import entry_ids, top_templates
 from pipeline.detectors.forest import ForestScorer, StoredForest, isolation_forest
+from pipeline.detectors.small_stats import quantile
 from pipeline.detectors.sustain import Streak, Sustain, ramp, window_seconds
 from pipeline.entry import Severity
 from pipeline.findings import Evidence, Finding
@@ -61,7 +63,7 @@ def features(mined: MinedBatch, seconds: float) -> np.ndarray:
     n = max(len(entries), 1)
     answered = [e.http_status for e in entries if e.http_status is not None]
     latency = [s for e in entries if (s := e.http_latency_s) is not None and math.isfinite(s)]
-    p50, p95 = np.quantile(latency, [0.5, 0.95]) if latency else (0.0, 0.0)
+    p50, p95 = (quantile(latency, 0.5), quantile(latency, 0.95)) if latency else (0.0, 0.0)
     mix = np.zeros(MIX_WIDTH)
     for template_id in mined.template_ids:
         mix[_bucket(template_id)] += 1.0 / n
@@ -77,6 +79,7 @@ def features(mined: MinedBatch, seconds: float) -> np.ndarray:
     return np.concatenate([np.asarray(base), mix]).astype(np.float32)
 
 
+@lru_cache(maxsize=16_384)  # bounded; template ids repeat from batch to batch
 def _bucket(template_id: str) -> int:
     # Python's hash() is salted per process; a digest puts a template in the same bucket
     # on every worker.

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import msgspec
-import numpy as np
 
 from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.small_stats import quantile
 from pipeline.detectors.sustain import ramp
 from pipeline.entry import StreamKey
 from pipeline.findings import Evidence, Finding, duration_text
@@ -61,7 +61,7 @@ class SilenceDetector:
         return max(self.gap_multiple * typical, self.longest_multiple * longest, self.floor_s)
 
     def typical_gap_s(self, state: SilenceState) -> float:
-        return float(np.quantile(state.quiet_s, self.typical_quantile)) if state.quiet_s else 0.0
+        return quantile(state.quiet_s, self.typical_quantile) if state.quiet_s else 0.0
 
     def detect(self, mined: MinedBatch, state: SilenceState) -> tuple[list[Finding], SilenceState]:
         times = sorted(e.timestamp_ns for e in mined.entries)

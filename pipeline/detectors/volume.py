@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass, field
 
 import msgspec
-import numpy as np
 
 from pipeline.detectors.base import MinedBatch
 from pipeline.detectors.explain import (
@@ -23,6 +22,7 @@ from pipeline.detectors.explain import (
     sentence,
     top_templates,
 )
+from pipeline.detectors.small_stats import median
 from pipeline.detectors.sustain import Moments, Streak, Sustain, ramp, window_seconds
 from pipeline.findings import Evidence, Finding
 
@@ -106,12 +106,12 @@ class VolumeDetector:
     def _deviation(self, state: VolumeState, log_rate: float, end_ns: int) -> Deviation | None:
         if len(state.recent) < self.warmup_windows:
             return None
-        median = float(np.median(state.recent))
-        mad = float(np.median(np.abs(np.asarray(state.recent) - median)))
+        center = median(state.recent)
+        mad = median([abs(rate - center) for rate in state.recent])
         recent = Deviation(
-            log_rate - median,
-            (log_rate - median) / max(1.4826 * mad, self.min_sigma),
-            math.exp(median),
+            log_rate - center,
+            (log_rate - center) / max(1.4826 * mad, self.min_sigma),
+            math.exp(center),
         )
         hour = state.hours[end_ns // HOUR_NS % 24] if state.hours else HourBaseline()
         if hour.days < self.seasonal_days:
