@@ -17,7 +17,8 @@ this run:
 - the in-process baseline: the first entries of the same load, batched with the same
   limits, through one `BatchProcessor` in this process on the same Postgres (no broker,
   no Pub/Sub), and the fleet's rate as a ratio of it;
-- CPU seconds of each part (stand-in and load, ingest, workers) per 1,000 entries.
+- CPU seconds of each part (stand-in and load, ingest, workers, and the Postgres server
+  processes of the fleet's database) per 1,000 entries.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from tests.benchmarks.fleet_counts import (
     RedisCounts,
     RedisMonitor,
     StatementCounts,
+    backend_cpu,
+    backend_cpu_since,
     broker_message_bytes,
     counting_statements,
     postgres_activity,
@@ -69,6 +72,7 @@ PROBE_PREFIX = "lwprobe-"
 TICK_S = 0.02  # the load is injected in slices this long
 POOL_SIZE = 20_000  # distinct entry bodies; each sent one gets a fresh insert id and time
 STREAMS = 20  # each corpus service runs as this many / 5 replicas (distinct streams)
+POSTGRES = "Postgres (server processes of the database)"
 
 
 @dataclass(frozen=True)
@@ -290,6 +294,7 @@ def run_fleet(load: Load, workers: int, concurrency: int, drain_timeout: float,
         ingest.check_alive()
         generator = LoadGenerator(server, load, sample_size, seed)
         pg_before = postgres_activity(fleet.database_url)
+        backends_before = backend_cpu(fleet.database_url)
         cpu_before = _cpu(ingest, started)
         monitor: AbstractContextManager[RedisMonitor | None] = (
             RedisMonitor(fleet.prefix) if count else nullcontext())
@@ -302,6 +307,7 @@ def run_fleet(load: Load, workers: int, concurrency: int, drain_timeout: float,
             recorded = recorded_entries(fleet.database_url)
             drain_s = _drain(fleet.database_url, published.entries, drain_timeout)
             cpu_after = _cpu(ingest, started)
+            cpu_after[POSTGRES] = backend_cpu_since(fleet.database_url, backends_before)
             recorded_by_then = recorded_entries(fleet.database_url)
             time.sleep(1.0)  # the statistics collector and MONITOR catch up
         pg_after = postgres_activity(fleet.database_url)
@@ -310,7 +316,7 @@ def run_fleet(load: Load, workers: int, concurrency: int, drain_timeout: float,
         batches = fleet_batches(fleet.database_url, published.sample)
         (recorded_batches,) = query(fleet.database_url, "SELECT count(*) FROM processed_batches")[0]
         message_bytes = broker_message_bytes(fleet, batches)
-    cpu = {part: cpu_after[part] - cpu_before[part] for part in cpu_after}
+    cpu = {part: cpu_after[part] - cpu_before.get(part, 0.0) for part in cpu_after}
     activity = PostgresActivity(*(a - b for a, b in zip(vars(pg_after).values(),
                                                          vars(pg_before).values(), strict=True)))
     return FleetRun(published, load_s, recorded, published.entries - recorded, drain_s,
@@ -362,6 +368,7 @@ def fleet_batches(database_url: str, sample: list[bytes]) -> list[Batch]:
 class Baseline:
     rate: float  # entries/s, wall clock
     cpu_per_1000: float  # CPU seconds per 1,000 entries
+    postgres_cpu_per_1000: float  # of the server processes serving its database
     batches: int
     statements: StatementCounts  # over the timed batches
 
@@ -374,14 +381,17 @@ def in_process_rate(batches: list[Batch]) -> Baseline:
         settings = FleetConfig(url, "unused:", Path(tempfile.gettempdir())).settings()
         processor = build_processor(settings, InMemoryStateStore(), store)
         processor.process(batches[0])  # imports and first connections are not the rate
+        backends_before = backend_cpu(url)
         with counting_statements(store.engine) as statements:
             cpu_started, started = time.process_time(), time.perf_counter()
             for batch in batches[1:]:
                 processor.process(batch)
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        server_cpu = backend_cpu_since(url, backends_before)
         store.close()
     counted = sum(len(b.entries) for b in batches[1:])
-    return Baseline(counted / elapsed, cpu / counted * 1000, len(batches) - 1, statements)
+    return Baseline(counted / elapsed, cpu / counted * 1000, server_cpu / counted * 1000,
+                    len(batches) - 1, statements)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -414,6 +424,8 @@ def report(load: Load, workers: int, concurrency: int, run: FleetRun, baseline: 
               f"p50 {statistics.median(waits):.2f} s, p99 {percentile(waits, 0.99):.2f} s, "
               f"max {max(waits):.2f} s")
     report_cpu(run, base_cpu, base_batches)
+    print(f"  (in-process baseline's Postgres server processes: "
+          f"{baseline.postgres_cpu_per_1000:.3f})")
     report_per_batch(run, baseline)
 
 
@@ -454,13 +466,14 @@ def report_per_batch(run: FleetRun, baseline: Baseline) -> None:
     entries = run.published.entries / batches
     print(f"\nper batch ({batches:,} batches recorded, {entries:,.0f} entries each on average):")
     pg = run.postgres
-    print(f"  Postgres, fleet database: {pg.transactions / batches:.1f} transactions, "
+    print(f"  Postgres, fleet database: {pg.transactions / batches:.1f} transactions "
+          f"committed, {pg.rollbacks / batches:.1f} rolled back, "
           f"{pg.rows_written / batches:,.0f} rows written, {pg.rows_read / batches:,.0f} rows read")
     st, timed = baseline.statements, max(1, baseline.batches)
     verbs = ", ".join(f"{verb} {n / timed:.1f}" for verb, n in st.by_verb.most_common())
     print(f"  Postgres statements (baseline's Store calls): {st.statements / timed:.1f} "
           f"({verbs}) in {st.executions / timed:.1f} driver calls, "
-          f"{st.checkouts / timed:.1f} pool checkouts (each pinged)")
+          f"{st.checkouts / timed:.1f} pool checkouts, {st.pings / timed:.1f} pings")
     if run.message_bytes:
         sizes = run.message_bytes
         print(f"  broker: {statistics.mean(sizes):,.0f} bytes per detect message "

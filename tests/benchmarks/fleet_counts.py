@@ -5,24 +5,27 @@ lands, not estimated:
 - Redis: the server's MONITOR stream, filtered to the fleet's key prefix (other users of
   the same Redis are left out), split into broker, detector state and template tree.
   Commands without a key (MULTI, EXEC) count for the part their connection last served.
-- Postgres, in the fleet: `pg_stat_database` of the fleet's own database (transactions,
-  rows written and read), before and after.
+- Postgres, in the fleet: `pg_stat_database` of the fleet's own database (transactions
+  committed and rolled back, rows written and read), before and after; and the CPU time
+  of the server processes serving that database (the server must run on this machine).
 - Postgres, per statement: SQLAlchemy's cursor events around the in-process baseline,
   which runs the same `Store` calls a worker makes (an `executemany` counts each row:
-  psycopg sends each as its own statement, pipelined), and the pool's checkouts (each
-  one pings the server first).
+  psycopg sends each as its own statement, pipelined), the pool's checkouts, and the
+  pings of the connections handed out (a round trip each, outside the cursor events).
 - Broker bytes: the fleet's own batches sent through the fleet's Celery app to a scratch
   queue, and the messages' size read back from Redis.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -73,26 +76,32 @@ class RedisMonitor:
 
     def _run(self) -> None:
         last_part: dict[str, str] = {}  # client port -> the part it last served
-        with self._client.monitor() as monitor:
-            while not self._stop.is_set():
-                try:
-                    seen = monitor.next_command()
-                except RedisTimeout:
-                    continue
-                command, port = str(seen["command"]), str(seen["client_port"])
-                part = next((p for marker, p in self._markers if marker in command), None)
+        while not self._stop.is_set():
+            # A read that times out (nothing for 0.5 s) closes redis-py's connection.
+            with self._client.monitor() as monitor:
+                self._follow(monitor, last_part)
+
+    def _follow(self, monitor: Any, last_part: dict[str, str]) -> None:
+        while not self._stop.is_set():
+            try:
+                seen = monitor.next_command()
+            except RedisTimeout:
+                return
+            command, port = str(seen["command"]), str(seen["client_port"])
+            part = next((p for marker, p in self._markers if marker in command), None)
+            if part is None:
+                part = last_part.get(port) if command.split(" ", 1)[0] in {
+                    "MULTI", "EXEC", "EVALSHA", "EVAL"} else None
                 if part is None:
-                    part = last_part.get(port) if command.split(" ", 1)[0] in {
-                        "MULTI", "EXEC", "EVALSHA", "EVAL"} else None
-                    if part is None:
-                        continue
-                last_part[port] = part
-                self.counts.commands[(part, command.split(" ", 1)[0].upper())] += 1
+                    continue
+            last_part[port] = part
+            self.counts.commands[(part, command.split(" ", 1)[0].upper())] += 1
 
 
 @dataclass(frozen=True)
 class PostgresActivity:
-    transactions: int
+    transactions: int  # committed
+    rollbacks: int
     rows_written: int
     rows_read: int
 
@@ -100,19 +109,44 @@ class PostgresActivity:
 def postgres_activity(database_url: str) -> PostgresActivity:
     """Totals `pg_stat_database` holds for the database itself (statistics lag by up to
     half a second: read them after a pause)."""
-    ((commits, inserted, updated, deleted, returned),) = query(
+    ((commits, rollbacks, inserted, updated, deleted, returned),) = query(
         database_url,
-        "SELECT xact_commit, tup_inserted, tup_updated, tup_deleted, tup_returned "
+        "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, "
+        "tup_returned "
         "FROM pg_stat_database WHERE datname = current_database()",
     )
-    return PostgresActivity(int(commits), int(inserted + updated + deleted), int(returned))
+    return PostgresActivity(int(commits), int(rollbacks), int(inserted + updated + deleted),
+                            int(returned))
+
+
+def backend_cpu(database_url: str) -> dict[int, float]:
+    """CPU seconds so far of each Postgres backend serving the database, by process id
+    (the server runs on this machine; the asking connection is left out)."""
+    rows = query(database_url, "SELECT pid FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    return {int(pid): process_cpu(int(pid)) for (pid,) in rows}
+
+
+def backend_cpu_since(database_url: str, before: dict[int, float]) -> float:
+    """CPU seconds the database's live backends spent since `before` was taken."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in backend_cpu(database_url).items())
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
 class StatementCounts:
     executions: int = 0  # calls to the driver (an executemany is one)
     statements: int = 0  # statements the server runs (an executemany's rows each)
-    checkouts: int = 0  # connections taken from the pool (each pinged first)
+    checkouts: int = 0  # connections taken from the pool
+    pings: int = 0  # of those, pinged before use
     by_verb: Counter[str] = field(default_factory=Counter)
 
 
@@ -130,11 +164,20 @@ def counting_statements(engine: Engine) -> Iterator[StatementCounts]:
     def checkout(*_: Any) -> None:
         counts.checkouts += 1
 
+    dialect = engine.dialect
+    ping = dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        counts.pings += 1
+        return ping(dbapi_connection)
+
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine.pool, "checkout", checkout)
+    dialect.do_ping = counted_ping  # type: ignore[method-assign]
     try:
         yield counts
     finally:
+        del dialect.do_ping  # the class's own again
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine.pool, "checkout", checkout)
 
