@@ -30,6 +30,7 @@ from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import Rejection, parse_pubsub_message
 from pipeline.storage import Store
+from workers.pubsub_scheduler import InlineScheduler
 from workers.settling import Dependency, Unrecorded
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ class PubSubIngest:
             max_lease_duration=self.config.record_timeout_s + 60,
         )
         future = self._subscriber.subscribe(
-            self.config.subscription, self._receive, flow_control=flow
+            self.config.subscription, self._receive, flow_control=flow,
+            scheduler=InlineScheduler(),  # `_receive` only queues the message
         )
         log.info("ingest started", extra={"subscription": self.config.subscription})
         try:
