@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from sqlalchemy import event
 
 import migrations
 from observability.metrics import Metrics
@@ -180,3 +182,32 @@ def test_every_outcome_row_of_a_large_batch_is_written_and_a_clash_anywhere_writ
         assert not store.batch_recorded("late")
         assert store.known_entries({"b-m0001", "b-m0499"}, {"b-k0001"}) == (set(), set())
     assert store.audit(since).total == 1203
+
+
+@pytest.mark.integration
+def test_the_known_entries_read_looks_up_the_indexes_before_postgres_has_statistics(
+    pg_url: str,
+) -> None:
+    """A new table (the first minute of a fleet, before autovacuum's first ANALYZE) must
+    not make each batch's read scan every outcome row."""
+    migrations.upgrade(pg_url)
+    store = Store(make_engine(pg_url))
+    try:
+        with store.engine.begin() as conn:  # a busy first minute: 100,000 entries counted
+            conn.exec_driver_sql(
+                "INSERT INTO entry_outcomes SELECT 'm' || n, 'b' || n / 500, 'processed', "
+                "'k' || n, now() FROM generate_series(1, 100000) AS n")
+        statements: list[tuple[str, Any]] = []
+
+        def seen(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
+            statements.append((sql, params))
+
+        event.listen(store.engine, "before_cursor_execute", seen)
+        store.known_entries({f"x-m{i}" for i in range(100)}, {f"x-k{i}" for i in range(100)})
+        event.remove(store.engine, "before_cursor_execute", seen)
+        (sql, params), = statements
+        with store.engine.connect() as conn:
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}", params))
+        assert "Seq Scan" not in plan, plan
+    finally:
+        store.close()
