@@ -7,34 +7,21 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-import migrations
-from observability.logging import mask_url
-from pipeline.state import InMemoryStateStore
-from pipeline.storage import Store
-from pipeline.storage.reviews import ReviewStore
-from workers import sample
 from workers.clierrors import USAGE, CliError, LogwardenGroup
-from workers.embedded import RunSummary, run_embedded
-from workers.envcheck import warnings_for
-from workers.escalation import daily_usage_lines, usage_lines, verdict_line
 from workers.gcp_cli import backfill, setup, tail
 from workers.incident_cli import COMMANDS as INCIDENT_COMMANDS
-from workers.listing import (
-    anomaly_json,
-    dead_letter_json,
-    echo_json,
-    logs_url,
-    open_existing_store,
-    template_texts,
-)
-from workers.preflight import check_run_settings
-from workers.replay import replay_failed_batches
-from workers.runtime import build_fleet_processor, build_processor, build_store
-from workers.settings import Settings
 from workers.timespec import since_ns
+
+# Each command imports what it uses when it runs: `logwarden --help` must not pay for the
+# settings, nor `templates` for Alembic, the storage layer or the Google Cloud clients.
+if TYPE_CHECKING:
+    from pipeline.storage import Store
+    from workers.embedded import RunSummary
+    from workers.settings import Settings
 
 
 @click.group(cls=LogwardenGroup)
@@ -43,6 +30,9 @@ from workers.timespec import since_ns
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None) -> None:
     """Logwarden: streaming log anomaly detection with alerts that explain themselves."""
+    from workers.envcheck import warnings_for
+    from workers.settings import Settings
+
     for warning in warnings_for(os.environ, Settings):
         click.echo(warning, err=True)
     ctx.obj = Settings(database_url=database_url) if database_url else Settings()
@@ -64,6 +54,9 @@ for _command in INCIDENT_COMMANDS:  # incidents, ack, resolve, silence, feedback
 @click.pass_obj
 def run(settings: Settings, source: str | None, service: str, llm: bool) -> None:
     """Run embedded (no servers): replay logs, detect, store, alert."""
+    from workers.embedded import run_embedded
+    from workers.preflight import check_run_settings
+
     check_run_settings(settings)
     if source is None:
         _run_demo(settings, service, llm)
@@ -78,6 +71,8 @@ def run(settings: Settings, source: str | None, service: str, llm: bool) -> None
 
 def _run_demo(settings: Settings, service: str, llm: bool = False) -> None:
     """The bundled sample, then how its alerts match the incidents planted in it."""
+    from workers import sample
+
     # The demo starts from an empty database so every run shows the same thing.
     if "database_url" not in settings.model_fields_set:
         demo_db = Path(tempfile.mkdtemp(prefix="logwarden-")) / "demo.db"
@@ -90,6 +85,8 @@ def _run_demo(settings: Settings, service: str, llm: bool = False) -> None:
 
 
 def _replay(settings: Settings, path: Path, service: str, llm: bool = False) -> RunSummary:
+    from workers.embedded import run_embedded
+
     # Opened as bytes whatever the name says: the content decides the format (gzip too).
     with path.open("rb") as stream:
         return run_embedded(stream, source_name=path.name.split(".")[0], settings=settings,
@@ -98,6 +95,9 @@ def _replay(settings: Settings, path: Path, service: str, llm: bool = False) -> 
 
 def _print_scorecard(settings: Settings) -> None:
     """The demo's proof: each incident planted in the sample, and what it raised."""
+    from workers import sample
+    from workers.runtime import build_store
+
     incidents = sample.load_truth()
     store = build_store(settings)
     try:
@@ -117,6 +117,8 @@ def _print_scorecard(settings: Settings) -> None:
 
 
 def _print_summary(s: RunSummary, settings: Settings) -> None:
+    from observability.logging import mask_url
+
     rate = s.entries / s.seconds if s.seconds else 0.0
     lines = [
         "",
@@ -134,6 +136,8 @@ def _print_summary(s: RunSummary, settings: Settings) -> None:
         f"database: {mask_url(settings.database_url)}",
     ]
     if s.llm is not None:
+        from workers.escalation import usage_lines
+
         lines[-1:-1] = usage_lines(s.llm, entries=s.entries, batches=s.batches)
     click.echo("\n".join(lines))
 
@@ -153,6 +157,15 @@ def _counts(counter) -> str:
 def anomalies(settings: Settings, service: str | None, severity: str | None,
               since: str | None, limit: int, as_json: bool, links: bool) -> None:
     """List stored anomalies, newest first."""
+    from workers.escalation import verdict_line
+    from workers.listing import (
+        anomaly_json,
+        echo_json,
+        logs_url,
+        open_existing_store,
+        template_texts,
+    )
+
     since_ns = _since_ns(since) if since else None
     store = open_existing_store(settings)
     found = store.anomalies(service=service, severity=severity, since_ns=since_ns, limit=limit)
@@ -175,6 +188,10 @@ def anomalies(settings: Settings, service: str | None, severity: str | None,
 @click.pass_obj
 def llm_usage_command(settings: Settings, days: int) -> None:
     """LLM escalations per UTC day: calls by outcome, tokens and estimated cost."""
+    from pipeline.storage.reviews import ReviewStore
+    from workers.escalation import daily_usage_lines
+    from workers.listing import open_existing_store
+
     store = open_existing_store(settings)
     for line in daily_usage_lines(ReviewStore(store.engine).daily_usage(days)):
         click.echo(line)
@@ -190,6 +207,8 @@ def llm_usage_command(settings: Settings, days: int) -> None:
 def dead_letters(settings: Settings, reason: str | None, limit: int, replay: bool,
                  as_json: bool) -> None:
     """List stored dead letters with their reason, or replay the failed batches."""
+    from workers.listing import dead_letter_json, echo_json, open_existing_store
+
     store = open_existing_store(settings)
     if replay:
         _replay_failed(settings, store)
@@ -202,6 +221,10 @@ def dead_letters(settings: Settings, reason: str | None, limit: int, replay: boo
 
 
 def _replay_failed(settings: Settings, store: Store) -> None:
+    from pipeline.state import InMemoryStateStore
+    from workers.replay import replay_failed_batches
+    from workers.runtime import build_fleet_processor, build_processor
+
     # On SQLite this is an embedded database; otherwise a fleet's, with state in Redis.
     if store.engine.dialect.name == "sqlite":
         processor = build_processor(settings, InMemoryStateStore(), store)
@@ -220,6 +243,9 @@ def _replay_failed(settings: Settings, store: Store) -> None:
 def migrate(settings: Settings, revision: str) -> None:
     """Bring the database schema up to date (Alembic)."""
     from alembic.util import CommandError
+
+    import migrations
+    from observability.logging import mask_url
 
     try:
         migrations.upgrade(settings.database_url, revision)
@@ -278,6 +304,7 @@ def audit(settings: Settings, since: str, expect: int | None) -> None:
     Sums them from the database, checks each batch's ledger against its entries, and
     exits 1 naming what is missing when it does not add up."""
     from workers.audit import run_audit
+    from workers.listing import open_existing_store
 
     raise SystemExit(run_audit(open_existing_store(settings), _since_ns(since), expect))
 

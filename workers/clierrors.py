@@ -14,17 +14,13 @@ import tempfile
 import traceback
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pydantic
-import pydantic_settings
-import sqlalchemy.exc
-from google.api_core import exceptions as google_errors
 
-from pipeline.detectors.rules import RuleConfigError
-from pipeline.parsing import InputError
-from workers.config_lines import yaml_line
+if TYPE_CHECKING:
+    import pydantic
+    import sqlalchemy.exc
 
 USAGE, FAILURE = 2, 1
 _PREFIX = "LOGWARDEN_"
@@ -73,6 +69,15 @@ def _quiet_stdout() -> None:
 
 def as_cli_error(error: Exception) -> CliError:
     """The sentence and exit code for `error`."""
+    # Imported here, on the way out: every command imports this module at start-up.
+    import pydantic
+    import pydantic_settings
+    import sqlalchemy.exc
+    from google.api_core import exceptions as google_errors
+
+    from pipeline.detectors.rules import RuleConfigError
+    from pipeline.parsing import InputError
+
     if isinstance(error, pydantic.ValidationError) and error.title == "Settings":
         return CliError(_settings_problem(error), USAGE)
     if isinstance(error, pydantic_settings.SettingsError):
@@ -124,6 +129,8 @@ def _line_of(loc: tuple[str | int, ...]) -> str:
     env = _PREFIX + "__".join(str(p) for p in loc).upper()
     if not name.endswith((".yaml", ".yml")) or env in os.environ:
         return ""
+    from workers.config_lines import yaml_line
+
     line = yaml_line(Path(name), loc)
     return "" if line is None else f" (line {line})"
 
@@ -143,6 +150,8 @@ def _settings_parse_problem(message: str) -> str:
 
 
 def _json_shape(annotation: Any, name: str) -> str:
+    import pydantic
+
     origin = typing.get_origin(annotation) or annotation
     if origin is list:
         return 'a JSON list, e.g. \'["console", "slack"]\''

@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from workers.clierrors import CliError
-from workers.settings import Settings
+
+if TYPE_CHECKING:  # imported when a command runs (see workers/cli.py)
+    from workers.settings import Settings
 
 _PROJECT_HELP = "Google Cloud project id (default: LOGWARDEN_GCP__PROJECT)."
 

@@ -7,18 +7,18 @@ import getpass
 import json
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipeline.incidents import Matcher
-from pipeline.storage import Store, StoredAlert
-from pipeline.storage.feedback import FeedbackLabel
-from pipeline.storage.silences import Silence
 from workers.clierrors import USAGE, CliError
-from workers.listing import open_existing_store
-from workers.route_settings import parse_duration
-from workers.settings import Settings
+
+# The settings and the storage layer are imported when a command runs, not when
+# `logwarden` starts (see workers/cli.py).
+if TYPE_CHECKING:
+    from pipeline.storage import Store, StoredAlert
+    from pipeline.storage.silences import Silence
+    from workers.settings import Settings
 
 STATES = {"open": ("firing", "acknowledged"), "firing": ("firing",),
           "acknowledged": ("acknowledged",), "resolved": ("resolved",), "all": None}
@@ -33,6 +33,8 @@ def _who() -> str:
 
 
 def _duration(text: str, option: str) -> timedelta:
+    from workers.route_settings import parse_duration
+
     try:
         return timedelta(seconds=float(parse_duration(text)))  # type: ignore[arg-type]
     except ValueError as exc:
@@ -61,6 +63,12 @@ def _wake_senders(store: Store) -> None:
         senders_waker()()
 
 
+def _open_store(settings: Settings) -> Store:
+    from workers.listing import open_existing_store
+
+    return open_existing_store(settings)
+
+
 def _found(store: Store, incident_id: str) -> StoredAlert:
     incident = store.incidents.get(incident_id)
     if incident is None:
@@ -79,7 +87,7 @@ def _found(store: Store, incident_id: str) -> StoredAlert:
 def incidents(settings: Settings, state: str, service: str | None, severity: str | None,
               limit: int, as_json: bool) -> None:
     """List incidents, most recently active first."""
-    store = open_existing_store(settings)
+    store = _open_store(settings)
     found = store.incidents.find(states=STATES[state], service=service, severity=severity,
                                  limit=limit)
     if as_json:
@@ -97,7 +105,7 @@ def incidents(settings: Settings, state: str, service: str | None, severity: str
 @click.pass_obj
 def incident(settings: Settings, incident_id: str, as_json: bool) -> None:
     """Show one incident and every notification it sent (or did not, and why)."""
-    store = open_existing_store(settings)
+    store = _open_store(settings)
     found = _found(store, incident_id)
     history = store.incidents.history(incident_id)
     if as_json:
@@ -123,7 +131,7 @@ def incident(settings: Settings, incident_id: str, as_json: bool) -> None:
 @click.pass_obj
 def ack(settings: Settings, incident_id: str, by: str) -> None:
     """Acknowledge an incident: no more updates or repeats until it resolves."""
-    store = open_existing_store(settings)
+    store = _open_store(settings)
     _found(store, incident_id)
     done = store.incidents.acknowledge(incident_id, by)
     assert done is not None
@@ -139,7 +147,7 @@ def ack(settings: Settings, incident_id: str, by: str) -> None:
 @click.pass_obj
 def resolve(settings: Settings, incident_id: str, by: str) -> None:
     """Resolve an incident now; its resolved notice goes wherever it was paged."""
-    store = open_existing_store(settings)
+    store = _open_store(settings)
     before = _found(store, incident_id)
     if before.status == "resolved":
         raise CliError(f"incident {incident_id} is resolved already", USAGE)
@@ -165,11 +173,13 @@ def silence_add(settings: Settings, matchers: tuple[str, ...], duration: str, co
                 author: str, project: str | None) -> None:
     """Silence incidents matching every MATCHER: name=value or name=~regex, on service,
     stream, project, resource_type, severity or anomaly_type."""
+    from pipeline.incidents import Matcher
+
     try:
         parsed = [Matcher.parse(m) for m in matchers]
     except ValueError as exc:
         raise CliError(str(exc), USAGE) from None
-    store = open_existing_store(settings)
+    store = _open_store(settings)
     made = store.incidents.add_silence(parsed, duration=_duration(duration, "--for"),
                                        author=author, comment=comment, project=project)
     click.echo(f"silence {made.id} until {made.ends_at:%Y-%m-%d %H:%M:%SZ}: {_matchers(made)}")
@@ -181,7 +191,7 @@ def silence_add(settings: Settings, matchers: tuple[str, ...], duration: str, co
 @click.pass_obj
 def silence_list(settings: Settings, show_all: bool, as_json: bool) -> None:
     """List silences in force (with --all, the expired ones too)."""
-    found = open_existing_store(settings).incidents.silences(active_only=not show_all)
+    found = _open_store(settings).incidents.silences(active_only=not show_all)
     if as_json:
         click.echo(json.dumps([silence_json(s) for s in found], indent=2))
         return
@@ -195,7 +205,7 @@ def silence_list(settings: Settings, show_all: bool, as_json: bool) -> None:
 @click.pass_obj
 def silence_expire(settings: Settings, silence_id: str) -> None:
     """End a silence now."""
-    if not open_existing_store(settings).incidents.expire_silence(silence_id):
+    if not _open_store(settings).incidents.expire_silence(silence_id):
         raise CliError(f"no silence {silence_id!r} in force", USAGE)
     click.echo(f"expired silence {silence_id}")
 
@@ -223,7 +233,9 @@ def feedback(settings: Settings, incident_id: str, label: str, comment: str,
              duration: str | None, no_suppress: bool, author: str) -> None:
     """Say an incident was expected or a false positive: its template on its stream
     opens no incident again (for --for, or until the template changes)."""
-    store = open_existing_store(settings)
+    from pipeline.storage.feedback import FeedbackLabel
+
+    store = _open_store(settings)
     _found(store, incident_id)
     given = store.incidents.add_feedback(
         incident_id, FeedbackLabel(label.replace("-", "_")), author=author, comment=comment,
