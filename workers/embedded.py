@@ -153,6 +153,8 @@ def run_embedded(
                 _store_dead_letters(store, dead)
                 beat(log_clock)
                 next_beat = log_clock + BEAT_S
+        _advance(bar, source)
+        bar.refresh()  # draws the end: tqdm skips updates within mininterval of its last draw
         ingest.close()
         beat(log_clock)
     _store_dead_letters(store, dead)
