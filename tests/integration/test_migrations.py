@@ -86,3 +86,20 @@ def test_threads_upgrading_at_once_do_not_trip_over_alembic(sqlite_url: str) -> 
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(migrations.upgrade, [sqlite_url] * 3))  # re-raises any failure
     assert tables(sqlite_url) == TABLES
+
+
+def test_head_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrations.config("sqlite://"))
+    assert script.get_current_head() == migrations.HEAD
+
+
+def test_a_database_at_head_is_not_migrated_again(sqlite_url: str) -> None:
+    # Whether upgrading needed Alembic: a new database does, one at head does not.
+    code = ("import sys, migrations; migrations.upgrade(sys.argv[1]); "
+            "print('alembic' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", code, sqlite_url], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.strip() for _ in range(2)]
+    assert runs == ["True", "False"]
+    assert schema_diff(sqlite_url, Base.metadata) == []
