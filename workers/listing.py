@@ -15,10 +15,9 @@ from sqlalchemy.engine import make_url
 
 from pipeline.anomaly import Anomaly
 from pipeline.links import logs_explorer_url
-from pipeline.storage import DeadLetterRow, Store
+from pipeline.storage import DeadLetterRow, Store, make_engine
 from pipeline.storage.models import TEMPLATES
 from workers.clierrors import ConfigError
-from workers.runtime import build_store
 from workers.settings import Settings
 
 POINT_AT_ONE = (
@@ -38,7 +37,7 @@ def open_existing_store(settings: Settings) -> Store:
         path = Path(url.database)
         if not path.is_file():
             raise ConfigError(f"no database at {path} ({settings.database_url}); {POINT_AT_ONE}")
-    store = build_store(settings)
+    store = Store(make_engine(settings.database_url))  # not runtime's: no detectors to load
     if not sqlalchemy.inspect(store.engine).has_table("anomalies"):
         store.close()
         raise ConfigError(
