@@ -43,6 +43,8 @@ class _Subscription:
     ready: deque[str] = field(default_factory=deque)  # message ids waiting for delivery
     records: dict[str, _Record] = field(default_factory=dict)  # message id -> record, un-acked
     leases: dict[str, str] = field(default_factory=dict)  # ack id -> message id
+    # No lease ends before this (monotonic s): expiry looks at the leases only from then.
+    earliest_deadline: float = float("inf")
     acked: int = 0
     peak_outstanding: int = 0
     peak_attempts: int = 0  # the most deliveries any one message took
@@ -157,6 +159,7 @@ class PubSubStore:
                 message_id = sub.leases.get(ack_id)
                 if message_id is not None:
                     sub.records[message_id].deadline = deadline
+                    sub.earliest_deadline = min(sub.earliest_deadline, deadline)
             self._expire(sub)
             self._cond.notify_all()
 
@@ -218,6 +221,7 @@ class PubSubStore:
         sub.peak_attempts = max(sub.peak_attempts, record.attempts)
         ack_id = f"ack-{next(self._ack_ids)}"
         record.deadline = time.monotonic() + seconds
+        sub.earliest_deadline = min(sub.earliest_deadline, record.deadline)
         sub.leases[ack_id] = record.message.message_id
         sub.peak_outstanding = max(sub.peak_outstanding, len(sub.leases))
         return types.ReceivedMessage(
@@ -225,9 +229,17 @@ class PubSubStore:
         )
 
     def _expire(self, sub: _Subscription) -> None:
+        # Every read and change comes here: the leases are looked through only once the
+        # earliest of their deadlines may have passed, not on every call.
         now = time.monotonic()
+        if now < sub.earliest_deadline:
+            return
+        earliest = float("inf")
         for ack_id, message_id in list(sub.leases.items()):
             record = sub.records[message_id]
             if record.deadline <= now:
                 del sub.leases[ack_id]
                 sub.ready.appendleft(message_id)
+            else:
+                earliest = min(earliest, record.deadline)
+        sub.earliest_deadline = earliest

@@ -194,3 +194,46 @@ def test_missing_and_duplicate_resources_raise_the_clients_errors(clients: Clien
         subscriber.get_subscription(subscription=SUBSCRIPTION + "-missing")
     with pytest.raises(exceptions.NotFound):
         publisher.publish(TOPIC + "-missing", b"x").result(timeout=10)
+
+
+def test_store_expires_each_lease_when_its_own_deadline_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Expiry looks at the leases only from the earliest deadline on: a lease extended,
+    shortened or nacked meanwhile still ends exactly at its own deadline."""
+    from google.pubsub_v1 import types
+
+    from tests.standins import pubsub_store
+
+    now = [100.0]
+    monkeypatch.setattr(pubsub_store.time, "monotonic", lambda: now[0])
+    store = pubsub_store.PubSubStore()
+    store.create_topic(types.Topic(name=TOPIC))
+    store.create_subscription(types.Subscription(name=SUBSCRIPTION, topic=TOPIC,
+                                                 ack_deadline_seconds=10))
+    store.publish(TOPIC, [types.PubsubMessage(data=b"%d" % n) for n in range(4)])
+    a, b, c, d = store.take(SUBSCRIPTION, 4, 0)  # each leased until 110
+    store.modify_deadline(SUBSCRIPTION, [a.ack_id], 30)  # until 130
+    now[0] = 105.0
+    store.modify_deadline(SUBSCRIPTION, [b.ack_id], 2)  # shortened: until 107
+    store.modify_deadline(SUBSCRIPTION, [c.ack_id], 0)  # nacked: back at once
+    assert (store.outstanding(SUBSCRIPTION), store.backlog(SUBSCRIPTION)) == (3, 1)
+    now[0] = 106.9
+    assert store.backlog(SUBSCRIPTION) == 1
+    now[0] = 107.0
+    assert store.backlog(SUBSCRIPTION) == 2  # b
+    now[0] = 109.9
+    assert store.backlog(SUBSCRIPTION) == 2
+    now[0] = 110.0
+    assert store.backlog(SUBSCRIPTION) == 3  # d
+    store.acknowledge(SUBSCRIPTION, [d.ack_id])  # stale: d's lease is gone
+    again = store.take(SUBSCRIPTION, 1, 0, deadline=5)  # until 115
+    now[0] = 114.9
+    assert store.outstanding(SUBSCRIPTION) == 2
+    now[0] = 115.0
+    assert store.outstanding(SUBSCRIPTION) == 1  # only a, until 130
+    now[0] = 129.9
+    assert store.outstanding(SUBSCRIPTION) == 1
+    now[0] = 130.0
+    assert (store.outstanding(SUBSCRIPTION), store.backlog(SUBSCRIPTION)) == (0, 4)
+    assert again[0].delivery_attempt == 2
