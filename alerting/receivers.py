@@ -14,12 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from alerting.alertmanager import AlertmanagerNotifier
-from alerting.email import EmailNotifier
 from alerting.notifier import Notifier
 from alerting.secret_refs import Secret
 from alerting.slack_blocks import SLACK_API_URL
-from alerting.webhook import WebhookNotifier
 
 KINDS = ("slack", "email", "webhook", "alertmanager", "console", "file")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -109,13 +106,18 @@ ReceiverConfig = Annotated[
 def build_receiver(config: ReceiverConfig, *, smtp: SmtpServer | None = None) -> Notifier:
     """The notifier a receiver config describes, named by its id. `smtp` is the relay
     for an email receiver that names none."""
+    # Each notifier's module (smtplib, HTTP posting) is imported by the runs that use it.
     if isinstance(config, SlackReceiver):
         return _slack(config)
     if isinstance(config, EmailReceiver):
         return _email(config, config.smtp or smtp or SmtpServer())
     if isinstance(config, WebhookReceiver):
+        from alerting.webhook import WebhookNotifier
+
         return WebhookNotifier(config.url.get_secret_value(), _secret(config.bearer_token),
                                config.timeout_s, name=config.id)
+    from alerting.alertmanager import AlertmanagerNotifier
+
     return AlertmanagerNotifier(config.url, config.timeout_s,
                                 secret=_secret(config.bearer_token),
                                 firing_ttl=timedelta(seconds=config.firing_ttl_s),
@@ -144,6 +146,8 @@ def _slack(config: SlackReceiver) -> Notifier:
 
 
 def _email(config: EmailReceiver, server: SmtpServer) -> Notifier:
+    from alerting.email import EmailNotifier
+
     return EmailNotifier(server.host, server.port, server.sender, config.to,
                          username=server.username, password=_secret(server.password),
                          starttls=server.starttls, ssl=server.ssl, timeout_s=config.timeout_s,

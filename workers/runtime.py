@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 
 import migrations
 from alerting.console import ConsoleNotifier, FileNotifier
-from alerting.email import EmailNotifier
 from alerting.extras import MessageExtras
 from alerting.notifier import Notifier
 from alerting.outbox import DeliveryPolicy
@@ -137,6 +136,8 @@ def _notifier(channel: str, settings: Settings) -> Notifier:
         if not smtp.recipients:
             raise ConfigError("channel 'email' needs LOGWARDEN_SMTP__RECIPIENTS")
         password = smtp.password.get_secret_value() if smtp.password else None
+        from alerting.email import EmailNotifier  # smtplib only for runs that send mail
+
         return EmailNotifier(smtp.host, smtp.port, smtp.sender, smtp.recipients,
                              username=smtp.username, password=password, starttls=smtp.starttls,
                              ssl=smtp.ssl, timeout_s=settings.notify.timeout_s)
