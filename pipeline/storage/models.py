@@ -1,5 +1,9 @@
 """The tables. Migrations (`migrations/versions`) create exactly this; a test compares them.
 
+Each table lists its columns in the order the migrations leave them (a column a later
+migration added comes last): a new SQLite database is created from these models
+(`migrations.create_at_head`), column for column the same as a migrated one.
+
 Times of log events are nanoseconds since the epoch (BigInteger), as everywhere in the
 pipeline; times of our own bookkeeping are timezone-aware UTC datetimes.
 """
@@ -129,7 +133,6 @@ class AnomalyRecord(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(64), index=True)
     stream: Mapped[str] = mapped_column(String(512))
-    project: Mapped[str] = mapped_column(String(256))  # the stream key's first part
     service: Mapped[str] = mapped_column(String(256))
     start_ns: Mapped[int] = mapped_column(BigInteger, index=True)
     end_ns: Mapped[int] = mapped_column(BigInteger)
@@ -142,11 +145,12 @@ class AnomalyRecord(Base):
     lead_template_id: Mapped[str | None] = mapped_column(String(128))
     verdict: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     status: Mapped[str] = mapped_column(String(16))
-    samples: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))  # redacted lines
     alert_id: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("alerts.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime]
+    samples: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))  # redacted lines
+    project: Mapped[str] = mapped_column(String(256))  # the stream key's first part
 
 
 OPEN_INCIDENT = text("status <> 'resolved'")
@@ -164,31 +168,31 @@ class AlertRecord(Base):
         Index(None, "service", "status"),
     )
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    group_key: Mapped[str] = mapped_column(String(640))
     fingerprint: Mapped[str] = mapped_column(String(64))  # of the anomaly that opened it
     status: Mapped[str] = mapped_column(String(16), index=True)
     severity: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text)  # the latest anomaly's sentence
     stream: Mapped[str] = mapped_column(String(512))
-    project: Mapped[str] = mapped_column(String(256), index=True)
-    service: Mapped[str] = mapped_column(String(256))
     anomaly_type: Mapped[str] = mapped_column(String(64))  # of the worst anomaly
-    anomaly_types: Mapped[list[Any]] = mapped_column(JSON)
-    details: Mapped[list[Any]] = mapped_column(JSON)  # latest evidence, one line each
-    samples: Mapped[list[Any]] = mapped_column(JSON)  # up to 3 real lines, redacted
-    lead_template_id: Mapped[str | None] = mapped_column(String(128))
     first_seen_ns: Mapped[int] = mapped_column(BigInteger)
     last_seen_ns: Mapped[int] = mapped_column(BigInteger, index=True)
     anomaly_count: Mapped[int]
+    group_key: Mapped[str] = mapped_column(String(640))
+    project: Mapped[str] = mapped_column(String(256), index=True)
+    service: Mapped[str] = mapped_column(String(256))
+    anomaly_types: Mapped[list[Any]] = mapped_column(JSON)
+    details: Mapped[list[Any]] = mapped_column(JSON)  # latest evidence, one line each
+    samples: Mapped[list[Any]] = mapped_column(JSON)  # up to 3 real lines, redacted
     revision: Mapped[int]  # of its latest message; every message takes the next one
+    lead_template_id: Mapped[str | None] = mapped_column(String(128))
     opened_at: Mapped[datetime]
-    # When an anomaly last joined it, by the store's clock (log time in a replay).
-    active_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(256))
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(256))
+    # When an anomaly last joined it, by the store's clock (log time in a replay).
+    active_at: Mapped[datetime]
 
 
 class OutboxRecord(Base):
@@ -203,20 +207,20 @@ class OutboxRecord(Base):
     id: Mapped[int] = mapped_column(AUTO_ID, primary_key=True, autoincrement=True)
     alert_id: Mapped[str] = mapped_column(String(64), ForeignKey("alerts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(64))  # the receiver's name
-    # firing, update, acknowledged, resolved, review (the LLM's verdict followed up)
-    kind: Mapped[str] = mapped_column(String(16), default="firing", server_default="firing")
-    revision: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int]
     next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]  # extras over the incident's state (a review's text)
+    created_at: Mapped[datetime]
     # Set by the sender that claimed the message, cleared when it records the outcome.
     claimed_until: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
+    # firing, update, acknowledged, resolved, review (the LLM's verdict followed up)
+    kind: Mapped[str] = mapped_column(String(16), default="firing", server_default="firing")
+    revision: Mapped[int] = mapped_column(default=1, server_default=text("1"))
     # What the receiver returned for this message (a Slack ts, a Message-ID): later
     # messages of the incident to the same receiver thread under it.
     thread_ref: Mapped[str | None] = mapped_column(String(512))
-    payload: Mapped[dict[str, Any]]  # extras over the incident's state (a review's text)
-    created_at: Mapped[datetime]
 
 
 class DeliveryRecord(Base):
