@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from google.cloud import pubsub_v1
-from google.pubsub_v1 import types
 
 import migrations
 from pipeline.batch import Batch, BatchLimits
@@ -64,6 +63,7 @@ from tests.integration.corpus import PROJECT, SERVICES, TIMESTAMP_ATTRIBUTE, _en
 from tests.integration.fleet import FleetConfig, WorkerProcess, query, wait_until
 from tests.integration.processes import CommandProcess
 from tests.standins.pubsub import PubSubStandIn
+from tests.standins.pubsub_store import PubsubMessagePb
 from workers.runtime import build_processor
 
 TOPIC = f"projects/{PROJECT}/topics/load"
@@ -184,10 +184,10 @@ class LoadGenerator:
         datas = [head.replace(b"@ID@", uuid.uuid4().hex.encode(), 1) + stamp + tail
                  for head, tail in bodies[:count]]
         datas += [head + stamp + tail for head, tail in bodies[count:]]
-        messages = [types.PubsubMessage(data=d, attributes={TIMESTAMP_ATTRIBUTE: stamp[1:-1]
-                                                               .decode()}) for d in datas]
+        attributes = {TIMESTAMP_ATTRIBUTE: stamp[1:-1].decode()}
+        messages = [PubsubMessagePb(data=d, attributes=attributes) for d in datas]
         self._server.store.publish(TOPIC, messages)
-        published_at = messages[0].publish_time if messages else None
+        published_at = messages[0].publish_time.ToDatetime(tzinfo=UTC) if messages else None
         for probe in probe_ids:
             self.published.probes[probe] = published_at  # type: ignore[assignment]
         self.published.entries += len(messages)

@@ -27,6 +27,8 @@ _TICK_SECONDS = 0.05
 _PULL_WAIT_SECONDS = 0.5
 _ERROR_CODES = {NotFound: grpc.StatusCode.NOT_FOUND, AlreadyExists: grpc.StatusCode.ALREADY_EXISTS}
 _EMPTY = empty_pb2.Empty()
+_StreamingPullResponsePb: Any = types.StreamingPullResponse.pb()
+_PullResponsePb: Any = types.PullResponse.pb()
 
 
 class PubSubStandIn:
@@ -121,7 +123,7 @@ class _StreamingPull:
 
     def __call__(
         self, requests: Iterator[types.StreamingPullRequest], context: grpc.ServicerContext
-    ) -> Iterator[types.StreamingPullResponse]:
+    ) -> Iterator[Any]:
         first = next(requests)
         self._store.get_subscription(first.subscription)
         done = threading.Event()
@@ -142,7 +144,8 @@ class _StreamingPull:
         first: types.StreamingPullRequest,
         context: grpc.ServicerContext,
         done: threading.Event,
-    ) -> Iterator[types.StreamingPullResponse]:
+    ) -> Iterator[Any]:
+        """Raw `StreamingPullResponse` protobuf messages (see `_serialize`)."""
         limit = first.max_outstanding_messages or sys.maxsize
         sent: set[str] = set()
         while not done.is_set() and context.is_active():
@@ -156,7 +159,7 @@ class _StreamingPull:
             )
             if batch:
                 sent.update(m.ack_id for m in batch)
-                yield types.StreamingPullResponse(received_messages=batch)
+                yield _StreamingPullResponsePb(received_messages=batch)
 
     def _drain(
         self,
@@ -199,11 +202,16 @@ def _mapped_stream(method: _StreamingPull) -> Callable[..., Any]:
     return handle
 
 
+def _serialize(response: Any) -> bytes:
+    """A proto-plus message or a raw protobuf message, as bytes (no conversion)."""
+    return bytes(getattr(response, "_pb", response).SerializeToString())
+
+
 def _unary(method: Callable[..., Any], request_type: Any, response_type: Any) -> Any:
     return grpc.unary_unary_rpc_method_handler(
         _mapped(method),
         request_deserializer=request_type.deserialize,
-        response_serializer=response_type.serialize,
+        response_serializer=_serialize,
     )
 
 
@@ -238,10 +246,10 @@ def _publisher_handler(store: PubSubStore) -> grpc.GenericRpcHandler:
 
 
 def _subscriber_handler(store: PubSubStore, streams: _StreamingPull) -> grpc.GenericRpcHandler:
-    def pull(request: types.PullRequest, _: object) -> types.PullResponse:
+    def pull(request: types.PullRequest, _: object) -> Any:
         wait = 0.0 if request.return_immediately else _PULL_WAIT_SECONDS
         received = store.take(request.subscription, request.max_messages, wait)
-        return types.PullResponse(received_messages=received)
+        return _PullResponsePb(received_messages=received)
 
     def acknowledge(request: types.AcknowledgeRequest, _: object) -> empty_pb2.Empty:
         store.acknowledge(request.subscription, list(request.ack_ids))
@@ -268,7 +276,7 @@ def _subscriber_handler(store: PubSubStore, streams: _StreamingPull) -> grpc.Gen
             "StreamingPull": grpc.stream_stream_rpc_method_handler(
                 _mapped_stream(streams),
                 request_deserializer=types.StreamingPullRequest.deserialize,
-                response_serializer=types.StreamingPullResponse.serialize,
+                response_serializer=_serialize,
             ),
         },
     )

@@ -13,13 +13,19 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from google.pubsub_v1 import types
 
 _TICK_SECONDS = 0.05
 _DEFAULT_ACK_DEADLINE_SECONDS = 10
+# Messages are kept and leased as the raw protobuf messages, not proto-plus wrappers: each
+# wrapper field access converts, and in a load test that was much of the stand-in's CPU.
+PubsubMessagePb: Any = types.PubsubMessage.pb()
+ReceivedMessagePb: Any = types.ReceivedMessage.pb()
 
 
 class NotFound(KeyError):
@@ -32,7 +38,7 @@ class AlreadyExists(ValueError):
 
 @dataclass
 class _Record:
-    message: types.PubsubMessage
+    message: Any  # PubsubMessagePb
     attempts: int = 0
     deadline: float = 0.0
 
@@ -106,26 +112,29 @@ class PubSubStore:
         """The subscription called `name`; raises NotFound."""
         return self._subscription(name).config
 
-    def publish(self, topic: str, messages: list[types.PubsubMessage]) -> list[str]:
-        """Stamp id and publish time on each message, fan it out; returns the ids."""
+    def publish(self, topic: str, messages: Sequence[Any]) -> list[str]:
+        """Stamp id and publish time on each message (a `types.PubsubMessage` or its raw
+        protobuf message, which is what is kept), fan it out; returns the ids."""
         with self._cond:
             self.get_topic(topic)
             now = datetime.now(UTC)
             subscribers = [s for s in self._subscriptions.values() if s.config.topic == topic]
-            for message in messages:
+            for given in messages:
+                message = getattr(given, "_pb", given)  # the wrapper's own protobuf message
                 message.message_id = str(next(self._message_ids))
-                message.publish_time = now
+                message.publish_time.FromDatetime(now)
                 for sub in subscribers:
                     sub.records[message.message_id] = _Record(message)
                     sub.ready.append(message.message_id)
             self._published[topic] += len(messages)
             self._cond.notify_all()
-            return [m.message_id for m in messages]
+            return [getattr(m, "_pb", m).message_id for m in messages]
 
     def take(
         self, subscription: str, max_count: int, wait: float, deadline: float = 0
-    ) -> list[types.ReceivedMessage]:
-        """Lease up to `max_count` messages, waiting up to `wait` s for the first.
+    ) -> list[Any]:
+        """Lease up to `max_count` messages (raw `ReceivedMessage` protobuf messages),
+        waiting up to `wait` s for the first.
 
         `deadline` is the lease in seconds (0: the subscription's ack deadline).
         """
@@ -215,7 +224,7 @@ class PubSubStore:
     def _bounded(self, seconds: float) -> float:
         return min(seconds, self._max_ack_deadline or seconds)
 
-    def _lease(self, sub: _Subscription, seconds: float) -> types.ReceivedMessage:
+    def _lease(self, sub: _Subscription, seconds: float) -> Any:
         record = sub.records[sub.ready.popleft()]
         record.attempts += 1
         sub.peak_attempts = max(sub.peak_attempts, record.attempts)
@@ -224,7 +233,7 @@ class PubSubStore:
         sub.earliest_deadline = min(sub.earliest_deadline, record.deadline)
         sub.leases[ack_id] = record.message.message_id
         sub.peak_outstanding = max(sub.peak_outstanding, len(sub.leases))
-        return types.ReceivedMessage(
+        return ReceivedMessagePb(
             ack_id=ack_id, message=record.message, delivery_attempt=record.attempts
         )
 
