@@ -32,6 +32,11 @@ _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 _HOUR_CACHE: dict[str, int] = {}  # "2024-05-01T12" -> its seconds since the epoch
 _HOUR_CACHE_SIZE = 4096
+# "2024-05-01T12:00:00" -> its seconds since the epoch, for the seconds of UTC times
+# ("Z") parsed whole and in range. A burst of entries shares a handful of seconds.
+_SECOND_CACHE: dict[str, int] = {}
+_SECOND_CACHE_SIZE = 4096
+_SECOND_LEN = len("2024-05-01T12:00:00")
 _SCALE = tuple(10 ** (9 - digits) for digits in range(10))  # fraction digits -> ns factor
 
 
@@ -45,6 +50,19 @@ def rfc3339_ns(text: str) -> int:
     Raises TimestampError when the text is not RFC 3339, names an impossible date or time,
     or lies outside 1970..2100.
     """
+    seconds = _SECOND_CACHE.get(text[:_SECOND_LEN])
+    if seconds is not None:  # a second already parsed whole: only the rest is new
+        rest = text[_SECOND_LEN:]
+        if rest == "Z" or rest == "z":
+            return seconds * NS
+        digits = rest[1:-1]
+        if rest[:1] == "." and rest[-1] in "Zz" and digits.isdigit() and digits.isascii():
+            return seconds * NS + _fraction_ns(digits)
+    return _parsed_ns(text)
+
+
+def _parsed_ns(text: str) -> int:
+    """rfc3339_ns without the cache of seconds (which it fills)."""
     match = _RFC3339.fullmatch(text)
     if match is None:
         raise TimestampError("is not an RFC 3339 time such as 2024-05-01T12:00:00.123Z")
@@ -61,6 +79,10 @@ def rfc3339_ns(text: str) -> int:
     stamp = seconds * NS + (_fraction_ns(fraction) if fraction else 0)
     if not EARLIEST_NS <= stamp < LATEST_NS:
         raise TimestampError(f"lies in the year {date_hour[:4]}, outside 1970..2099")
+    if sign is None:  # no offset: the second alone gives the time, and it is in range
+        if len(_SECOND_CACHE) >= _SECOND_CACHE_SIZE:
+            _SECOND_CACHE.clear()
+        _SECOND_CACHE[text[:_SECOND_LEN]] = seconds
     return stamp
 
 
