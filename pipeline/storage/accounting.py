@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import ColumnElement, Connection, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.storage.models import DEAD_LETTERS, LEDGER, OUTCOMES
@@ -74,10 +74,7 @@ def add_outcomes(
     """
     if not outcomes:
         return
-    # The dialect's own processor: on SQLite it makes the text SQLAlchemy writes for every
-    # other time column (the driver's adapter would run once a row, and write another form).
-    to_db = OUTCOMES.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    created_at = to_db(now) if to_db else now
+    created_at = time_for(conn, OUTCOMES.c.created_at, now)
     ordered = sorted(outcomes, key=lambda o: o.delivery_id)  # a fixed order: no deadlock
     try:
         if conn.dialect.name == "postgresql":
@@ -108,13 +105,29 @@ def _insert_row_by_row(conn: Connection, batch_id: str, outcomes: Sequence[Entry
                        created_at: object) -> None:
     mark = _placeholder(conn)
     sql = f"INSERT INTO {OUTCOMES.name} {_COLUMNS} VALUES ({', '.join([mark] * 5)})"
-    conn.exec_driver_sql(sql, [(o.delivery_id, batch_id, str(o.outcome), o.insert_key,
+    kinds = _KINDS  # a dict look-up costs less than str() of an enum, 500 times a batch
+    conn.exec_driver_sql(sql, [(o.delivery_id, batch_id, kinds[o.outcome], o.insert_key,
                                 created_at) for o in outcomes])
 
 
+_KINDS = {outcome: outcome.value for outcome in Outcome}
+
+
 def _placeholder(conn: Connection) -> str:
+    return placeholder(conn.dialect.paramstyle)
+
+
+def placeholder(paramstyle: str) -> str:
     """The driver's parameter mark: `?` for sqlite3, `%s` for psycopg."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return "?" if paramstyle == "qmark" else "%s"
+
+
+def time_for(conn: Connection, column: ColumnElement[datetime], now: datetime) -> object:
+    """`now` as the database takes it in `column`, for driver SQL. The dialect's own
+    processor: on SQLite it makes the text SQLAlchemy writes for every other time column
+    (the driver's adapter would write another form)."""
+    to_db = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return to_db(now) if to_db else now
 
 
 def settled(conn: Connection, batch_ids: Collection[str]) -> set[str]:

@@ -12,16 +12,16 @@ deadlock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Connection, Executable, case, update
+from sqlalchemy import Connection, update
 
 from pipeline.anomaly import Anomaly, AnomalyStatus
 from pipeline.incidents import IncidentPolicy, group_key
 from pipeline.storage import accounting, codec, feedback, incidents
-from pipeline.storage.db import dialect_insert, insert_for
+from pipeline.storage.db import insert_for
 from pipeline.storage.models import ANOMALIES, LEDGER, LINEAGE, TEMPLATES
 from pipeline.storage.records import BatchRecord, BatchResult, EntryOutcome, TemplateRow
 
@@ -78,19 +78,22 @@ def _suppressed(conn: Connection, anomaly: Anomaly, now: datetime) -> Anomaly:
 
 def _claim(conn: Connection, record: BatchRecord, now: datetime) -> bool:
     """Inserts the ledger row; False when the batch is (being) recorded by someone else."""
-    values = {**asdict(record), "created_at": now}
-    return conn.execute(_claim_statement(conn.dialect.name), values).first() is not None
+    created_at = accounting.time_for(conn, LEDGER.c.created_at, now)
+    values = (record.batch_id, record.stream, record.entries, record.processed,
+              record.duplicates, record.start_ns, record.end_ns, created_at)
+    return conn.exec_driver_sql(_claim_sql(conn.dialect.paramstyle), values).first() is not None
 
 
-# The per-batch statements are built once per dialect: building one costs SQLAlchemy
-# more than SQLite takes to run it.
+# The per-batch statements are plain driver SQL, written once per parameter style: the
+# same text runs on SQLite and Postgres (both spell ON CONFLICT and RETURNING alike), and
+# SQLAlchemy's work on each execution (parameters, result set-up) cost more than SQLite
+# takes to run the statement.
 @cache
-def _claim_statement(dialect: str) -> Executable:
-    return (
-        dialect_insert(dialect, LEDGER)
-        .on_conflict_do_nothing(index_elements=[LEDGER.c.batch_id])
-        .returning(LEDGER.c.batch_id)
-    )
+def _claim_sql(paramstyle: str) -> str:
+    marks = ", ".join([accounting.placeholder(paramstyle)] * 8)
+    return (f"INSERT INTO {LEDGER.name} (batch_id, stream, entries, processed, duplicates, "
+            f"start_ns, end_ns, created_at) VALUES ({marks}) "
+            "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id")
 
 
 def _upsert_templates(conn: Connection, templates: Sequence[TemplateRow]) -> None:
@@ -100,27 +103,23 @@ def _upsert_templates(conn: Connection, templates: Sequence[TemplateRow]) -> Non
         merged[row.id] = row if seen is None else _merge(seen, row)
     if not merged:
         return
-    conn.execute(_templates_statement(conn.dialect.name),
-                 [asdict(merged[key]) for key in sorted(merged)])
+    rows = [(t.id, t.text, t.count, t.first_seen_ns, t.last_seen_ns)
+            for t in (merged[key] for key in sorted(merged))]
+    conn.exec_driver_sql(_templates_sql(conn.dialect.paramstyle), rows)
 
 
 @cache
-def _templates_statement(dialect: str) -> Executable:
-    stmt = dialect_insert(dialect, TEMPLATES)
-    new, old = stmt.excluded, TEMPLATES.c
-    return stmt.on_conflict_do_update(
-        index_elements=[old.id],
-        set_={
-            "text": new.text,
-            "count": old.count + new.count,
-            "first_seen_ns": case(
-                (new.first_seen_ns < old.first_seen_ns, new.first_seen_ns), else_=old.first_seen_ns
-            ),
-            "last_seen_ns": case(
-                (new.last_seen_ns > old.last_seen_ns, new.last_seen_ns), else_=old.last_seen_ns
-            ),
-        },
-    )
+def _templates_sql(paramstyle: str) -> str:
+    """Counts added, first and last seen widened; the text is the newest."""
+    marks = ", ".join([accounting.placeholder(paramstyle)] * 5)
+    t = TEMPLATES.name
+    return (f"INSERT INTO {t} (id, text, count, first_seen_ns, last_seen_ns) VALUES ({marks}) "
+            "ON CONFLICT (id) DO UPDATE SET text = excluded.text, "
+            f"count = {t}.count + excluded.count, "
+            f"first_seen_ns = CASE WHEN excluded.first_seen_ns < {t}.first_seen_ns "
+            f"THEN excluded.first_seen_ns ELSE {t}.first_seen_ns END, "
+            f"last_seen_ns = CASE WHEN excluded.last_seen_ns > {t}.last_seen_ns "
+            f"THEN excluded.last_seen_ns ELSE {t}.last_seen_ns END")
 
 
 def _merge(a: TemplateRow, b: TemplateRow) -> TemplateRow:
