@@ -24,7 +24,7 @@ import numpy as np
 
 from pipeline.detectors.base import MinedBatch
 from pipeline.detectors.explain import entry_ids, top_templates
-from pipeline.detectors.forest import ForestScorer, StoredForest, isolation_forest
+from pipeline.detectors.forest import ForestScorer, StoredForest, fit_forest, isolation_forest
 from pipeline.detectors.small_stats import quantile
 from pipeline.detectors.sustain import Streak, Sustain, ramp, window_seconds
 from pipeline.entry import Severity
@@ -166,11 +166,12 @@ class LearnedDetector:
         history = _rows(state.history)
         if len(history) < self.min_history:
             return state
-        forest = isolation_forest()(
+        forest, isolation = fit_forest(
+            history,
             n_estimators=self.n_estimators,
             max_samples=min(self.max_samples, len(history)),
             random_state=self.random_state,
-        ).fit(history)
+        )
         center = np.median(history, axis=0)
         scale = np.maximum(1.4826 * np.median(np.abs(history - center), axis=0), FLOORS)
         standard = (history - center) / scale
@@ -181,8 +182,8 @@ class LearnedDetector:
         return msgspec.structs.replace(
             state,
             model=b"",
-            forest=ForestScorer.from_forest(forest).stored(),
-            cut=float(np.quantile(-forest.score_samples(history), self.cut_quantile)),
+            forest=forest.stored(),
+            cut=float(np.quantile(isolation, self.cut_quantile)),
             distance_cut=max(1.0, float(np.quantile(nearest, self.cut_quantile))),
             center=[float(c) for c in center],
             scale=[float(s) for s in scale],

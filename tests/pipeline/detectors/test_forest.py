@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import IsolationForest
 
-from pipeline.detectors.forest import ForestScorer, StoredForest, average_path_length
+from pipeline.detectors.forest import ForestScorer, StoredForest, average_path_length, fit_forest
 
 
 def fitted(max_samples: int, seed: int = 0) -> tuple[IsolationForest, np.random.Generator]:
@@ -68,3 +68,56 @@ def test_the_stored_arrays_score_the_same():
     rows = probes(rng)
     assert [again.isolation(row) for row in rows] == [scorer.isolation(row) for row in rows]
     assert len(raw) < 32_000  # 25 trees of 64 samples: a few hundred bytes a tree
+
+
+def history_like(rows: int, seed: int) -> np.ndarray:
+    """Window features as the learned detector keeps them: float32, counts with ties, a
+    column that never moves, shares in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    history = rng.normal(size=(rows, 23))
+    history[:, 1] = np.round(rng.exponential(size=rows))
+    history[:, 4] = 0.0
+    history[:, 7:] = rng.dirichlet(np.ones(16), size=rows)
+    return history.astype(np.float32)
+
+
+TREE_ARRAYS = ("feature", "threshold", "children_left", "children_right", "n_node_samples",
+               "missing_go_to_left", "impurity", "value", "weighted_n_node_samples")  # fmt: skip
+
+
+@pytest.mark.parametrize(("rows", "max_samples", "seed"),
+                         [(60, 60, 0), (61, 61, 1), (64, 64, 2), (200, 64, 0), (360, 64, 7),
+                          (360, 8, 3), (300, 256, 5)])  # fmt: skip
+def test_fit_forest_fits_isolation_forests_trees_with_its_scores(rows, max_samples, seed):
+    history = history_like(rows, seed)
+    forest = IsolationForest(n_estimators=25, max_samples=max_samples, random_state=seed)
+    forest.fit(history)
+    ours, scores = fit_forest(history, n_estimators=25, max_samples=max_samples,
+                              random_state=seed)  # fmt: skip
+    # Tree by tree, the same nodes: the same random numbers were drawn in the same order.
+    from_sklearn = ForestScorer.from_forest(forest)
+    for name in ("roots", "feature", "value", "left", "right", "nan_left"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(from_sklearn, name))
+    assert ours.stored() == from_sklearn.stored()
+    # The training scores to the last bit (the learned detector's cut is their quantile).
+    np.testing.assert_array_equal(scores, -forest.score_samples(history))
+
+
+def test_fit_forest_draws_the_trees_isolation_forest_draws():
+    history = history_like(120, 11)
+    forest = IsolationForest(n_estimators=5, max_samples=32, random_state=4).fit(history)
+    ours, _ = fit_forest(history, n_estimators=5, max_samples=32, random_state=4)
+    sizes = np.diff([*ours.roots, len(ours.feature)])
+    assert list(sizes) == [e.tree_.node_count for e in forest.estimators_]
+    for estimator, root, size in zip(forest.estimators_, ours.roots, sizes, strict=True):
+        tree = estimator.tree_
+        leaf = tree.children_left == -1
+        np.testing.assert_array_equal(ours.value[root : root + size][~leaf], tree.threshold[~leaf])
+    assert not np.array_equal(  # another seed, other trees
+        fit_forest(history, n_estimators=5, max_samples=32, random_state=5)[0].value, ours.value
+    )
+
+
+def test_fit_forest_wants_enough_rows():
+    with pytest.raises(ValueError, match="max_samples"):
+        fit_forest(history_like(10, 0), n_estimators=3, max_samples=11, random_state=0)

@@ -8,6 +8,7 @@ import random
 import zlib
 
 import msgspec
+import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from pipeline.detectors.forest import ForestScorer
@@ -89,6 +90,22 @@ def test_refresh_is_deterministic_and_needs_history():
     first, second = detector.refresh(state), detector.refresh(state)
     assert first.forest is not None and first.forest == second.forest and first.since_fit == 0
     assert first.cut == second.cut
+
+
+def test_refresh_keeps_the_forest_and_cut_isolation_forest_gives():
+    detector = LearnedDetector(min_history=40, retrain_every=1000)
+    rng = random.Random(7)
+    _, state = run(detector, [window(w, rng) for w in range(50)])
+    _, longer = run(detector, [window(w, rng) for w in range(50, 130)], state)
+    for history in (_rows(state.history), _rows(longer.history)):  # all drawn; 64 drawn
+        grown = msgspec.structs.replace(state, history=history.tobytes())
+        forest = IsolationForest(n_estimators=detector.n_estimators,
+                                 max_samples=min(detector.max_samples, len(history)),
+                                 random_state=detector.random_state).fit(history)
+        fresh = detector.refresh(grown)
+        assert fresh.forest == ForestScorer.from_forest(forest).stored()
+        expected = np.quantile(-forest.score_samples(history), detector.cut_quantile)
+        assert fresh.cut == float(expected)
 
 
 def test_an_unreadable_model_is_ignored_until_the_refit():
