@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import msgspec
 
@@ -32,7 +32,7 @@ from pipeline.incidents import IncidentPolicy, StaticRouter
 from pipeline.parsing import RejectReason
 from pipeline.samples import with_samples
 from pipeline.scoring import ScoringPolicy, score_batch
-from pipeline.state import StateStore
+from pipeline.state import LiveStateStore, StateStore
 from pipeline.storage import (
     BatchRecord,
     DeadLetterRow,
@@ -177,7 +177,7 @@ class BatchProcessor:
             log.exception("escalation skipped", extra={"batch_id": outcome.batch_id})
 
     def _observe_changes(
-        self, batch: Batch, entries: list[LogEntry], raw: bytes | None
+        self, batch: Batch, entries: list[LogEntry], raw: object
     ) -> tuple[list[Change], ChangeState]:
         """The deploys and config changes these entries show, and the stream's state with
         them (before detection, so detectors can weigh what is new since a deploy)."""
@@ -263,7 +263,7 @@ class BatchProcessor:
         return mined, _template_rows(entries, ids, texts), lineage
 
     def _detect(
-        self, mined: MinedBatch, stored: Mapping[str, bytes | None]
+        self, mined: MinedBatch, stored: Mapping[str, object]
     ) -> tuple[list[Finding], dict[str, Any]]:
         findings: list[Finding] = []
         states: dict[str, Any] = {}
@@ -292,23 +292,32 @@ class BatchProcessor:
         return _decode_state(name, state_type, initial, stream,
                              self.state.get(_state_key(name, stream)))
 
-    def _stored_states(self, stream: StreamKey) -> dict[str, bytes | None]:
-        """Every state kept for the stream, raw, in one read (one Redis round trip)."""
+    def _stored_states(self, stream: StreamKey) -> dict[str, object]:
+        """Every state kept for the stream, raw (or, from a live store, as it was saved),
+        in one read (one Redis round trip)."""
         names = [CHANGES, *(detector.name for detector in self.detectors)]
-        values = self.state.get_many([_state_key(name, stream) for name in names])
+        keys = [_state_key(name, stream) for name in names]
+        state = self.state
+        values = state.get_live(keys) if isinstance(state, LiveStateStore) else state.get_many(keys)
         return dict(zip(names, values, strict=True))
 
     def _save_states(self, batch: Batch, states: dict[str, Any]) -> None:
+        if isinstance(self.state, LiveStateStore):  # embedded: kept as they are, not encoded
+            self.state.put_live({_state_key(name, batch.key): state
+                                 for name, state in states.items()})  # fmt: skip
+            return
         self.state.put_many({_state_key(name, batch.key): msgspec.msgpack.encode(state)
                              for name, state in states.items()})
 
 
 def _decode_state(
     name: str, state_type: type[T], initial: Callable[[], T], stream: StreamKey,
-    raw: bytes | None,
+    raw: object,
 ) -> T:
     if raw is None:
         return initial()
+    if not isinstance(raw, bytes):  # from a LiveStateStore: the state as it was saved
+        return cast(T, raw)
     try:
         return msgspec.msgpack.decode(raw, type=state_type)
     except msgspec.DecodeError:  # a state from an older version: start afresh

@@ -28,7 +28,7 @@ from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
 from pipeline.processing import BatchOutcome, BatchProcessor, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
-from pipeline.state import InMemoryStateStore
+from pipeline.state import LiveStateStore
 from pipeline.storage.reviews import ReviewStore
 from workers.escalation import LlmUsage, build_escalation, llm_enabled, llm_usage
 from workers.runtime import build_notifiers, build_processor, build_store, message_extras
@@ -91,7 +91,7 @@ def run_embedded(
     log_time = [time.time()]  # cool-downs and rate limits run on the log's clock
     clock = ReplayClock()
     store = build_store(settings, migrate=True, schedule_clock=clock)
-    processor = build_processor(settings, InMemoryStateStore(), store)
+    processor = build_processor(settings, LiveStateStore(), store)
     summary = RunSummary()
     lifecycle = ReplayLifecycle(settings, processor, clock, summary)
     deliver, beat = lifecycle.deliver, lifecycle.beat

@@ -103,7 +103,9 @@ def observe(
     """The signal this observation raises (None: usual) and the series' new state.
 
     With `rising_only`, a fall is no signal (faster answers, fewer failures)."""
-    s = msgspec.structs.replace(stat, ring=list(stat.ring))
+    # A private copy: the lists `_learn` changes in place too (not the caller's state).
+    s = msgspec.structs.replace(stat, ring=list(stat.ring), hour_level=list(stat.hour_level),
+                                hour_spread=list(stat.hour_spread), hour_n=list(stat.hour_n))
     if s.n == 0:
         s.first_ns, s.short, s.long = at_ns, value, value
         s.hour_level, s.hour_spread, s.hour_n = [0.0] * 24, [0.0] * 24, [0] * 24
