@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, text
 
 from pipeline.storage.db import make_engine, normalize_url
-from pipeline.storage.models import Base
+from pipeline.storage.models import Base, made_on
 
 # Any constant will do: it only has to be the same for every Logwarden process.
 MIGRATION_LOCK_ID = 0x6C6F6777  # "logw"
@@ -28,6 +28,8 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=lambda item, _name, _kind, reflected, _other: (
+            reflected or made_on(item, connection.dialect.name)),
     )
 
 

@@ -211,3 +211,85 @@ def test_the_known_entries_read_looks_up_the_indexes_before_postgres_has_statist
         assert "Seq Scan" not in plan, plan
     finally:
         store.close()
+
+
+def test_an_audit_counts_the_rows_of_the_batches_recorded_in_its_window(db_url: str) -> None:
+    """On SQLite the window's rows are found through the ledger (no index of the rows' own
+    time there), on Postgres by their time: the same counts either way."""
+    migrations.upgrade(db_url)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    clock = [now - timedelta(days=3)]
+    store = Store(make_engine(db_url), clock=lambda: clock[0])
+    try:
+        record(store, "old", outcomes_of("a", 10))  # 8 processed, 2 duplicates
+        clock[0] = now
+        record(store, "new", outcomes_of("b", 5))  # 4 processed, 1 duplicate
+        recent = store.audit(now - timedelta(hours=1))
+        assert (recent.batches, recent.processed, recent.duplicates, recent.problems(5)) == (
+            1, 4, 1, [])
+        assert store.audit(now).total == 5  # a batch recorded at `since` is in the window
+        assert store.audit(now + timedelta(microseconds=1)).total == 0
+        every = store.audit(now - timedelta(days=4))
+        assert (every.batches, every.total, every.problems(15)) == (2, 15, [])
+    finally:
+        store.close()
+
+
+def test_an_sqlite_audit_finds_its_rows_by_index_not_by_reading_every_row(
+    sqlite_url: str,
+) -> None:
+    migrations.upgrade(sqlite_url)
+    store = Store(make_engine(sqlite_url))
+    try:
+        record(store, "one", outcomes_of("a", 20))
+        statements: list[tuple[str, Any]] = []
+
+        def seen(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
+            statements.append((sql, params))
+
+        event.listen(store.engine, "before_cursor_execute", seen)
+        assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(20) == []
+        event.remove(store.engine, "before_cursor_execute", seen)
+        reads = [(sql, params) for sql, params in statements if "entry_outcomes" in sql]
+        assert len(reads) == 2
+        with store.engine.connect() as conn:
+            for sql, params in reads:
+                plan = [row[-1] for row in conn.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {sql}", params)]
+                assert "SCAN entry_outcomes" not in plan, plan
+                assert any("entry_outcomes USING" in step for step in plan), plan
+    finally:
+        store.close()
+
+
+def test_the_migration_to_0009_keeps_every_sqlite_row_and_drops_only_the_time_index(
+    sqlite_url: str,
+) -> None:
+    migrations.upgrade(sqlite_url, "0008_ledger_age")
+    store = Store(make_engine(sqlite_url))
+    try:
+        record(store, "before", outcomes_of("a", 30))
+        with store.engine.connect() as conn:
+            before = conn.exec_driver_sql(
+                "SELECT * FROM entry_outcomes ORDER BY delivery_id").all()
+            assert ("ix_entry_outcomes_created_at",) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index'").all()
+    finally:
+        store.close()
+    migrations.upgrade(sqlite_url)
+    store = Store(make_engine(sqlite_url))
+    try:
+        with store.engine.connect() as conn:
+            after = conn.exec_driver_sql(
+                "SELECT * FROM entry_outcomes ORDER BY delivery_id").all()
+            indexes = {name for (name,) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE tbl_name = 'entry_outcomes' "
+                "AND type = 'index'")}
+        assert after == before and len(after) == 30
+        assert "ix_entry_outcomes_created_at" not in indexes
+        assert "ix_entry_outcomes_batch_id" in indexes
+        record(store, "after", outcomes_of("b", 10))
+        assert store.known_entries({"a-m0001"}, {"a-k0001"}) == ({"a-m0001"}, {"a-k0001"})
+        assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(40) == []
+    finally:
+        store.close()
