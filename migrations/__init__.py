@@ -114,8 +114,8 @@ def _created_at_head(connection: Connection) -> bool:
 def create_at_head(connection: Connection) -> None:
     """The schema of HEAD from the models, and HEAD recorded as Alembic records it, in an
     empty database, within the caller's transaction."""
-    from pipeline.storage.models import Base
+    from pipeline.storage.models import METADATA
 
-    Base.metadata.create_all(connection)
+    METADATA.create_all(connection)
     _VERSION.create(connection)
     connection.execute(_VERSION.insert().values(version_num=HEAD))

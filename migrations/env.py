@@ -6,12 +6,12 @@ from alembic import context
 from sqlalchemy import Connection, text
 
 from pipeline.storage.db import make_engine, normalize_url
-from pipeline.storage.models import Base, made_on
+from pipeline.storage.models import METADATA, made_on
 
 # Any constant will do: it only has to be the same for every Logwarden process.
 MIGRATION_LOCK_ID = 0x6C6F6777  # "logw"
 
-target_metadata = Base.metadata
+target_metadata = METADATA
 
 
 def _url() -> str:

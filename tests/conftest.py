@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 import migrations
-from pipeline.storage import Base, make_engine
+from pipeline.storage import METADATA, make_engine
 
 ADMIN_URL = os.environ.get(
     "LOGWARDEN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -93,10 +93,10 @@ def migrated_db_url(_module_database: str) -> str:
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
-                names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+                names = ", ".join(t.name for t in METADATA.sorted_tables)
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             else:
-                for table in reversed(Base.metadata.sorted_tables):
+                for table in reversed(METADATA.sorted_tables):
                     conn.execute(table.delete())
     finally:
         engine.dispose()

@@ -2,7 +2,7 @@
 
 from pipeline.storage.accounting import Audit, EntriesCountedMeanwhile
 from pipeline.storage.db import make_engine, normalize_url
-from pipeline.storage.models import Base
+from pipeline.storage.models import METADATA
 from pipeline.storage.records import (
     MAX_RAW_BYTES,
     BatchRecord,
@@ -21,8 +21,8 @@ from pipeline.storage.repository import Store
 
 __all__ = [
     "MAX_RAW_BYTES",
+    "METADATA",
     "Audit",
-    "Base",
     "BatchRecord",
     "BatchResult",
     "DeadLetterRow",

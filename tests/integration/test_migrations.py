@@ -17,7 +17,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, inspect, text
 
 import migrations
-from pipeline.storage import Base, make_engine
+from pipeline.storage import METADATA, make_engine
 from pipeline.storage.models import made_on
 from tests.conftest import throwaway_pg_database
 
@@ -70,7 +70,7 @@ def test_upgrade_downgrade_upgrade_matches_the_models(db_url: str) -> None:
 
     migrations.upgrade(db_url)
     migrations.upgrade(db_url)  # already at head: a no-op
-    assert schema_diff(db_url, Base.metadata) == []
+    assert schema_diff(db_url, METADATA) == []
 
 
 def test_the_comparison_would_see_a_difference(db_url: str) -> None:
@@ -89,7 +89,7 @@ def test_processes_upgrading_at_once_on_postgres_migrate_once(pg_url: str) -> No
     ]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
-    assert schema_diff(pg_url, Base.metadata) == []
+    assert schema_diff(pg_url, METADATA) == []
 
 
 def test_threads_upgrading_at_once_do_not_trip_over_alembic(sqlite_url: str) -> None:
@@ -113,7 +113,7 @@ def test_a_database_at_head_is_not_migrated_again(db_url: str) -> None:
     runs = [subprocess.run([sys.executable, "-c", code, db_url], cwd=REPO, check=True,
                            capture_output=True, text=True).stdout.strip() for _ in range(2)]
     assert runs == (["False", "False"] if db_url.startswith("sqlite") else ["True", "False"])
-    assert schema_diff(db_url, Base.metadata) == []
+    assert schema_diff(db_url, METADATA) == []
 
 
 def layout(url: str) -> list[tuple[str, ...]]:
