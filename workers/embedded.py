@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import msgspec
 from tqdm import tqdm
@@ -29,10 +29,11 @@ from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
 from pipeline.processing import BatchOutcome, BatchProcessor, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.state import LiveStateStore
-from pipeline.storage.reviews import ReviewStore
-from workers.escalation import LlmUsage, build_escalation, llm_enabled, llm_usage
 from workers.runtime import build_notifiers, build_processor, build_store, message_extras
 from workers.settings import Settings
+
+if TYPE_CHECKING:
+    from workers.escalation import LlmUsage
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,12 @@ def run_embedded(
     summary = RunSummary()
     lifecycle = ReplayLifecycle(settings, processor, clock, summary)
     deliver, beat = lifecycle.deliver, lifecycle.beat
-    if llm and llm_enabled(settings, asked=True):
-        ledger = InMemoryLedger(clock=lambda: log_time[0])
-        processor.escalation = build_escalation(settings, store, ledger).gate
+    if llm:  # the escalation's modules are imported by the runs that escalate only
+        from workers.escalation import build_escalation, llm_enabled
+
+        if llm_enabled(settings, asked=True):
+            ledger = InMemoryLedger(clock=lambda: log_time[0])
+            processor.escalation = build_escalation(settings, store, ledger).gate
 
     def process(batch: Batch) -> None:
         try:
@@ -167,6 +171,9 @@ def run_embedded(
     summary.templates = len(processor.miner.templates())
     summary.seconds = time.perf_counter() - started
     if processor.escalation is not None:
+        from pipeline.storage.reviews import ReviewStore
+        from workers.escalation import llm_usage
+
         summary.llm = llm_usage(ReviewStore(store.engine))
     return summary
 
