@@ -21,7 +21,7 @@ from workers.api import PREFIX, TokenTable, make_api_app
 from workers.pubsub_ingest import IngestConfig, PubSubIngest
 from workers.push import PushReceiver, make_push_app
 from workers.push_auth import OidcPolicy, PushAuth
-from workers.runtime import build_store, serve_metrics, setup_logging
+from workers.runtime import build_store, freeze_startup_heap, serve_metrics, setup_logging
 from workers.settings import Settings
 from workers.tasks import batch_sender
 
@@ -66,6 +66,7 @@ def run_ingest(settings: Settings, subscription: str) -> None:
     )
     signal.signal(signal.SIGTERM, lambda *_: ingest.stop())
     signal.signal(signal.SIGINT, lambda *_: ingest.stop())
+    freeze_startup_heap()
     ingest.run()
 
 

@@ -6,6 +6,7 @@ store and in where batches go (invariant 7).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -27,6 +28,16 @@ from pipeline.storage import Store, make_engine
 from pipeline.templates import TemplateMiner
 from workers.clierrors import ConfigError
 from workers.settings import Settings
+
+
+def freeze_startup_heap() -> None:
+    """Moves every object alive now (modules, clients, detectors: what start-up built and
+    keeps for the process's life) out of the garbage collector's reach, after one last
+    collection. A long-running process then collects only what it made since: in the
+    ingest and the workers, the full collections that walked the whole start-up heap
+    (about 200,000 objects) again and again took about a sixth of the ingest's CPU."""
+    gc.collect()
+    gc.freeze()
 
 
 def setup_logging(settings: Settings) -> None:

@@ -39,6 +39,7 @@ from workers.runtime import (
     build_notifiers,
     build_store,
     delivery_policy,
+    freeze_startup_heap,
     message_extras,
 )
 from workers.settings import Settings
@@ -73,7 +74,9 @@ def runtime() -> FleetRuntime:
         ledger = RedisLedger(redis.Redis.from_url(settings.redis_url), settings.redis_prefix)
         escalation = build_escalation(settings, store, ledger, send=send_escalation)
         processor.escalation = escalation.gate
-    return FleetRuntime(settings, store, processor, escalation)
+    built = FleetRuntime(settings, store, processor, escalation)
+    freeze_startup_heap()  # what this process keeps from now on: out of the collector's walks
+    return built
 
 
 def send_escalation(request: EscalationRequest) -> None:

@@ -14,7 +14,7 @@ from observability.tracing import configure_tracing, instrument_celery
 from pipeline.detectors.forest import isolation_forest
 from workers import tasks  # noqa: F401  (registers the tasks with the app)
 from workers.celery_app import make_app
-from workers.runtime import serve_metrics, setup_logging
+from workers.runtime import freeze_startup_heap, serve_metrics, setup_logging
 from workers.settings import Settings
 
 settings = Settings()
@@ -49,6 +49,13 @@ def _import_forest_fitting(sender: Any = None, **_: Any) -> None:
     queues = sender.app.amqp.queues.consume_from if sender is not None else {"detect": None}
     if "detect" in queues:
         isolation_forest()
+
+
+@signals.worker_ready.connect
+def _freeze_consumer_heap(**_: Any) -> None:
+    # The main process (the consumer) has started: what it built stays for its life. Pool
+    # processes forked later inherit the frozen heap; each freezes its own runtime too.
+    freeze_startup_heap()
 
 
 @signals.worker_process_init.connect
