@@ -12,8 +12,8 @@ them to `score_samples`.
 `fit_forest` fits the same trees as `IsolationForest.fit`, with the same random numbers,
 and gives the training rows' scores as `score_samples` does, without the estimator
 around the trees: most of a fit's time went to building a new `RandomState` (its
-seeding costs about 0.2-0.5 ms) three times a tree, and to cloning and checking
-estimators. A test holds the trees to `IsolationForest`'s, node by node.
+seeding costs about 0.2-0.5 ms) three times a tree, and to cloning, checking and
+converting for every tree. A test holds the trees to `IsolationForest`'s, node by node.
 """
 
 from __future__ import annotations
@@ -183,36 +183,40 @@ def fit_forest(
     Each random number is drawn as `IsolationForest` and its bagging draw it: the targets
     and the trees' seeds from `random_state`; for each tree, its own seed, then its columns
     and samples, from the tree's seed. One `RandomState` is seeded again for each draw
-    instead of a new one built: the same numbers.
+    instead of a new one built: the same numbers. Each tree is built by the builder, the
+    splitter and the criterion `ExtraTreeRegressor(max_features=1, splitter="random")`
+    builds it with, given what its `fit` gives them (without the checks and conversions
+    around them, a few tenths of a millisecond a tree). These are scikit-learn's own
+    classes, not its public interface: the tests hold the trees to `IsolationForest`'s.
     """
-    import sklearn
-
-    tree_type, draw = _tree_fitting()
+    builder, splitter, criterion, tree_type, draw = _tree_fitting()
     x = np.ascontiguousarray(rows, dtype=np.float32)
     n, width = x.shape
     if not 1 <= max_samples <= n:
         raise ValueError(f"max_samples={max_samples} with {n} rows")
     rng = np.random.RandomState(random_state)
-    targets = rng.uniform(size=n)  # random: only a split's impurity reads them
+    # Random targets: only a node's impurity reads them (a leaf once it is zero).
+    targets = np.ascontiguousarray(np.reshape(rng.uniform(size=n), (-1, 1)), dtype=np.float64)
     rng.seed(random_state)
     seeds = rng.randint(MAX_SEED, size=n_estimators)
     max_depth = int(np.ceil(np.log2(max(max_samples, 2))))
+    outputs = np.array([1], dtype=np.intp)  # one output, as a regressor has
     trees, columns = [], []
-    # The checks IsolationForest skips for its trees (prefer_skip_nested_validation).
-    with sklearn.config_context(skip_parameter_validation=True):
-        for seed in seeds:
-            rng.seed(seed)
-            tree_seed = rng.randint(MAX_SEED)
-            rng.seed(seed)
-            columns.append(draw(width, width, random_state=rng))
-            chosen = draw(n, max_samples, random_state=rng)
-            rng.seed(tree_seed)
-            tree = tree_type(max_features=1, splitter="random", max_depth=max_depth,
-                             random_state=rng)  # fmt: skip
-            # The rows not drawn weigh nothing, as in the bagging.
-            tree.fit(x, targets, sample_weight=np.bincount(chosen, minlength=n),
-                     check_input=False)  # fmt: skip
-            trees.append(tree.tree_)
+    for seed in seeds:
+        rng.seed(seed)
+        tree_seed = rng.randint(MAX_SEED)
+        rng.seed(seed)
+        columns.append(draw(width, width, random_state=rng))
+        chosen = draw(n, max_samples, random_state=rng)
+        # The rows not drawn weigh nothing, as in the bagging.
+        weights = np.bincount(chosen, minlength=n).astype(np.float64)
+        rng.seed(tree_seed)
+        # max_features=1, min_samples_leaf=1, min_weight_leaf=0, no monotonic constraints;
+        # then min_samples_split=2, min_impurity_decrease=0.
+        split = splitter(criterion(1, n), 1, 1, 0.0, rng, None)
+        tree = tree_type(width, outputs, 1)
+        builder(split, 2, 1, 0.0, max_depth, 0.0).build(tree, x, targets, weights, None)
+        trees.append(tree)
     return ForestScorer.from_trees(trees, columns, max_samples), _training_scores(
         trees, x, max_samples
     )
@@ -249,10 +253,12 @@ def _sklearn_path_length(n_samples_leaf: np.ndarray) -> np.ndarray:
 
 
 @cache
-def _tree_fitting() -> tuple[Any, Any]:
-    """scikit-learn's ExtraTreeRegressor and its sampling without replacement, imported at
-    the first fit (see `isolation_forest`)."""
-    from sklearn.tree import ExtraTreeRegressor
+def _tree_fitting() -> tuple[Any, Any, Any, Any, Any]:
+    """What `fit_forest` builds trees with, from scikit-learn, imported at the first fit
+    (see `isolation_forest`)."""
+    from sklearn.tree._criterion import MSE
+    from sklearn.tree._splitter import RandomSplitter
+    from sklearn.tree._tree import DepthFirstTreeBuilder, Tree
     from sklearn.utils.random import sample_without_replacement
 
-    return ExtraTreeRegressor, sample_without_replacement
+    return DepthFirstTreeBuilder, RandomSplitter, MSE, Tree, sample_without_replacement
