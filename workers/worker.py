@@ -51,10 +51,12 @@ def _import_forest_fitting(sender: Any = None, **_: Any) -> None:
         isolation_forest()
 
 
+@signals.worker_init.connect
 @signals.worker_ready.connect
 def _freeze_consumer_heap(**_: Any) -> None:
-    # The main process (the consumer) has started: what it built stays for its life. Pool
-    # processes forked later inherit the frozen heap; each freezes its own runtime too.
+    # Before the pool forks (after the imports above), so pool processes start from a
+    # frozen heap and each only freezes its own runtime on top; and once the main process
+    # (the consumer) is ready, for what it built meanwhile.
     freeze_startup_heap()
 
 
