@@ -107,3 +107,28 @@ def test_the_crash_loop_is_one_incident_paged_updated_and_resolved(replay):
     assert sent[-1]["severity"] == "critical" and sent[-1]["resolved_at"]
     assert any("OutOfMemoryError" in s for line in sent for s in line["samples"])
     assert any(label == "Logs Explorer" for label, _ in sent[0]["links"])
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_numpy_blas_runs_on_one_thread_while_a_run_lasts(tmp_path):
+    import numpy as np  # noqa: F401  # its BLAS loaded, as the pipeline has it
+
+    before = _blas_threads()
+    during: list[list[int]] = []
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'blas.db'}", channels=[])
+    lines = [json.dumps({"textPayload": f"request {i} served", "severity": "INFO",
+                         "timestamp": f"2026-01-01T00:00:{i:02d}Z", "insertId": f"i{i}",
+                         "resource": {"type": "generic_task", "labels": {"job": "api"}}})
+             for i in range(3)]  # fmt: skip
+    path = tmp_path / "lines.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with path.open("rb") as stream:
+        summary = run_embedded(stream, source_name="lines", settings=settings, progress=False,
+                               on_outcome=lambda *_: during.append(_blas_threads()))  # fmt: skip
+    assert summary.batches and during and all(set(t) == {1} for t in during)
+    assert _blas_threads() == before  # as it was, after the run
