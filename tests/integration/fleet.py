@@ -94,7 +94,8 @@ class WorkerProcess:
     """`celery -A workers.worker worker` in its own process group (so a kill takes all)."""
 
     def __init__(self, config: FleetConfig, name: str, queues: str = "detect,notify", *,
-                 concurrency: int = 1, env: dict[str, str] | None = None) -> None:
+                 concurrency: int = 1, env: dict[str, str] | None = None,
+                 include: str = "") -> None:
         self.name = f"{name}@fleet-test"
         self.log_path = config.workdir / f"{name}.log"
         command = [
@@ -117,6 +118,7 @@ class WorkerProcess:
             "--without-heartbeat",
             "--loglevel",
             "INFO",
+            *(["--include", include] if include else []),
         ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
