@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pipeline.entry import LogEntry
 from pipeline.parsing.fields import (
@@ -56,12 +57,14 @@ def parse_entry_or_reject(
     raw: bytes | str,
     source: str,
     max_bytes: int,
-    fallback_ns: int | None,
+    fallback_ns: int | Callable[[], int | None] | None,
     receive_ns: int | None,
 ) -> LogEntry | Rejection:
     """parse_entry, with the timestamp fallback apart from the receive time; never raises.
 
-    A non-empty `source` (the Pub/Sub message id, `file:line`) is the entry's delivery id.
+    The fallback may be a function giving it, called only for an entry that needs it (one
+    with neither timestamp nor receiveTimestamp). A non-empty `source` (the Pub/Sub
+    message id, `file:line`) is the entry's delivery id.
     """
     try:
         return _entry(as_bytes(raw), max_bytes, fallback_ns, receive_ns, source)
@@ -78,8 +81,8 @@ def parser_bug(error: Exception, raw: object, source: str) -> Rejection:
 
 
 def _entry(
-    data: bytes, max_bytes: int, fallback_ns: int | None, receive_ns: int | None,
-    delivery_id: str,
+    data: bytes, max_bytes: int, fallback_ns: int | Callable[[], int | None] | None,
+    receive_ns: int | None, delivery_id: str,
 ) -> LogEntry:
     check_size(data, max_bytes)
     body = data[3:] if data.startswith(_BOM) else data
@@ -133,7 +136,7 @@ def _project_and_service(
 
 
 def _times(
-    wire: WireEntry, fallback_ns: int | None, receive_ns: int | None
+    wire: WireEntry, fallback_ns: int | Callable[[], int | None] | None, receive_ns: int | None
 ) -> tuple[int, int | None]:
     """(timestamp, receive timestamp) of an entry, each with its fallback."""
     received_ns = receive_ns
@@ -141,6 +144,8 @@ def _times(
         received_ns = fallback_ns = _time_field(wire.receive_timestamp, "receiveTimestamp")
     if wire.timestamp is not None:
         return _time_field(wire.timestamp, "timestamp"), received_ns
+    if callable(fallback_ns):
+        fallback_ns = fallback_ns()
     if fallback_ns is None:
         raise InvalidInput(
             RejectReason.BAD_TIMESTAMP,

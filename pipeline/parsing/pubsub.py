@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 
 from pipeline.entry import LogEntry
 from pipeline.parsing.logentry import parse_entry_or_reject, parser_bug
@@ -38,15 +38,22 @@ def parse_pubsub_message(
     when there is a valid one, else the publish time. Rejections name `message_id`.
     """
     try:
-        fallback_ns = publish_ns
+        fallback: int | Callable[[], int | None] | None = publish_ns
         stamp = attributes.get(TIMESTAMP_ATTRIBUTE) if attributes else None
         if isinstance(stamp, str):
-            # The attribute is optional: when it is not a time, the publish time stands in.
-            with contextlib.suppress(TimestampError):
-                fallback_ns = rfc3339_ns(stamp)
-        return parse_entry_or_reject(data, message_id, max_bytes, fallback_ns, publish_ns)
+            # Parsed only for an entry without times of its own: most have them.
+            fallback = partial(_attribute_ns, stamp, publish_ns)
+        return parse_entry_or_reject(data, message_id, max_bytes, fallback, publish_ns)
     except Exception as error:  # the last guard of "parsing never raises"
         return parser_bug(error, data, message_id)
+
+
+def _attribute_ns(stamp: str, publish_ns: int | None) -> int | None:
+    # The attribute is optional: when it is not a time, the publish time stands in.
+    try:
+        return rfc3339_ns(stamp)
+    except TimestampError:
+        return publish_ns
 
 
 def parse_push_body(

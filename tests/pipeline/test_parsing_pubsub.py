@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from typing import Any
 
@@ -142,3 +143,66 @@ def test_redelivered_message_without_insert_id_gets_the_same_id() -> None:
     again = parse_pubsub_message(data, {}, "2", None)
     assert isinstance(first, LogEntry) and isinstance(again, LogEntry)
     assert first.insert_id == again.insert_id
+
+
+def _eager(data: bytes, attributes: dict[str, str], publish_ns: int | None) -> object:
+    """What parse_pubsub_message gave when it parsed the attribute for every message."""
+    from pipeline.parsing.logentry import parse_entry_or_reject
+    from pipeline.parsing.rejection import DEFAULT_MAX_ENTRY_BYTES
+    from pipeline.parsing.timestamps import TimestampError, rfc3339_ns
+
+    fallback_ns = publish_ns
+    stamp = attributes.get(TIMESTAMP_ATTRIBUTE)
+    if stamp is not None:
+        with contextlib.suppress(TimestampError):
+            fallback_ns = rfc3339_ns(stamp)
+    return parse_entry_or_reject(data, "m-1", DEFAULT_MAX_ENTRY_BYTES, fallback_ns, publish_ns)
+
+
+def _times_variants() -> list[bytes]:
+    own = gke_container_entry()
+    received_only = gke_container_entry()
+    del received_only["timestamp"]
+    neither = gke_container_entry()
+    del neither["timestamp"], neither["receiveTimestamp"]
+    bad_own = {**gke_container_entry(), "timestamp": "noon"}
+    return [encode(own), encode(received_only), encode(neither), encode(bad_own), b"{not json"]
+
+
+ATTRIBUTES = [{}, {"other": "x"}, {TIMESTAMP_ATTRIBUTE: "2024-05-01T11:59:00.25Z"},
+              {TIMESTAMP_ATTRIBUTE: "2024-05-01T13:59:00+02:00"},
+              {TIMESTAMP_ATTRIBUTE: "garbage"}, {TIMESTAMP_ATTRIBUTE: ""},
+              {TIMESTAMP_ATTRIBUTE: "2500-01-01T00:00:00Z"},
+              {TIMESTAMP_ATTRIBUTE: "2024-13-01T00:00:00Z"}]  # fmt: skip
+
+
+@pytest.mark.parametrize("attributes", ATTRIBUTES)
+@pytest.mark.parametrize("publish_ns", [None, ns_of(PUBLISHED)])
+def test_the_attribute_gives_what_it_gave_when_parsed_for_every_message(
+    attributes: dict[str, str], publish_ns: int | None
+) -> None:
+    for data in _times_variants():
+        expected = _eager(data, attributes, publish_ns)
+        assert parse_pubsub_message(data, attributes, "m-1", publish_ns) == expected
+
+
+def test_the_attribute_is_parsed_only_for_an_entry_without_times(monkeypatch) -> None:
+    from pipeline.parsing import pubsub, timestamps
+
+    parsed: list[str] = []
+
+    def counted(text: str) -> int:
+        parsed.append(text)
+        return timestamps.rfc3339_ns(text)
+
+    monkeypatch.setattr(pubsub, "rfc3339_ns", counted)
+    own, received_only, neither, _, _ = _times_variants()
+    attributes = {TIMESTAMP_ATTRIBUTE: "2024-05-01T11:59:00Z"}
+    for data in (own, received_only, b"{not json"):
+        parse_pubsub_message(data, attributes, "m-1", ns_of(PUBLISHED))
+    assert parsed == []
+    entry = parse_pubsub_message(neither, attributes, "m-1", ns_of(PUBLISHED))
+    assert isinstance(entry, LogEntry) and entry.timestamp_ns == ns_of("2024-05-01T11:59:00Z")
+    assert parsed == ["2024-05-01T11:59:00Z"]
+    garbage = parse_pubsub_message(neither, {TIMESTAMP_ATTRIBUTE: "garbage"}, "m-1", None)
+    assert isinstance(garbage, Rejection) and garbage.reason is RejectReason.BAD_TIMESTAMP
