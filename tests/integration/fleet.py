@@ -139,7 +139,9 @@ class WorkerProcess:
 
     def batches(self, app: Celery) -> tuple[set[str], set[str]]:
         """Ids of the batches this worker runs now, and of those it holds to run next."""
-        inspect = app.control.inspect(destination=[self.name], timeout=1, limit=1)
+        # The call returns at the first reply; the timeout only matters to a worker slow to
+        # answer (a loaded machine), which would otherwise look idle.
+        inspect = app.control.inspect(destination=[self.name], timeout=5, limit=1)
         active = (inspect.active() or {}).get(self.name, [])
         reserved = (inspect.reserved() or {}).get(self.name, [])
         return _batch_ids(active), _batch_ids(reserved)
@@ -232,9 +234,11 @@ def publish(publisher: pubsub_v1.PublisherClient, topic: str, messages: Iterable
 
 
 def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, *, steady_s: float = 0.0
+    condition: Callable[[], bool], timeout: float, what: str, *, steady_s: float = 0.0,
+    state: Callable[[], object] | None = None,
 ) -> None:
-    """Polls until `condition` holds (and has held for `steady_s`); fails after `timeout`."""
+    """Polls until `condition` holds (and has held for `steady_s`); fails after `timeout`,
+    saying what `state` returns then."""
     deadline = time.monotonic() + timeout
     held_since: float | None = None
     while True:
@@ -246,7 +250,8 @@ def wait_until(
         else:
             held_since = None
         if now > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            seen = f"; {state()}" if state is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{seen}")
         time.sleep(0.1)
 
 

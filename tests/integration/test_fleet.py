@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -159,7 +160,8 @@ def settle(fleet: FleetConfig, timeout: float = 90) -> None:
                 sent_at[0] = time.monotonic()
             return outbox_settled(fleet) and quiet()
 
-        wait_until(sent, 120, "the outbox to be sent", steady_s=1.5)
+        wait_until(sent, 180, "the outbox to be sent", steady_s=1.5,
+                   state=lambda: outbox_state(fleet))
     finally:
         broker.close()
         app.close()
@@ -172,6 +174,13 @@ def in_flight(fleet: FleetConfig) -> int:
         return int(broker.hlen(fleet.prefix + "broker:unacked"))
     finally:
         broker.close()
+
+
+def outbox_state(fleet: FleetConfig) -> list[Any]:
+    """Each outbox row not sent: what it is, its status, attempts, last error, when due."""
+    return query(fleet.database_url,
+                 "SELECT channel, kind, revision, status, attempts, last_error, "
+                 "next_attempt_at, claimed_until FROM outbox WHERE status <> 'sent'")
 
 
 def outbox_settled(fleet: FleetConfig) -> bool:
