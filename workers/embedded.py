@@ -30,15 +30,23 @@ from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
 from pipeline.processing import BatchOutcome, BatchProcessor, keep_failed_batch
 from pipeline.silence_check import check_silent_streams
 from pipeline.state import LiveStateStore
-from workers.runtime import build_notifiers, build_processor, build_store, message_extras
+from workers.runtime import (
+    build_notifiers,
+    build_processor,
+    build_store,
+    message_extras,
+    prune_past_retention,
+)
 from workers.settings import Settings
 
 if TYPE_CHECKING:
+    from pipeline.storage import Store
     from workers.escalation import LlmUsage
 
 log = logging.getLogger(__name__)
 
 BEAT_S = 60.0  # log seconds between the replay's scheduled checks
+PRUNE_EVERY_S = 3600.0  # wall seconds between the run's prunes of its accounting, as beat's
 
 
 @dataclass
@@ -94,6 +102,7 @@ def run_embedded(
     clock = ReplayClock()
     store = build_store(settings, migrate=True, schedule_clock=clock)
     processor = build_processor(settings, LiveStateStore(), store)
+    prune = AccountingPrune(store, settings)  # now, then hourly
     summary = RunSummary()
     lifecycle = ReplayLifecycle(settings, processor, clock, summary)
     deliver, beat = lifecycle.deliver, lifecycle.beat
@@ -105,6 +114,8 @@ def run_embedded(
             processor.escalation = build_escalation(settings, store, ledger).gate
 
     def process(batch: Batch) -> None:
+        if time.monotonic() >= prune.due:  # between batches: one clock reading a batch
+            prune()
         try:
             outcome = processor.process(batch)
         except Exception as error:  # as the fleet does: keep the entries, go on
@@ -279,6 +290,25 @@ class ReplayLifecycle:
         report = sweep_incidents(self.processor.store, self.policy, int(at_s * 1e9))
         self.summary.resolved += len(report.resolved)
         self.deliver()
+
+
+class AccountingPrune:
+    """What beat's hourly prune does in the fleet, done by the run itself: at once (the
+    database may hold earlier runs), then when `PRUNE_EVERY_S` of wall time has passed,
+    looked at between batches. A run fed an endless stream (`tail -F app.log | logwarden
+    run --from -`, `logwarden tail`) keeps the ledger and entry outcomes to their window.
+
+    Their rows are stamped by the store's own clock, the wall clock (the `ReplayClock`
+    times incidents and messages only), so the cut-off is on it too, not the log's time."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self.due = 0.0  # time.monotonic() of the next prune
+        self()
+
+    def __call__(self) -> None:
+        prune_past_retention(self.store, self.settings)
+        self.due = time.monotonic() + PRUNE_EVERY_S
 
 
 class ReplayClock:

@@ -7,6 +7,7 @@ store and in where batches go (invariant 7).
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -28,6 +29,8 @@ from pipeline.storage import Store, make_engine
 from pipeline.templates import TemplateMiner
 from workers.clierrors import ConfigError
 from workers.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def freeze_startup_heap() -> None:
@@ -62,6 +65,17 @@ def build_store(settings: Settings, *, migrate: bool = False,
     if migrate:
         migrations.upgrade(settings.database_url)
     return Store(make_engine(settings.database_url), schedule_clock=schedule_clock)
+
+
+def prune_past_retention(store: Store, settings: Settings) -> int:
+    """The ledger and entry outcomes past `accounting_retention_days` go, batch and rows
+    together (beat's hourly task in the fleet, the run itself in embedded mode); returns
+    how many batches went. The cut-off is on the store's clock, the one that stamped them."""
+    days = settings.accounting_retention_days
+    pruned = store.prune_accounting(timedelta(days=days))
+    if pruned:
+        log.info("pruned %d batches older than %g days from the ledger", pruned, days)
+    return pruned
 
 
 def scoring_policy(settings: Settings) -> ScoringPolicy:

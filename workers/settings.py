@@ -181,7 +181,8 @@ class Settings(BaseSettings):
     # after this long. Keep it below the push subscription's ack deadline (up to 600 s).
     push_record_timeout_s: float = Field(50.0, gt=0, le=600)
     # The ledger and entry outcomes (how duplicates are recognised and `audit` adds up)
-    # are pruned past this age by beat: keep it past the subscription's message retention.
+    # are pruned past this age by beat (an embedded run: at its start, then hourly): keep
+    # it past the subscription's message retention.
     accounting_retention_days: float = Field(8.0, ge=1)
     batch: BatchSettings = BatchSettings()
     api: ApiSettings = ApiSettings()

@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -41,6 +40,7 @@ from workers.runtime import (
     delivery_policy,
     freeze_startup_heap,
     message_extras,
+    prune_past_retention,
 )
 from workers.settings import Settings
 
@@ -235,7 +235,4 @@ def prune_accounting() -> None:
     """Beat, every hour: the ledger and entry outcomes past their retention go, so the
     tables that grow with every entry stay the size of their window."""
     rt = runtime()
-    days = rt.settings.accounting_retention_days
-    pruned = rt.store.prune_accounting(timedelta(days=days))
-    if pruned:
-        log.info("pruned %d batches older than %g days from the ledger", pruned, days)
+    prune_past_retention(rt.store, rt.settings)
