@@ -14,9 +14,15 @@ this run:
   stops, and how long it took to clear;
 - publish→anomaly latency p50 / p99 of the probes (publish time stamped by the stand-in
   until their anomaly row's `created_at` in Postgres);
-- the in-process baseline: the first entries of the same load, batched with the same
-  limits, through one `BatchProcessor` in this process on the same Postgres (no broker,
-  no Pub/Sub), and the fleet's rate as a ratio of it;
+- the in-process baseline: the load's first entries (`--baseline-entries`: the same
+  bodies and probes), batched with the same limits as they would arrive at the offered
+  rate, through one `BatchProcessor` in this process on the same Postgres (no broker, no
+  Pub/Sub). The same batches run twice, each on a new database: before the fleet starts
+  and after it has stopped, so that both halves of the ratio see the machine's load of
+  the same minutes on a shared machine; the fleet's rate is a ratio of their mean, and
+  their spread says how far the machine's load moved meanwhile. For reference, the
+  fleet's own batches of those entries (read back from `entry_outcomes`) run once more
+  after it, as the baseline was defined before;
 - CPU seconds of each part (stand-in and load, ingest, workers, and the Postgres server
   processes of the fleet's database) per 1,000 entries.
 """
@@ -42,7 +48,7 @@ from typing import Any
 from google.cloud import pubsub_v1
 
 import migrations
-from pipeline.batch import Batch, BatchLimits
+from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.entry import LogEntry
 from pipeline.parsing import parse_pubsub_message
 from pipeline.state import InMemoryStateStore
@@ -176,14 +182,8 @@ class LoadGenerator:
         self.published.finished = time.time()
 
     def _publish(self, count: int, probes: int) -> None:
-        now = time.time_ns()
-        stamp = b'"' + rfc3339(now) + b'"'
-        bodies = [self._pool[self._rng.randrange(POOL_SIZE)] for _ in range(count)]
-        probe_ids = [f"{PROBE_PREFIX}{uuid.uuid4().hex}" for _ in range(max(0, probes))]
-        bodies += [probe_body(p, n % (STREAMS // 5)) for n, p in enumerate(probe_ids)]
-        datas = [head.replace(b"@ID@", uuid.uuid4().hex.encode(), 1) + stamp + tail
-                 for head, tail in bodies[:count]]
-        datas += [head + stamp + tail for head, tail in bodies[count:]]
+        stamp = b'"' + rfc3339(time.time_ns()) + b'"'
+        datas, probe_ids = slice_bodies(self._pool, self._rng, count, probes, stamp)
         attributes = {TIMESTAMP_ATTRIBUTE: stamp[1:-1].decode()}
         messages = [PubsubMessagePb(data=d, attributes=attributes) for d in datas]
         self._server.store.publish(TOPIC, messages)
@@ -194,6 +194,43 @@ class LoadGenerator:
         room = self._sample_size - len(self.published.sample)
         if room > 0:
             self.published.sample.extend(datas[:room])
+
+
+def slice_bodies(bodies: list[tuple[bytes, bytes]], rng: random.Random, count: int,
+                 probes: int, stamp: bytes) -> tuple[list[bytes], list[str]]:
+    """One slice of the load: `count` entries drawn from `bodies` and `probes` probes, each
+    with a fresh insert id and the time `stamp`; also the probes' insert ids."""
+    chosen = [bodies[rng.randrange(POOL_SIZE)] for _ in range(count)]
+    probe_ids = [f"{PROBE_PREFIX}{uuid.uuid4().hex}" for _ in range(max(0, probes))]
+    chosen += [probe_body(p, n % (STREAMS // 5)) for n, p in enumerate(probe_ids)]
+    datas = [head.replace(b"@ID@", uuid.uuid4().hex.encode(), 1) + stamp + tail
+             for head, tail in chosen[:count]]
+    datas += [head + stamp + tail for head, tail in chosen[count:]]
+    return datas, probe_ids
+
+
+def planned_batches(load: Load, entries: int, seed: int) -> list[Batch]:
+    """The baseline's batches, known before the fleet runs: the load's first `entries`
+    entries (the same bodies and probes as the generator's), arriving in slices of TICK_S
+    at the offered rate on a simulated clock, cut by a `Batcher` with the same limits as
+    the ingest's. Batches still open when the entries run out are left out."""
+    bodies, rng = pool(seed), random.Random(seed + 1)
+    batcher, batches = Batcher(load.limits), []
+    started_ns, sent, probes, tick = time.time_ns(), 0, 0, 0
+    while sent < entries:
+        tick += 1
+        elapsed = tick * TICK_S
+        due = min(int(elapsed * load.rate) - sent, entries - sent)
+        probes_due = int(elapsed * load.probes_per_s) - probes
+        stamp = b'"' + rfc3339(started_ns + int(elapsed * 1e9)) + b'"'
+        datas, _ = slice_bodies(bodies, rng, due, probes_due, stamp)
+        sent, probes = sent + due, probes + max(0, probes_due)
+        for data in datas:
+            parsed = parse_pubsub_message(data, {}, "", None)
+            if isinstance(parsed, LogEntry):
+                batches += batcher.add(parsed, elapsed)
+        batches += batcher.due(elapsed)
+    return batches
 
 
 @contextmanager
@@ -371,6 +408,36 @@ class Baseline:
     postgres_cpu_per_1000: float  # of the server processes serving its database
     batches: int
     statements: StatementCounts  # over the timed batches
+    entries: int  # in the timed batches
+
+    @property
+    def entries_per_batch(self) -> float:
+        return self.entries / max(1, self.batches)
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """The same planned batches in-process before and after the fleet (each on a new
+    database), and the fleet's own batches of the sample after it, for reference."""
+
+    before: Baseline
+    after: Baseline
+    own: Baseline | None
+    load: tuple[float, float]  # 1-minute load average as each of the two began
+
+    @property
+    def rate(self) -> float:
+        """The ratio's denominator: the mean of the two runs' rates."""
+        return (self.before.rate + self.after.rate) / 2
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return (self.before.cpu_per_1000 + self.after.cpu_per_1000) / 2
+
+    @property
+    def spread(self) -> float:
+        """How far apart the two runs are, as a share of their mean rate."""
+        return abs(self.after.rate - self.before.rate) / self.rate
 
 
 def in_process_rate(batches: list[Batch]) -> Baseline:
@@ -391,7 +458,7 @@ def in_process_rate(batches: list[Batch]) -> Baseline:
         store.close()
     counted = sum(len(b.entries) for b in batches[1:])
     return Baseline(counted / elapsed, cpu / counted * 1000, server_cpu / counted * 1000,
-                    len(batches) - 1, statements)
+                    len(batches) - 1, statements, counted)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -399,19 +466,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def report(load: Load, workers: int, concurrency: int, run: FleetRun, baseline: Baseline) -> None:
-    rate, base_cpu, base_batches = baseline.rate, baseline.cpu_per_1000, baseline.batches
+def report(load: Load, workers: int, concurrency: int, run: FleetRun,
+           baselines: Baselines) -> None:
     sustained = run.recorded_during / run.load_s
     limits = load.limits
     print(f"offered {load.rate:,} entries/s for {load.seconds:.0f} s, published "
           f"{run.published.entries / run.load_s:,.0f}/s "
           f"({run.published.entries:,} entries, {len(run.published.probes)} probes); "
           f"{os.cpu_count()} cores; {workers} worker process(es) x concurrency {concurrency}; "
-          f"batches of <= {limits.max_entries} entries / {limits.max_wait_s} s wait\n")
-    print(f"{'':<46}{'entries/s':>10}{'x in-process':>14}")
-    print(f"{'in-process BatchProcessor (baseline)':<46}{rate:>10,.0f}{1:>14.2f}")
+          f"batches of <= {limits.max_entries} entries / {limits.max_wait_s} s wait; "
+          f"load average {baselines.load[0]:.1f} before, {baselines.load[1]:.1f} after\n")
+    report_baselines(baselines, run)
     label = "fleet, sustained while the load ran"
-    print(f"{label:<46}{sustained:>10,.0f}{sustained / rate:>14.2f}")
+    print(f"{label:<52}{sustained:>10,.0f}{sustained / baselines.rate:>14.2f}")
     drained = "not within the timeout" if run.drain_s is None else f"cleared in {run.drain_s:.1f} s"
     kept_up = "yes" if run.backlog_at_end <= load.rate * limits.max_wait_s * 2 else "no"
     print(f"\nkept up: {kept_up} - backlog when the load stopped {run.backlog_at_end:,} entries "
@@ -423,10 +490,31 @@ def report(load: Load, workers: int, concurrency: int, run: FleetRun, baseline: 
               f"{f' ({missing} never stored)' if missing else ''}: "
               f"p50 {statistics.median(waits):.2f} s, p99 {percentile(waits, 0.99):.2f} s, "
               f"max {max(waits):.2f} s")
-    report_cpu(run, base_cpu, base_batches)
-    print(f"  (in-process baseline's Postgres server processes: "
-          f"{baseline.postgres_cpu_per_1000:.3f})")
-    report_per_batch(run, baseline)
+    report_cpu(run, baselines.cpu_per_1000, baselines.after.batches)
+    print(f"  (in-process baselines' Postgres server processes: "
+          f"{baselines.before.postgres_cpu_per_1000:.3f} before, "
+          f"{baselines.after.postgres_cpu_per_1000:.3f} after)")
+    report_per_batch(run, baselines.after)
+
+
+def report_baselines(baselines: Baselines, run: FleetRun) -> None:
+    """The two in-process runs, their mean (the denominator) and spread, the reference."""
+    print(f"{'':<52}{'entries/s':>10}{'x in-process':>14}{'CPU s/1,000':>13}")
+    rows = [("in-process, before the fleet", baselines.before),
+            ("in-process, after the fleet", baselines.after)]
+    for label, base in rows:
+        print(f"{label:<52}{base.rate:>10,.0f}{base.rate / baselines.rate:>14.2f}"
+              f"{base.cpu_per_1000:>13.3f}")
+    print(f"{'in-process, mean of the two (the baseline)':<52}{baselines.rate:>10,.0f}"
+          f"{1:>14.2f}{baselines.cpu_per_1000:>13.3f}")
+    entries = sum(len(b.entries) for b in run.batches) / max(1, len(run.batches))
+    print(f"  spread between the two: {baselines.spread:.0%} of the mean; "
+          f"{baselines.after.entries_per_batch:.0f} entries a planned batch, "
+          f"{entries:.0f} a batch of the fleet's own in the sample")
+    if baselines.own is not None:
+        label = "(reference: the fleet's own batches, after)"
+        print(f"{label:<52}{baselines.own.rate:>10,.0f}"
+              f"{baselines.own.rate / baselines.rate:>14.2f}{baselines.own.cpu_per_1000:>13.3f}")
 
 
 def report_cpu(run: FleetRun, base_cpu: float, base_batches: int) -> None:
@@ -455,10 +543,16 @@ def main() -> None:
     args = parser.parse_args()
     limits = BatchLimits(max_entries=args.batch_entries, max_wait_s=args.batch_wait)
     load = Load(args.rate, args.seconds, args.probes_per_s, limits)
+    planned = planned_batches(load, args.baseline_entries, args.seed)
+    load_before = os.getloadavg()[0]
+    before = in_process_rate(planned)
     run = run_fleet(load, args.workers, args.concurrency, args.drain_timeout,
                     args.baseline_entries, args.seed, args.count)
-    baseline = in_process_rate(run.batches)
-    report(load, args.workers, args.concurrency, run, baseline)
+    load_after = os.getloadavg()[0]
+    after = in_process_rate(planned)
+    own = in_process_rate(run.batches) if len(run.batches) > 1 else None
+    report(load, args.workers, args.concurrency, run,
+           Baselines(before, after, own, (load_before, load_after)))
 
 
 def report_per_batch(run: FleetRun, baseline: Baseline) -> None:
