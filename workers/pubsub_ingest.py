@@ -171,7 +171,7 @@ class PubSubIngest:
         publish_ns = int(message.publish_time.timestamp() * 1e9) if message.publish_time else None
         item = parse_pubsub_message(
             message.data,
-            dict(message.attributes),
+            message.attributes,  # read with `get` only: no copy into a dict
             message.message_id,
             publish_ns,
             max_bytes=self.config.max_entry_bytes,
