@@ -57,6 +57,7 @@ def run_ingest(settings: Settings, subscription: str) -> None:
     start_tracing(settings, "logwarden-ingest")
     ingest = PubSubIngest(
         IngestConfig(subscription, settings.batch.limits(),
+                     max_outstanding=settings.ingest_max_outstanding,
                      max_entry_bytes=settings.max_entry_bytes,
                      record_timeout_s=settings.ingest_record_timeout_s),
         pubsub_v1.SubscriberClient(),

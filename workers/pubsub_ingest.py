@@ -43,7 +43,7 @@ SAMPLE_DEPTH_EVERY_S = 5.0  # how often the broker queue's depth is sampled for 
 class IngestConfig:
     subscription: str
     limits: BatchLimits = field(default_factory=BatchLimits)
-    max_outstanding: int = 5000  # Pub/Sub flow control: messages held but not acked
+    max_outstanding: int = 20_000  # Pub/Sub flow control: messages held but not acked
     max_queue_depth: int = 2000  # batches waiting in the broker before we stop sending
     max_entry_bytes: int = 262_144
     record_timeout_s: float = 120.0  # a batch not recorded by then: nack, Pub/Sub redelivers

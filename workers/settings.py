@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     # recorded. Past this long unrecorded, ingest nacks it for redelivery; keep it longer
     # than a busy queue takes to drain.
     ingest_record_timeout_s: float = Field(120.0, gt=0)
+    # Pull: how many messages ingest holds leased and not yet acked (Pub/Sub's flow
+    # control). Each is held from its arrival until its batch is recorded (the batch's
+    # wait, the queue, detection, the half-second settle check): one ingest process takes
+    # at most this many over that time a second.
+    ingest_max_outstanding: int = Field(20_000, gt=0)
     # Push: a request is held until its batch is recorded, then answered 204, or 503
     # after this long. Keep it below the push subscription's ack deadline (up to 600 s).
     push_record_timeout_s: float = Field(50.0, gt=0, le=600)
