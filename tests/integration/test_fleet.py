@@ -177,15 +177,18 @@ def in_flight(fleet: FleetConfig) -> int:
 
 
 def outbox_state(fleet: FleetConfig) -> list[Any]:
-    """Each outbox row not sent: what it is, its status, attempts, last error, when due."""
+    """Each outbox row not settled: what it is, its status, attempts, last error, when due."""
     return query(fleet.database_url,
                  "SELECT channel, kind, revision, status, attempts, last_error, "
-                 "next_attempt_at, claimed_until FROM outbox WHERE status <> 'sent'")
+                 "next_attempt_at, claimed_until FROM outbox "
+                 "WHERE status NOT IN ('sent', 'skipped')")
 
 
 def outbox_settled(fleet: FleetConfig) -> bool:
+    """Every message sent, or skipped on purpose: an update whose incident resolved
+    before its group interval ran out goes out as the resolved notice instead."""
     rows = query(fleet.database_url, "SELECT status, count(*) FROM outbox GROUP BY status")
-    return {status for status, _ in rows} <= {"sent"}
+    return {status for status, _ in rows} <= {"sent", "skipped"}
 
 
 def assert_accounted(fleet: FleetConfig, corpus: Corpus, counts: list[IngestCounts]) -> None:
