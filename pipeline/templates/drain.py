@@ -11,6 +11,12 @@
    oldest of them takes `<*>` there and absorbs the others. Two or three values at a
    position ("HTTPS" / "SOCKS5") stay separate events; an id that changes with every
    line ("an14", "an15", ...) does not make a template per line.
+4. A leaf holds at most `leaf_limit` templates. Free text after a fixed prefix (search
+   queries, user input in a message) would otherwise start a template per line, and
+   each line is compared with every template of its leaf: mining slowed with the
+   leaf's size, to milliseconds a line. A line that matches none in a full leaf joins
+   the one it is most like, which takes `<*>` where they differ and absorbs the
+   leaf's templates it now covers.
 """
 
 from __future__ import annotations
@@ -35,16 +41,20 @@ class DrainResult:
 class ParameterDrain(Drain):
     """Drain3's tree and clusters (so snapshots stay plain), with the rules above."""
 
-    def __init__(self, *, variable_after: int, **kwargs: object) -> None:
+    def __init__(self, *, variable_after: int, leaf_limit: int, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.variable_after = variable_after
+        self.leaf_limit = leaf_limit
 
     def add(self, tokens: list[str]) -> DrainResult:
         """Learns from one tokenized line; `Drain.add_log_message` with the rules above."""
         cluster = self.tree_search(self.root_node, tokens, self.sim_th, True)
         absorbed: tuple[int, ...] = ()
-        if cluster is None and self.variable_after > 1 and len(tokens) >= 2:
-            cluster, absorbed = self._merge_varied(tokens)
+        leaf = self._leaf(tokens) if cluster is None else None
+        if leaf is not None and self.variable_after > 1 and len(tokens) >= 2:
+            cluster, absorbed = self._merge_varied(leaf, tokens)
+        if cluster is None and leaf is not None and self._full(leaf):
+            cluster = self.fast_match(leaf.cluster_ids, tokens, 0.0, True)  # the likest
         if cluster is None:
             self.clusters_counter += 1
             cluster = LogCluster(tokens, self.clusters_counter)
@@ -56,6 +66,7 @@ class ParameterDrain(Drain):
         if template != cluster.log_template_tokens:
             cluster.log_template_tokens = template
             change = "cluster_template_changed"
+            absorbed += self._absorb_covered(cluster, tokens)
         cluster.size += 1
         self.id_to_cluster[cluster.cluster_id]  # touch: Drain's LRU order
         return DrainResult(cluster, change, absorbed)
@@ -92,10 +103,9 @@ class ParameterDrain(Drain):
             depth += 1
         return node
 
-    def _merge_varied(self, tokens: list[str]) -> tuple[LogCluster | None, tuple[int, ...]]:
-        leaf = self._leaf(tokens)
-        if leaf is None:
-            return None, ()
+    def _merge_varied(
+        self, leaf: Node, tokens: list[str]
+    ) -> tuple[LogCluster | None, tuple[int, ...]]:
         by_position: defaultdict[int, list[LogCluster]] = defaultdict(list)
         wildcard = self.param_str
         for cluster_id in leaf.cluster_ids:
@@ -111,10 +121,25 @@ class ParameterDrain(Drain):
                 return self._absorb(leaf, sorted(siblings, key=_cluster_id))
         return None, ()
 
+    def _full(self, leaf: Node) -> bool:
+        live = sum(1 for cluster_id in leaf.cluster_ids if cluster_id in self.id_to_cluster)
+        return live >= self.leaf_limit
+
+    def _absorb_covered(self, widened: LogCluster, tokens: list[str]) -> tuple[int, ...]:
+        """Rule 4: in a full leaf, the templates a widened one now covers merge into it."""
+        leaf = self._leaf(tokens)
+        if leaf is None or not self._full(leaf):
+            return ()
+        template, wildcard = widened.log_template_tokens, self.param_str
+        covered = [c for i in leaf.cluster_ids
+                   if (c := self.id_to_cluster.get(i)) is not None and c is not widened
+                   and _covers(template, c.log_template_tokens, wildcard)]
+        return self._absorb(leaf, [widened, *covered])[1]
+
     def _absorb(
         self, leaf: Node, siblings: list[LogCluster]
     ) -> tuple[LogCluster, tuple[int, ...]]:
-        # The line differs from the keeper at one position only: `add` puts <*> there.
+        # `add` then puts <*> in the keeper's template where the line differs from it.
         keeper, others = siblings[0], siblings[1:]
         for other in others:
             keeper.size += other.size
@@ -127,6 +152,11 @@ def _differences(template: tuple[str, ...], tokens: list[str], wildcard: str) ->
     """Positions where the line has another token than the template's (not a wildcard)."""
     pairs = enumerate(zip(template, tokens, strict=True))
     return [i for i, (have, new) in pairs if have != new and have != wildcard]
+
+
+def _covers(template: tuple[str, ...], narrower: tuple[str, ...], wildcard: str) -> bool:
+    """Whether every line of the narrower template fits the template."""
+    return all(have in (wildcard, old) for have, old in zip(template, narrower, strict=True))
 
 
 def _cluster_id(cluster: LogCluster) -> int:

@@ -1,12 +1,20 @@
-"""The miner on logs it was not tuned on: words with numbers, short lines, dense streams."""
+"""The miner on logs it was not tuned on: words with numbers, short lines, dense streams,
+free text."""
 
 from __future__ import annotations
 
-import pytest
+import random
+import string
+from collections.abc import Iterator
 
-from pipeline.templates import LogMasker, TemplateChange, TemplateMiner
+import pytest
+from drain3.drain import Node
+
+from pipeline.templates import DEFAULT_SETTINGS, LogMasker, TemplateChange, TemplateMiner
+from pipeline.templates.drain import ParameterDrain
 from tests.pipeline.loghub import load_all
 
+LEAF_LIMIT = DEFAULT_SETTINGS.leaf_limit
 MIXED = [
     ("generating core.2275", "generating <ID>"),
     ("ciod: LOGIN chdir(/p/gb1) failed on an14", "ciod: LOGIN chdir(<PATH>) failed on <ID>"),
@@ -83,3 +91,61 @@ def test_two_kinds_of_value_at_one_place_are_one_variable() -> None:
     assert a.template == "close, <SIZE> sent, <SIZE> received, lifetime <TIME>"
     assert b.change is TemplateChange.GENERALIZED
     assert b.template == "close, <SIZE> sent, <SIZE> received, lifetime <*>"
+
+
+def _free_text(rng: random.Random, vocabulary: list[str], words: int) -> str:
+    return "search query received: " + " ".join(rng.choice(vocabulary) for _ in range(words))
+
+
+def _vocabulary(rng: random.Random, size: int) -> list[str]:
+    return ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9)))
+            for _ in range(size)]
+
+
+def test_free_text_after_a_fixed_prefix_is_one_template() -> None:
+    """Every line new: without a bound, a template per line, each line compared with all."""
+    rng = random.Random(4)
+    vocabulary = _vocabulary(rng, 3000)
+    miner = TemplateMiner()
+    first = [miner.mine(_free_text(rng, vocabulary, 4), i) for i in range(LEAF_LIMIT)]
+    assert all(m.change is TemplateChange.CREATED for m in first)  # below the bound: Drain's
+    for i in range(LEAF_LIMIT, 1000):
+        miner.mine(_free_text(rng, vocabulary, 4), i)
+    (only,) = miner.templates()
+    assert only.template == "search query received: <*> <*> <*> <*>"
+    assert only.count == 1000
+    assert {miner.resolve(m.template_id) for m in first} == {only.template_id}
+
+
+def test_distinct_events_below_the_bound_stay_apart() -> None:
+    rng = random.Random(5)
+    vocabulary = _vocabulary(rng, 3000)
+    lines = {_free_text(rng, vocabulary, 4) for _ in range(LEAF_LIMIT - 1)}
+    miner = TemplateMiner()
+    for i, text in enumerate(sorted(lines) * 3):
+        miner.mine(text, i)
+    assert sorted(t.template for t in miner.templates()) == sorted(lines)
+
+
+@pytest.mark.parametrize("words", [1, 3, 9])
+def test_no_leaf_outgrows_the_bound(words: int) -> None:
+    """Lines of random words (some holding digits, which Drain routes to `<*>`)."""
+    rng = random.Random(words)
+    vocabulary = _vocabulary(rng, 500) + [f"w{i}x" for i in range(500)]
+    miner = TemplateMiner()
+    for i in range(3000):
+        miner.mine(" ".join(rng.choice(vocabulary) for _ in range(words)), i)
+    drain = miner._drain
+    assert max(_live(drain, leaf) for leaf in _leaves(drain.root_node)) <= LEAF_LIMIT
+    assert len(miner.templates()) == len(drain.id_to_cluster)
+
+
+def _leaves(node: Node) -> Iterator[Node]:
+    if not node.key_to_child_node:
+        yield node
+    for child in node.key_to_child_node.values():
+        yield from _leaves(child)
+
+
+def _live(drain: ParameterDrain, leaf: Node) -> int:
+    return sum(1 for cluster_id in leaf.cluster_ids if cluster_id in drain.id_to_cluster)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
-import random
-import string
 import uuid
 
 import pytest
 import redis
 
 from pipeline.templates import TemplateMiner
+from tests.benchmarks.shared_tree import distinct_lines
 from workers.shared_miner import SharedMiner
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -71,28 +70,17 @@ def test_two_worker_processes_name_every_line_alike(prefix):
     assert len(set(results["alice"])) == 2  # sessions and closed connections
 
 
-def _distinct(n: int, start: int = 0) -> list[tuple[str, int]]:
-    """Lines of `n` templates that never merge: random words (letters only, never
-    masked), so no two lines differ at one position only."""
-    lines = []
-    for i in range(start, start + n):
-        rng = random.Random(i)
-        words = ("".join(rng.choices(string.ascii_lowercase, k=6)) for _ in range(5))
-        lines.append((" ".join(words), i))
-    return lines
-
-
 def _shared(prefix: str) -> SharedMiner:
     return SharedMiner(redis.Redis.from_url(REDIS_URL), 10_000, prefix)
 
 
 def test_a_change_is_logged_and_replayed_not_the_whole_tree(prefix):
     writer, reader = _shared(prefix), _shared(prefix)
-    writer.mine_many(_distinct(300))
+    writer.mine_many(distinct_lines(300))
     reader.mine_many([])
     copy = reader.miner
     epoch, before = writer.position
-    writer.mine_many(_distinct(1, start=300))
+    writer.mine_many(distinct_lines(1, start=300))
     assert writer.position == (epoch, before + 1)  # one line logged for one new template
     reader.mine_many([])
     assert reader.miner is copy  # replayed onto its copy, not reloaded
@@ -113,7 +101,7 @@ def test_a_late_worker_starts_from_the_snapshot(prefix, monkeypatch):
     monkeypatch.setattr("workers.shared_miner.COMPACT_EVERY", 50)
     writer = _shared(prefix)
     for start in range(0, 300, 20):
-        writer.mine_many(_distinct(20, start))
+        writer.mine_many(distinct_lines(20, start))
     client = redis.Redis.from_url(REDIS_URL)
     epoch, seq = writer.position
     assert client.xlen(f"{prefix}templates:log:{epoch}") < seq  # trimmed behind a snapshot
@@ -129,7 +117,7 @@ def test_a_redis_emptied_of_the_tree_gets_it_back(prefix):
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(prefix + "*"):
         client.delete(key)
-    first.mine_many(_distinct(3))  # changes its tree: a new epoch from its copy
+    first.mine_many(distinct_lines(3))  # changes its tree: a new epoch from its copy
     second.mine_many([])
     assert second.position == first.position
     assert _names(second) == _names(first)
