@@ -138,7 +138,8 @@ def _naive(path: Path) -> dict[str, float]:
                 miner = miners[key] = TemplateMiner(config=config)
             miner.add_log_message(entry.get("textPayload") or json.dumps(entry.get("jsonPayload")))
             entries += 1
-    return {"entries": entries, "batches": 0}
+    templates = sum(len(miner.drain.clusters) for miner in miners.values())
+    return {"entries": entries, "batches": 0, "templates": templates}
 
 
 def _ceiling(path: Path) -> dict[str, float]:
@@ -165,8 +166,9 @@ def _embedded(path: Path) -> dict[str, float]:
     fixed_s, per_entry_s = _fit_line([(n, s) for n, s, _ in timings])
     apart_s, _ = _fit_line([(n, s - one_off) for n, s, one_off in timings])
     return {"entries": summary.entries, "batches": summary.batches,
-            "fixed_ms": 1000 * fixed_s, "process_us": 1e6 * per_entry_s,
-            "import_s": sum(imports), "fixed_apart_ms": 1000 * apart_s}
+            "templates": summary.templates, "fixed_ms": 1000 * fixed_s,
+            "process_us": 1e6 * per_entry_s, "import_s": sum(imports),
+            "fixed_apart_ms": 1000 * apart_s}
 
 
 def _time_each_batch() -> tuple[list[tuple[int, float, float]], list[float]]:
