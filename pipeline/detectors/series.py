@@ -156,31 +156,38 @@ def _slot_observations(mined: MinedBatch) -> list[Observation]:
     grouped: dict[str, list[tuple[int, float, str]]] = {}
     for r in read_numbers(mined):
         grouped.setdefault(r.key, []).append((r.entry_index, r.value, r.unit))
+    # A line with a thousand numbers has a thousand slots: its template and message are
+    # split, and the template clipped, once, not once a slot.
+    splits: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
+    clipped: dict[str, str] = {}
     found = []
     for key, rows in grouped.items():
         values = tuple(v for _, v, _ in rows)
         unit = rows[0][2]
-        name = _slot_name(mined, rows[0][0], key)
+        template_id, slot = key.split("#", 1)
+        index = rows[0][0]
+        if (template_id, index) not in splits:
+            splits[template_id, index] = (mined.templates.get(template_id, "").split(),
+                                          mined.entries[index].message.split())
+        name = _slot_name(*splits[template_id, index], slot)
         if not unit and not name:
             # A bare number in a log line is as often a date, a thread, a port or an id as
             # a quantity: only numbers with a unit or a name are followed as series.
             continue
-        template_id = key.split("#", 1)[0]
-        label = _slot_label(mined, key, name)
+        if template_id not in clipped:
+            clipped[template_id] = clip(mined.templates.get(template_id, "?"))
+        label = _slot_label(clipped[template_id], slot, name)
         found.append(
             Observation(key, label, unit, values, tuple(i for i, _, _ in rows), template_id)
         )
     return found
 
 
-def _slot_name(mined: MinedBatch, index: int, key: str) -> str:
+def _slot_name(template_tokens: list[str], tokens: list[str], slot: str) -> str:
     """`cpu_utilization` for the number right after `cpu_utilization=` (the template
     writes `=` just before its placeholder); "" otherwise (a bare number, or the second
     number of a token such as `steps=12##40`)."""
-    template_id, slot = key.split("#", 1)
     position, group = (int(x) for x in slot.split("."))
-    template_tokens = mined.templates.get(template_id, "").split()
-    tokens = mined.entries[index].message.split()
     if position >= min(len(tokens), len(template_tokens)):
         return ""
     before = _PLACEHOLDER.split(template_tokens[position])
@@ -190,9 +197,7 @@ def _slot_name(mined: MinedBatch, index: int, key: str) -> str:
     return name if name and not name[0].isdigit() else ""
 
 
-def _slot_label(mined: MinedBatch, key: str, name: str) -> str:
-    template_id, slot = key.split("#", 1)
-    template = clip(mined.templates.get(template_id, "?"))
+def _slot_label(template: str, slot: str, name: str) -> str:
     if name:
         return f'The number "{name}" in "{template}"'
     return f'The number at token {int(slot.split(".")[0]) + 1} of "{template}"'

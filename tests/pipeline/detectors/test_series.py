@@ -8,7 +8,7 @@ import re
 
 import msgspec
 
-from pipeline.detectors.series import NumericSeriesDetector
+from pipeline.detectors.series import NumericSeriesDetector, observations
 from pipeline.detectors.series_stats import SeriesPolicy, SeriesStat, observe
 from tests.pipeline.detectors.factory import entry, mined
 
@@ -112,6 +112,17 @@ def test_only_numbers_with_a_name_or_a_unit_are_followed():
     _, state = detector.detect(batch, detector.initial_state())
     assert len(state.series) == 1
     assert next(iter(state.series)).endswith("#3.0")
+
+
+def test_every_number_of_a_long_line_is_named_by_its_own_token():
+    """Lines with hundreds of numbers (metrics dumps): each slot finds its own name."""
+    lines = [" ".join(f"m{chr(97 + k % 26)}{k}={k + i}" for k in range(300)) + " end"
+             for i in range(3)]
+    batch = mined([entry(text, n=i) for i, text in enumerate(lines)], template_of=shape)
+    found = {o.key.split("#")[1]: o for o in observations(batch, min_requests=10)}
+    assert len(found) == 300
+    assert found["299.0"].label.startswith('The number "mn299" in "')
+    assert found["299.0"].values == (299.0, 300.0, 301.0)
 
 
 def test_observe_keeps_its_input_state_unchanged():
