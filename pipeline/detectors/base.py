@@ -65,12 +65,17 @@ def inherit_slots(
     """Per-slot state (keys `<template id>#<slot>`) moved to the template that replaced
     its template: Drain keeps the token count, so token positions still line up. Returns
     `stats` itself when nothing was generalized."""
-    if not ancestors:
+    if not any(ancestors.values()):
         return stats
+    # Keys by their template, once: a template that absorbed hundreds has as many
+    # ancestors, each looked up, not each compared with every key.
+    keys_of: dict[str, list[str]] = {}
+    for key in stats:
+        keys_of.setdefault(key.partition("#")[0], []).append(key)
     grown = dict(stats)
     for template_id, olds in ancestors.items():
         for old in olds:
-            for key in [k for k in stats if k.startswith(f"{old}#")]:
+            for key in keys_of.get(old, ()):
                 moved = grown.pop(key, None)
                 if moved is not None:
                     grown.setdefault(f"{template_id}{key[len(old) :]}", moved)

@@ -6,6 +6,7 @@ import math
 import random
 import re
 
+from pipeline.detectors.base import inherit_slots
 from pipeline.detectors.parameters import ParameterDetector, read_numbers
 from tests.pipeline.detectors.factory import entry, mined
 
@@ -105,3 +106,15 @@ def test_a_recurring_high_mode_becomes_usual():
     batches = [window(w, rng, slow=40, outliers=5 if w % 3 == 0 else 0) for w in range(300)]
     results, _ = run(batches)
     assert sum(1 for found in results[200:] if found) == 0
+
+
+def test_slots_of_every_absorbed_template_move_to_the_one_that_absorbed_them():
+    """A template that widened over a full leaf of free text has hundreds of ancestors."""
+    olds = tuple(f"t{i:03d}" for i in range(300))
+    stats = {f"{old}#{slot}.0": (old, slot) for old in olds[::3] for slot in (1, 4)}
+    stats["tkeep#2.0"] = ("tkeep", 2)
+    moved = inherit_slots(stats, {"tnew": olds, "tkeep": ()})
+    assert moved["tkeep#2.0"] == ("tkeep", 2)
+    assert set(moved) == {"tkeep#2.0", "tnew#1.0", "tnew#4.0"}
+    assert moved["tnew#1.0"] == ("t000", 1)  # the nearest ancestor's state is kept
+    assert inherit_slots(stats, {"tkeep": ()}) is stats
