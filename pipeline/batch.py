@@ -66,49 +66,83 @@ class _OpenBatch:
 # An open batch is found by a plain tuple of its stream's fields: building a StreamKey and
 # hashing it in Python for every entry cost more than the rest of `add`.
 _Fields = tuple[str, str, str]
+# Event-time windows one stream may have open at once. A stream is a service, often many
+# pods: one whose clock is minutes off, or a late straggler, gets a window of its own
+# instead of closing the others' batch on every line.
+MAX_WINDOWS = 16
 
 
 class Batcher:
-    """Groups entries per stream key; the caller passes the wall clock in (`now`)."""
+    """Groups entries per stream key; the caller passes the wall clock in (`now`).
+
+    A batch covers at most `max_span_s` of event time from its first entry. An entry
+    past every window its stream has open moves the stream on: those batches close, as
+    time has left them. One that fits none but falls behind one opens a window beside
+    them; past `MAX_WINDOWS`, the window furthest back closes.
+    """
 
     def __init__(self, limits: BatchLimits = BatchLimits()) -> None:
         self.limits = limits
-        self._open: dict[_Fields, _OpenBatch] = {}
+        self._open: dict[_Fields, list[_OpenBatch]] = {}
         self._span_ns = limits.max_span_s * 1e9
 
     def add(self, entry: LogEntry, now: float) -> list[Batch]:
-        """Adds one entry; returns the batches this closed (at most two)."""
+        """Adds one entry; returns the batches this closed."""
         closed: list[Batch] = []
         fields = (entry.project, entry.resource_type, entry.service)
-        current = self._open.get(fields)
-        if current and (
-            abs(entry.timestamp_ns - current.first_ns) > self._span_ns
-            or current.size + entry.size > self.limits.max_bytes
-        ):
-            closed.append(self._close(fields))
+        windows = self._open.setdefault(fields, [])
+        current = self._window(windows, entry.timestamp_ns, closed)
+        if current and current.size + entry.size > self.limits.max_bytes:
+            closed.append(self._close(windows, current))
             current = None
         if current is None:
-            current = self._open[fields] = _OpenBatch(
-                StreamKey(*fields), opened_at=now, first_ns=entry.timestamp_ns)
+            if len(windows) >= MAX_WINDOWS:
+                closed.append(self._close(windows, min(windows, key=_first_ns)))
+            current = _OpenBatch(StreamKey(*fields), opened_at=now, first_ns=entry.timestamp_ns)
+            windows.append(current)
         current.entries.append(entry)
         current.size += entry.size
         if len(current.entries) >= self.limits.max_entries:
-            closed.append(self._close(fields))
+            closed.append(self._close(windows, current))
+        if not windows:
+            del self._open[fields]
         return closed
+
+    def _window(self, windows: list[_OpenBatch], ts: int, closed: list[Batch]) -> _OpenBatch | None:
+        """The open batch the time fits, if any; when it is past them all, they close."""
+        span = self._span_ns
+        if len(windows) == 1 and abs(ts - windows[0].first_ns) <= span:
+            return windows[0]  # the usual case: one window, and the entry fits it
+        if all(ts - w.first_ns > span for w in windows):
+            closed += [self._close(windows, w) for w in list(windows)]
+            return None
+        return next((w for w in windows if abs(ts - w.first_ns) <= span), None)
 
     def due(self, now: float) -> list[Batch]:
         """Closes the batches that have waited `max_wait_s` or longer."""
-        stale = [k for k, b in self._open.items() if now - b.opened_at >= self.limits.max_wait_s]
-        return [self._close(k) for k in stale]
+        wait = self.limits.max_wait_s
+        closed = []
+        for fields, windows in list(self._open.items()):
+            closed += [self._close(windows, w) for w in list(windows) if now - w.opened_at >= wait]
+            if not windows:
+                del self._open[fields]
+        return closed
 
     def flush(self) -> list[Batch]:
         """Closes every open batch (shutdown, end of file)."""
-        return [self._close(k) for k in list(self._open)]
+        closed = [self._close(windows, w) for windows in self._open.values() for w in list(windows)]
+        self._open.clear()
+        return closed
 
     @property
     def pending(self) -> int:
-        return sum(len(b.entries) for b in self._open.values())
+        return sum(len(w.entries) for windows in self._open.values() for w in windows)
 
-    def _close(self, fields: _Fields) -> Batch:
-        batch = self._open.pop(fields)
-        return Batch(batch.key, tuple(batch.entries))
+    @staticmethod
+    def _close(windows: list[_OpenBatch], window: _OpenBatch) -> Batch:
+        windows.remove(window)
+        return Batch(window.key, tuple(window.entries))
+
+
+def _first_ns(window: _OpenBatch) -> int:
+    return window.first_ns

@@ -1,6 +1,9 @@
-"""`logwarden run` on a service that logs free text after a fixed prefix (search queries):
-every line new to the miner. The run keeps one template per shape, stays fast enough to
-finish well inside its timeout, and still reports the line a rule knows."""
+"""`logwarden run` on workloads no setting was tuned on, as a user runs it.
+
+- A service that logs free text after a fixed prefix (search queries): every line new to
+  the miner. The run keeps one template per shape and still reports the line a rule knows.
+- A service one of whose pods has its clock two minutes ahead: its lines and the others'
+  alternate in event time, and the run still batches them by the hundred."""
 
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from tests.workers.clirun import logwarden
 START = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 
 
-def entry(i: int, text: str, severity: str = "INFO") -> str:
+def entry(i: int, text: str, severity: str = "INFO", ahead_s: float = 0.0) -> str:
+    at = START + timedelta(milliseconds=5 * i, seconds=ahead_s)
     return json.dumps({
-        "insertId": f"q{i}", "timestamp": (START + timedelta(milliseconds=5 * i)).isoformat(),
+        "insertId": f"q{i}", "timestamp": at.isoformat(),
         "severity": severity, "textPayload": text,
         "resource": {"type": "k8s_container", "labels": {"project_id": "acme-prod",
                                                          "container_name": "search"}},
@@ -61,3 +65,20 @@ def test_free_text_is_one_template_per_shape(tmp_path: Path) -> None:
     for words in range(3, 7):
         assert "search query received: " + " ".join(["<*>"] * words) in texts
     assert oom >= 1
+
+
+def test_a_pod_with_its_clock_ahead_is_batched_with_the_rest(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    lines = [entry(i, f"request served in {rng.randint(1, 400)} ms",
+                   ahead_s=120.0 if i % 3 == 0 else 0.0) for i in range(20_000)]
+    source = tmp_path / "skewed.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+
+    result = logwarden("run", "--from", str(source), cwd=tmp_path,
+                       env={"LOGWARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}"})
+
+    assert result.returncode == 0, result.stderr
+    assert "all entries accounted for: yes" in result.stdout, result.stdout
+    counts = dict(re.findall(r"^(entries|processed|batches) *(\d+)", result.stdout, re.M))
+    assert counts["entries"] == counts["processed"] == "20000", result.stdout
+    assert int(counts["batches"]) <= 100, result.stdout  # 100 s of log time, by the 500

@@ -1,0 +1,113 @@
+"""Benchmark: workloads no setting was tuned on, next to "JSON decode, then Drain3".
+
+    python -m tests.benchmarks.untuned [--lines 30000] [--seed 3] [--only NAME]
+
+Each workload is a LogEntry file of `--lines` lines; each path runs in its own process,
+as in `tests.benchmarks.embedded`, whose paths these are: the naive baseline (JSON decode,
+then stock Drain3 with masking, a miner per stream) and the embedded run (SQLite).
+
+- `free-text`: two services log free text after a fixed prefix (a search service its
+  queries, a chat service its messages: random words of letters, never masked), a third
+  one steady event. Nearly every line is new to a miner: Drain's slowest case.
+- `skewed-clock`: one service whose lines come from three pods, one with its clock two
+  minutes ahead; in event time the stream jumps back and forth line by line.
+- `stragglers`: one service in order but for 1 % of its lines, which arrive five minutes
+  late.
+
+Prints per workload and path: entries/s, the ratio to the naive baseline, µs per entry,
+the batches and templates the run ended with, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import string
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from random import Random
+
+from tests.benchmarks.embedded import START_NS, _measure
+
+PREFIXES = {"search": "search query received:", "chat": "message from user:"}
+
+
+def free_text(lines: int, rng: Random) -> Iterator[tuple[str, str, int]]:
+    vocabulary = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9)))
+                  for _ in range(20_000)]
+    for i in range(lines):
+        service = ("search", "chat", "api")[i % 3]
+        if service == "api":
+            text = f"request served in {rng.randint(1, 900)} ms status 200"
+        else:
+            words = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(2, 12)))
+            text = f"{PREFIXES[service]} {words}"
+        yield service, text, START_NS + i * 1_000_000
+
+
+def skewed_clock(lines: int, rng: Random) -> Iterator[tuple[str, str, int]]:
+    for i in range(lines):
+        ahead_ns = 120 * 10**9 if i % 3 == 0 else 0
+        yield "checkout", _served(rng), START_NS + i * 10_000_000 + ahead_ns
+
+
+def stragglers(lines: int, rng: Random) -> Iterator[tuple[str, str, int]]:
+    for i in range(lines):
+        late_ns = 300 * 10**9 if rng.random() < 0.01 else 0
+        yield "checkout", _served(rng), START_NS + i * 10_000_000 - late_ns
+
+
+def _served(rng: Random) -> str:
+    return f"order {rng.randrange(10**6)} served in {rng.randint(1, 900)} ms"
+
+
+WORKLOADS: dict[str, Callable[[int, Random], Iterator[tuple[str, str, int]]]] = {
+    "free-text": free_text, "skewed-clock": skewed_clock, "stragglers": stragglers}
+
+
+def write_workload(path: Path, name: str, lines: int, seed: int) -> None:
+    rng = Random(seed)
+    with path.open("w") as out:
+        for service, text, ts in WORKLOADS[name](lines, rng):
+            out.write(_entry(service, text, ts, rng) + "\n")
+
+
+def _entry(service: str, text: str, ts: int, rng: Random) -> str:
+    seconds, nanos = divmod(ts, 10**9)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+    return json.dumps({
+        "insertId": f"{rng.getrandbits(64):016x}", "textPayload": text, "timestamp": stamp,
+        "severity": "INFO", "logName": "projects/acme-prod/logs/stdout",
+        "resource": {"type": "k8s_container", "labels": {
+            "project_id": "acme-prod", "namespace_name": "bench", "container_name": service}},
+    })
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=30_000)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--only", choices=sorted(WORKLOADS), action="append")
+    args = parser.parse_args()
+    print(f"{args.lines:,} lines a workload, seed {args.seed}; each path in its own process\n")
+    print("| workload | path | entries/s | x naive | µs/entry | batches | templates at the end "
+          "| peak RSS MB |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name in args.only or list(WORKLOADS):
+        with tempfile.TemporaryDirectory() as tmp:
+            workload = Path(tmp) / f"{name}.jsonl"
+            write_workload(workload, name, args.lines, args.seed)
+            naive, run = _measure("naive", workload), _measure("dense", workload)
+        base = naive["entries"] / naive["seconds"]
+        for path, r in (("naive: JSON decode, then Drain3", naive), ("logwarden run", run)):
+            rate = r["entries"] / r["seconds"]
+            batches = f"{int(r['batches']):,}" if r["batches"] else "-"
+            print(f"| {name} | {path} | {rate:,.0f} | {rate / base:.3f} | {1e6 / rate:.1f} "
+                  f"| {batches} | {int(r['templates']):,} | {r['rss_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
