@@ -66,7 +66,7 @@ class ParameterDrain(Drain):
         if template != cluster.log_template_tokens:
             cluster.log_template_tokens = template
             change = "cluster_template_changed"
-            absorbed += self._absorb_covered(cluster, tokens)
+            absorbed += self._absorb_covered(cluster, self._leaf(tokens) if leaf is None else leaf)
         cluster.size += 1
         self.id_to_cluster[cluster.cluster_id]  # touch: Drain's LRU order
         return DrainResult(cluster, change, absorbed)
@@ -125,9 +125,8 @@ class ParameterDrain(Drain):
         live = sum(1 for cluster_id in leaf.cluster_ids if cluster_id in self.id_to_cluster)
         return live >= self.leaf_limit
 
-    def _absorb_covered(self, widened: LogCluster, tokens: list[str]) -> tuple[int, ...]:
+    def _absorb_covered(self, widened: LogCluster, leaf: Node | None) -> tuple[int, ...]:
         """Rule 4: in a full leaf, the templates a widened one now covers merge into it."""
-        leaf = self._leaf(tokens)
         if leaf is None or not self._full(leaf):
             return ()
         template, wildcard = widened.log_template_tokens, self.param_str
