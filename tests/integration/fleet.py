@@ -8,6 +8,7 @@ Everything of one fleet lives in its own database and under its own Redis key pr
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -149,6 +150,18 @@ class WorkerProcess:
     def freeze(self, frozen: bool = True) -> None:
         """SIGSTOP (or SIGCONT) the whole process group: nothing it does moves meanwhile."""
         os.killpg(self.process.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def freeze_pool(self, frozen: bool = True) -> None:
+        """SIGSTOP (or SIGCONT) the pool's children only: batches stop where they are, while
+        the main process still answers what they hold."""
+        for pid in self._pool_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+    def _pool_pids(self) -> list[int]:
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        return [int(pid) for task in tasks.iterdir()
+                for pid in (task / "children").read_text().split()]
 
     def kill(self) -> None:
         """SIGKILL to the main process and its pool children: a machine lost mid-batch."""

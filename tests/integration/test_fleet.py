@@ -112,20 +112,22 @@ def test_nothing_is_lost_or_doubled_when_a_worker_dies_and_the_ingest_restarts(
 def kill_mid_batch(worker: WorkerProcess, fleet: FleetConfig, timeout: float = 60) -> set[str]:
     """SIGKILLs `worker` in the middle of a batch; returns the ids of those it held.
 
-    The worker is frozen (SIGSTOP) between asking what it holds and checking the ledger,
-    so a batch seen unrecorded cannot be finished by it before the kill.
+    The pool's children are frozen (SIGSTOP) before asking the main process what they hold,
+    so a batch seen running cannot be finished before the ledger is checked and the kill;
+    however fast a batch is, it is caught whenever one is running.
     """
     app = fleet.app()
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
+            worker.freeze_pool()
+            time.sleep(0.1)  # a commit already on the wire lands now, or never
             active, waiting = worker.batches(app)
             worker.freeze()
-            time.sleep(0.1)  # a commit already on the wire lands now, or never
             if active - recorded(fleet, active):  # caught in the middle of a batch
                 worker.kill()
                 return (active | waiting) - recorded(fleet, active | waiting)
-            worker.freeze(False)
+            worker.freeze(False)  # the whole group, the pool with it
     finally:
         app.close()
     raise AssertionError(f"worker {worker.name} was never caught mid-batch in {timeout:.0f} s")
