@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -22,6 +21,7 @@ from pipeline.detectors.base import MinedBatch, inherit_slots
 from pipeline.detectors.explain import clip, entry_ids, show_number
 from pipeline.detectors.sustain import Streak, Sustain, ramp
 from pipeline.findings import Evidence, Finding
+from pipeline.lru import BoundedLru
 
 _PLACEHOLDER = re.compile(r"<\*>|<[A-Z_]+>")
 _NUMBER = re.compile(
@@ -217,16 +217,17 @@ class ParameterDetector:
     ) -> dict[str, ParamStat]:
         added: dict[str, dict[int, float]] = {}
         units: dict[str, str] = {}
-        seen: Counter[str] = Counter()
+        seen: dict[str, int] = {}  # plain dicts: a Counter's lookups cost more, per reading
         for r, excess in zip(readings, excesses, strict=True):
             if r.value < 0:
                 continue
-            units.setdefault(r.key, r.unit)
-            seen[r.key] += 1
-            weight = self.outlier_weight if excess else 1.0
+            key = r.key
+            counts = added.get(key)
+            if counts is None:
+                counts, units[key], seen[key] = added.setdefault(key, {}), r.unit, 0
+            seen[key] += 1
             bucket = _bucket(r.value)
-            counts = added.setdefault(r.key, {})
-            counts[bucket] = counts.get(bucket, 0.0) + weight
+            counts[bucket] = counts.get(bucket, 0.0) + (self.outlier_weight if excess else 1.0)
         grown = dict(stats)
         for key, counts in added.items():
             old = grown.get(key)
@@ -271,9 +272,22 @@ def _read_numbers(mined: MinedBatch) -> list[Reading]:
 
 
 # Pure, so kept for lines met again: a busy service repeats many of its lines exactly.
-@lru_cache(maxsize=16_384)
+# Bounded by size too: a line of fifty numbers holds fifty readings.
+_NUMBERS_SEEN = BoundedLru[tuple[str, str], tuple[Number, ...]](16_384, 4 * 2**20)
+_NUMBER_SIZE = 100  # bytes a kept reading takes, about: its tuple and its float
+
+
 def _numbers_in(template_id: str, template: str, message: str) -> tuple[Number, ...]:
     """(slot key, value, unit) of each number the template's placeholders hold in it."""
+    key = (template_id, message)
+    found = _NUMBERS_SEEN.get(key)
+    if found is None:
+        found = _read_slots(template_id, template, message)
+        _NUMBERS_SEEN.put(key, found, len(message) + _NUMBER_SIZE * len(found))
+    return found
+
+
+def _read_slots(template_id: str, template: str, message: str) -> tuple[Number, ...]:
     width, slots = _pattern(template)
     if not slots:
         return ()
@@ -281,13 +295,25 @@ def _numbers_in(template_id: str, template: str, message: str) -> tuple[Number, 
     if tokens is None:
         return ()
     found = []
-    for position, regex, unit in slots:
+    for (position, regex, unit), keys in zip(slots, _slot_keys(template_id, template),
+                                             strict=True):
         match = regex.fullmatch(tokens[position])
-        for group, text in enumerate(match.groups() if match else ()):
+        if match is None:
+            continue
+        for key, text in zip(keys, match.groups(), strict=True):
             number = _number(text, unit)
             if number is not None:
-                found.append((f"{template_id}#{position}.{group}", number[0], number[1]))
+                found.append((key, number[0], number[1]))
     return tuple(found)
+
+
+@lru_cache(maxsize=4096)
+def _slot_keys(template_id: str, template: str) -> tuple[tuple[str, ...], ...]:
+    """Per slot of the template, the key of each of its regex's groups: made once, and
+    shared by every reading of them."""
+    _, slots = _pattern(template)
+    return tuple(tuple(f"{template_id}#{position}.{group}" for group in range(regex.groups))
+                 for position, regex, _ in slots)
 
 
 def _tokens(message: str, template: str, width: int) -> list[str] | None:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from drain3.drain import LogCluster
 
+from pipeline.lru import BoundedLru
 from pipeline.templates import snapshot
 from pipeline.templates.drain import DrainResult
 from pipeline.templates.masking import LogMasker, default_rules
@@ -35,7 +36,9 @@ class TemplateMiner:
     16,384 lines of about 100 characters, a few megabytes. It is sized to hold a busy
     service's distinct lines between two sightings: an LRU smaller than the cycle a
     stream repeats its lines in misses on every line, and masking a line costs tens of
-    microseconds while a hit costs one. Not thread-safe: one miner per worker process.
+    microseconds while a hit costs one. `seen_chars` bounds the characters each cache
+    holds, so a service of stack traces holds fewer of them, not 30 times the memory.
+    Not thread-safe: one miner per worker process.
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class TemplateMiner:
         max_lineage: int | None = None,
         settings: MiningSettings = DEFAULT_SETTINGS,
         seen_lines: int = 16_384,
+        seen_chars: int = 4 * 2**20,
     ) -> None:
         if max_templates < 1:
             raise ValueError(f"max_templates must be at least 1, not {max_templates}")
@@ -54,16 +58,14 @@ class TemplateMiner:
         self._mask = LogMasker(default_rules(settings.words_with_numbers)).mask
         self._table = TemplateTable(max_templates if max_lineage is None else max_lineage)
         self._cluster_ids: OrderedDict[int, str] = OrderedDict()  # LRU order, as Drain's
-        self._seen: OrderedDict[str, LogCluster] = OrderedDict()  # masked line -> cluster
-        self._masks: OrderedDict[str, str] = OrderedDict()  # message -> masked line
-        self._seen_lines = seen_lines
+        self._seen = BoundedLru[str, LogCluster](seen_lines, seen_chars)  # masked -> cluster
+        self._masks = BoundedLru[str, str](seen_lines, seen_chars)  # message -> masked line
 
     def mine(self, message: str, timestamp_ns: int) -> TemplateMatch:
         """Learns from one line and returns its template; never raises on odd text."""
         masked = self._masked(message)
         cluster = self._seen.get(masked)
         if cluster is not None:
-            self._seen.move_to_end(masked)
             self._drain.touch(cluster)
             match = self._unchanged(cluster.cluster_id)
         else:
@@ -159,23 +161,19 @@ class TemplateMiner:
         text = message[: self.settings.max_message_chars]
         masked = self._masks.get(text)
         if masked is not None:  # the same message again: masking is pure
-            self._masks.move_to_end(text)
             return masked
         clean = text
         if not clean.isascii():  # lone surrogates can be neither hashed nor stored as UTF-8
             clean = clean.encode("utf-8", "replace").decode("utf-8")
-        masked = self._masks[text] = self._mask(clean)
-        if len(self._masks) > self._seen_lines:
-            self._masks.popitem(last=False)
+        masked = self._mask(clean)
+        self._masks.put(text, masked, len(text))
         return masked
 
     def _learn(self, masked: str, result: DrainResult) -> TemplateMatch:
         cluster = result.cluster
         known = self._cluster_ids.get(cluster.cluster_id)
         if result.change == "none" and known is not None:
-            self._seen[masked] = cluster
-            if len(self._seen) > self._seen_lines:
-                self._seen.popitem(last=False)
+            self._seen.put(masked, cluster, len(masked))
             return self._unchanged(cluster.cluster_id)
         self._seen.clear()  # the tree changed: a line met before may now go elsewhere
         if known is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tracemalloc
 
 import pytest
 
@@ -297,3 +298,25 @@ def test_literal_wildcards_do_not_multiply_templates() -> None:
     miner = TemplateMiner()
     ids = {miner.mine("cache <*> warmed", i).template_id for i in range(10)}
     assert len(ids) == 1 and len(miner.templates()) == 1
+
+
+def test_long_lines_are_cached_within_a_character_budget() -> None:
+    """A service of stack traces: every line new, a few kilobytes each. The caches hold
+    what fits in `seen_chars`, not `seen_lines` of them."""
+    frames = "\n".join(f"\tat com.acme.orders.Service.step{i}(Service.java:{i})"
+                       for i in range(60))
+    lines = [f"IllegalStateException: order {n:08d} not found\n{frames}" for n in range(3000)]
+    budget = 500_000
+    miner = TemplateMiner(seen_chars=budget)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        ids = {miner.mine(line, i).template_id for i, line in enumerate(lines)}
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(ids) == 1
+    # Unbounded by characters, the masked copies of the 3,000 lines took 4.6 MB.
+    assert held < 4 * budget, f"the miner holds {held:,} bytes after {len(lines):,} lines"
+    walked = TemplateMiner(seen_lines=0)
+    assert walked.mine(lines[-1], 0).template == miner.mine(lines[-1], 1).template

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import tracemalloc
 
 from pipeline.detectors.base import inherit_slots
 from pipeline.detectors.parameters import ParameterDetector, read_numbers
@@ -118,3 +119,26 @@ def test_slots_of_every_absorbed_template_move_to_the_one_that_absorbed_them():
     assert set(moved) == {"tkeep#2.0", "tnew#1.0", "tnew#4.0"}
     assert moved["tnew#1.0"] == ("t000", 1)  # the nearest ancestor's state is kept
     assert inherit_slots(stats, {"tkeep": ()}) is stats
+
+
+def test_lines_of_many_numbers_are_kept_within_a_bound():
+    """Lines met again are read from a cache; lines of fifty numbers, each new, fill it
+    by their size, not by their count."""
+    rng = random.Random(3)
+    template = "stats " + " ".join(f"k{i}=<*>" for i in range(50))
+    batches = [
+        mined([entry("stats " + " ".join(f"k{i}={rng.randrange(10**6)}" for i in range(50)),
+                     n=n) for n in range(500)], template_of=lambda m: template)
+        for _ in range(12)
+    ]
+    read_numbers(batches[0])  # the first batch: what a cold process keeps once
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        counts = [len(read_numbers(batch)) for batch in batches[1:]]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert counts == [25_000] * 11
+    # Kept by count alone, the 5,500 lines' readings took more than 40 MB.
+    assert held < 12 * 2**20, f"{held:,} bytes held after reading {sum(counts):,} numbers"

@@ -1,0 +1,59 @@
+"""A least-recently-used cache bounded by its entries and by their size.
+
+Caches keyed by log lines hold a few bytes a line on most services, but a service that
+logs stack traces or long dumps would fill the same count of entries with a hundred times
+the memory: each entry counts its own size too (characters, as the caller reckons them).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class BoundedLru(Generic[K, V]):
+    """At most `max_items` entries whose sizes add up to at most `max_size`; the least
+    recently used go first. An entry larger than `max_size` is not kept at all."""
+
+    __slots__ = ("_items", "_size", "max_items", "max_size")
+
+    def __init__(self, max_items: int, max_size: int) -> None:
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._size = 0
+        self.max_items = max_items
+        self.max_size = max_size
+
+    def get(self, key: K) -> V | None:
+        found = self._items.get(key)
+        if found is None:
+            return None
+        self._items.move_to_end(key)
+        return found[0]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        if size > self.max_size:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._size -= old[1]
+        self._items[key] = (value, size)
+        self._size += size
+        while len(self._items) > self.max_items or self._size > self.max_size:
+            _, (_, evicted) = self._items.popitem(last=False)
+            self._size -= evicted
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size(self) -> int:
+        """The sizes of the entries held, added up."""
+        return self._size

@@ -1,0 +1,46 @@
+"""The bounded LRU behind the line caches: by entries, by size, least recently used out."""
+
+from __future__ import annotations
+
+from pipeline.lru import BoundedLru
+
+
+def test_least_recently_used_goes_first_when_entries_overflow() -> None:
+    cache = BoundedLru[str, int](max_items=2, max_size=100)
+    cache.put("a", 1, 1)
+    cache.put("b", 2, 1)
+    assert cache.get("a") == 1  # "b" is now the least recently used
+    cache.put("c", 3, 1)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
+
+
+def test_sizes_bound_what_is_kept() -> None:
+    cache = BoundedLru[str, str](max_items=1000, max_size=10)
+    for key in "abcdef":
+        cache.put(key, key.upper(), 3)
+    assert len(cache) == 3 and cache.size == 9
+    assert [cache.get(k) for k in "cdef"] == [None, "D", "E", "F"]
+    cache.put("huge", "H", 11)  # larger than the whole bound: not kept, nothing evicted
+    assert cache.get("huge") is None and len(cache) == 3
+
+
+def test_putting_a_key_again_replaces_its_size() -> None:
+    cache = BoundedLru[str, int](max_items=10, max_size=10)
+    cache.put("a", 1, 8)
+    cache.put("a", 2, 2)
+    cache.put("b", 3, 8)
+    assert (cache.get("a"), cache.get("b"), cache.size) == (2, 3, 10)
+
+
+def test_falsy_values_are_found_and_clear_empties() -> None:
+    cache = BoundedLru[str, tuple[int, ...]](max_items=10, max_size=10)
+    cache.put("nothing read", (), 1)
+    assert cache.get("nothing read") == ()
+    cache.clear()
+    assert cache.get("nothing read") is None and len(cache) == cache.size == 0
+
+
+def test_no_entries_allowed_keeps_nothing() -> None:
+    cache = BoundedLru[str, int](max_items=0, max_size=10)
+    cache.put("a", 1, 1)
+    assert cache.get("a") is None
