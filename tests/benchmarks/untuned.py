@@ -13,6 +13,10 @@ then stock Drain3 with masking, a miner per stream) and the embedded run (SQLite
   minutes ahead; in event time the stream jumps back and forth line by line.
 - `stragglers`: one service in order but for 1 % of its lines, which arrive five minutes
   late.
+- `wide-lines`: one service logs statements of 30 to 80 `col_<n> = <value>` pairs, each
+  line new: hundreds of characters and dozens of numbers a line.
+- `stack-traces`: two services; a fifth of the lines are Java exceptions of 10 to 40
+  frames drawn at random (multi-line entries of 1 to 3 kB), the rest one-line events.
 
 Prints per workload and path: entries/s, the ratio to the naive baseline, µs per entry,
 the batches and templates the run ended with, and peak RSS.
@@ -59,12 +63,39 @@ def stragglers(lines: int, rng: Random) -> Iterator[tuple[str, str, int]]:
         yield "checkout", _served(rng), START_NS + i * 10_000_000 - late_ns
 
 
+def wide_lines(lines: int, rng: Random) -> Iterator[tuple[str, str, int]]:
+    for i in range(lines):
+        pairs = ", ".join(f"col_{rng.randrange(60)} = {rng.randrange(10**5)}"
+                          for _ in range(rng.randint(30, 80)))
+        text = f"executing UPDATE orders SET {pairs} WHERE id = {rng.randrange(10**6)}"
+        yield "etl", text, START_NS + i * 1_000_000
+
+
+FRAMES = [f"com.acme.{package}.{kind}.{method}"
+          for package in ("orders", "db", "http", "auth")
+          for kind in ("Service", "Repo", "Handler", "Client")
+          for method in ("run", "call", "get", "save", "apply")]
+
+
+def stack_traces(lines: int, rng: Random) -> Iterator[tuple[str, str, int]]:
+    for i in range(lines):
+        if rng.random() < 0.2:
+            frames = "\n".join(f"\tat {rng.choice(FRAMES)}(Service.java:{rng.randint(10, 900)})"
+                               for _ in range(rng.randint(10, 40)))
+            text = f"java.lang.IllegalStateException: order {rng.randrange(10**6)} not found\n"
+            text += frames
+        else:
+            text = f"processed invoice {rng.randrange(10**6)} in {rng.randint(1, 500)} ms"
+        yield ("billing", "ledger")[i % 2], text, START_NS + i * 1_000_000
+
+
 def _served(rng: Random) -> str:
     return f"order {rng.randrange(10**6)} served in {rng.randint(1, 900)} ms"
 
 
 WORKLOADS: dict[str, Callable[[int, Random], Iterator[tuple[str, str, int]]]] = {
-    "free-text": free_text, "skewed-clock": skewed_clock, "stragglers": stragglers}
+    "free-text": free_text, "skewed-clock": skewed_clock, "stragglers": stragglers,
+    "wide-lines": wide_lines, "stack-traces": stack_traces}
 
 
 def write_workload(path: Path, name: str, lines: int, seed: int) -> None:
