@@ -22,7 +22,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import and_, eq
 
 from drain3.drain import Drain, LogCluster, Node
 
@@ -71,20 +73,39 @@ class ParameterDrain(Drain):
         self.id_to_cluster[cluster.cluster_id]  # touch: Drain's LRU order
         return DrainResult(cluster, change, absorbed)
 
+    def fast_match(
+        self, cluster_ids: Sequence[int], tokens: list[str], sim_th: float, include_params: bool
+    ) -> LogCluster | None:
+        """Drain's most similar cluster of `cluster_ids` (ties: more wildcards), if it
+        reaches `sim_th`. The line's placeholders are found once, not once per template."""
+        places = _placeholder_positions(tokens)
+        best, best_similarity, best_params = None, -1.0, -1
+        for cluster_id in cluster_ids:
+            cluster = self.id_to_cluster.get(cluster_id)  # no LRU touch: only a candidate
+            if cluster is None:
+                continue
+            similarity, params = self._similarity(
+                cluster.log_template_tokens, tokens, places, include_params)
+            if similarity > best_similarity or (
+                    similarity == best_similarity and params > best_params):
+                best, best_similarity, best_params = cluster, similarity, params
+        return best if best_similarity >= sim_th else None
+
     def get_seq_distance(
         self, seq1: tuple[str, ...], seq2: list[str], include_params: bool
     ) -> tuple[float, int]:
         """Drain's similarity of a template (`seq1`) and a line, with rules 1 and 2 above."""
-        if not seq1:
+        return self._similarity(seq1, seq2, _placeholder_positions(seq2), include_params)
+
+    def _similarity(self, template: Sequence[str], tokens: Sequence[str],
+                    places: list[int], include_params: bool) -> tuple[float, int]:
+        if not template:
             return 1.0, 0
-        similar = params = 0
-        wildcard = self.param_str
-        for have, new in zip(seq1, seq2, strict=True):
-            if have == wildcard:
-                params += 1
-            elif have == new or (have in PLACEHOLDERS and new in PLACEHOLDERS):
-                similar += 1
-        return (similar + params if include_params else similar) / len(seq1), params
+        similar, params = _agreement(template, tokens, self.param_str)
+        # Rule 2, where the line holds a placeholder (`places`): another one there matches.
+        similar += sum(1 for i in places
+                       if (have := template[i]) != tokens[i] and have in PLACEHOLDERS)
+        return (similar + params if include_params else similar) / len(template), params
 
     def touch(self, cluster: LogCluster) -> None:
         """What `add` does to a cluster a line matches unchanged."""
@@ -112,9 +133,9 @@ class ParameterDrain(Drain):
             cluster = self.id_to_cluster.get(cluster_id)
             if cluster is None:
                 continue
-            differ = _differences(cluster.log_template_tokens, tokens, wildcard)
-            if len(differ) == 1:
-                by_position[differ[0]].append(cluster)
+            position = _sole_difference(cluster.log_template_tokens, tokens, wildcard)
+            if position is not None:
+                by_position[position].append(cluster)
         for position in sorted(by_position):
             siblings = by_position[position]
             if len(siblings) + 1 >= self.variable_after:
@@ -147,10 +168,34 @@ class ParameterDrain(Drain):
         return keeper, tuple(o.cluster_id for o in others)
 
 
-def _differences(template: tuple[str, ...], tokens: list[str], wildcard: str) -> list[int]:
-    """Positions where the line has another token than the template's (not a wildcard)."""
+# The comparisons below run for every template of a leaf a new line meets, so they count
+# with `map` over the tokens (a loop in C) and walk them in Python only to find one place.
+def _placeholder_positions(tokens: Sequence[str]) -> list[int]:
+    if PLACEHOLDERS.isdisjoint(tokens):
+        return []
+    return [i for i, token in enumerate(tokens) if token in PLACEHOLDERS]
+
+
+def _agreement(template: Sequence[str], tokens: Sequence[str], wildcard: str) -> tuple[int, int]:
+    """Positions where the line repeats the template's token (wildcards aside), and the
+    template's wildcards."""
+    if len(template) != len(tokens):
+        raise ValueError(f"a template of {len(template)} tokens and a line of {len(tokens)}")
+    same = sum(map(eq, template, tokens))
+    wildcards = template.count(wildcard)
+    if wildcards and wildcard in tokens:  # a line holding a literal `<*>` where one is
+        same -= sum(map(and_, map(eq, template, tokens), map(wildcard.__eq__, template)))
+    return same, wildcards
+
+
+def _sole_difference(template: Sequence[str], tokens: Sequence[str], wildcard: str) -> int | None:
+    """The one position where the line has another token than the template's (not a
+    wildcard); None unless there is exactly one."""
+    same, wildcards = _agreement(template, tokens, wildcard)
+    if len(template) - same - wildcards != 1:
+        return None
     pairs = enumerate(zip(template, tokens, strict=True))
-    return [i for i, (have, new) in pairs if have != new and have != wildcard]
+    return next(i for i, (have, new) in pairs if have != new and have != wildcard)
 
 
 def _covers(template: tuple[str, ...], narrower: tuple[str, ...], wildcard: str) -> bool:

@@ -2,8 +2,10 @@
 
     python -m tests.benchmarks.mining [--before REV] [--repeat 3]
 
-Mines the 14 Loghub samples (28,000 lines) and the bundled sample's messages, best of
-`--repeat`, in one run: plain Drain3 (default configuration, no masking) as the
+Mines the 14 Loghub samples (28,000 lines), the bundled sample's messages, and two
+sets of lines new to a miner (10,000 each of `tests.benchmarks.untuned`'s free text and
+stack traces, which are compared with every template of their leaf), best of `--repeat`,
+in one run: plain Drain3 (default configuration, no masking) as the
 baseline; the miner as it was at git revision `--before` (loaded from git into a
 temporary package); this miner, and this miner with its two caches turned off. Then
 masking alone: the rules one after another (as shipped) against one alternation regex.
@@ -21,17 +23,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from random import Random
 
 from pipeline.entry import LogEntry
 from pipeline.parsing import read_input
 from pipeline.templates import LogMasker, TemplateMiner
 from pipeline.templates.masking import DEFAULT_RULES
+from tests.benchmarks.untuned import WORKLOADS
 from tests.pipeline.grouping import stock_drain3
 from tests.pipeline.loghub import REPO_ROOT, load_all
 from workers import sample
 
 BEFORE = "f8aea97"  # main before the miner learned to generalize
 PACKAGE = "pipeline/templates"
+NOVEL_LINES = ("free-text", "stack-traces")
 
 
 def _old_miner(revision: str, into: Path) -> type:
@@ -110,7 +115,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old = _old_miner(args.before, Path(tmp))
         sets = {"Loghub 14 x 2k": [m for log in load_all() for m in log.messages],
-                "bundled sample": _sample_messages()}
+                "bundled sample": _sample_messages(),
+                **{name: [text for _, text, _ in WORKLOADS[name](10_000, Random(3))]
+                   for name in NOVEL_LINES}}
         miners: dict[str, Callable[[list[str]], object]] = {
             "plain Drain3 (baseline)": _plain_drain3,
             f"miner at {args.before} (before)": lambda ms: old(20_000).mine_many(

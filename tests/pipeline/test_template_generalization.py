@@ -8,10 +8,13 @@ import string
 from collections.abc import Iterator
 
 import pytest
-from drain3.drain import Node
+from drain3.drain import Drain, LogCluster, Node
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipeline.templates import DEFAULT_SETTINGS, LogMasker, TemplateChange, TemplateMiner
-from pipeline.templates.drain import ParameterDrain
+from pipeline.templates.drain import ParameterDrain, _sole_difference
+from pipeline.templates.masking import PLACEHOLDERS
 from tests.pipeline.loghub import load_all
 
 LEAF_LIMIT = DEFAULT_SETTINGS.leaf_limit
@@ -149,3 +152,48 @@ def _leaves(node: Node) -> Iterator[Node]:
 
 def _live(drain: ParameterDrain, leaf: Node) -> int:
     return sum(1 for cluster_id in leaf.cluster_ids if cluster_id in drain.id_to_cluster)
+
+
+TOKENS = ["<*>", "<NUM>", "<IP>", "<DURATION>", "<ID>", "GET", "200", "ok"]
+
+
+def _similarity_by_position(template: tuple[str, ...], line: list[str],
+                            include_params: bool) -> tuple[float, int]:
+    """Rules 1 and 2 as the module states them, one position at a time."""
+    similar = params = 0
+    for have, new in zip(template, line, strict=True):
+        if have == "<*>":
+            params += 1
+        elif have == new or (have in PLACEHOLDERS and new in PLACEHOLDERS):
+            similar += 1
+    return (similar + params if include_params else similar) / len(template), params
+
+
+@given(st.data())
+def test_similarity_counts_what_each_position_says(data: st.DataObject) -> None:
+    width = data.draw(st.integers(1, 12))
+    template = tuple(data.draw(st.lists(st.sampled_from(TOKENS), min_size=width,
+                                        max_size=width)))
+    line = data.draw(st.lists(st.sampled_from(TOKENS), min_size=width, max_size=width))
+    drain = ParameterDrain(variable_after=6, leaf_limit=100)
+    for include_params in (True, False):
+        assert drain.get_seq_distance(template, line, include_params) == \
+            _similarity_by_position(template, line, include_params)
+    differ = [i for i, (have, new) in enumerate(zip(template, line, strict=True))
+              if have != new and have != "<*>"]
+    assert _sole_difference(template, line, "<*>") == (differ[0] if len(differ) == 1 else None)
+
+
+@given(st.lists(st.lists(st.sampled_from(TOKENS), min_size=6, max_size=6), min_size=1,
+                max_size=12),
+       st.lists(st.sampled_from(TOKENS), min_size=6, max_size=6),
+       st.sampled_from([0.0, 0.5, 0.87]))
+def test_the_best_match_is_drains_best_match(templates: list[list[str]], line: list[str],
+                                             threshold: float) -> None:
+    drain = ParameterDrain(variable_after=6, leaf_limit=100)
+    ids = list(range(1, len(templates) + 1))
+    for cluster_id, tokens in zip(ids, templates, strict=True):  # ties and all
+        drain.id_to_cluster[cluster_id] = LogCluster(tokens, cluster_id)
+    for include_params in (True, False):
+        assert drain.fast_match(ids, line, threshold, include_params) is \
+            Drain.fast_match(drain, ids, line, threshold, include_params)
