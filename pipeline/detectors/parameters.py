@@ -224,7 +224,8 @@ class ParameterDetector:
             key = r.key
             counts = added.get(key)
             if counts is None:
-                counts, units[key], seen[key] = added.setdefault(key, {}), r.unit, 0
+                counts = added[key] = {}
+                units[key], seen[key] = r.unit, 0
             seen[key] += 1
             bucket = _bucket(r.value)
             counts[bucket] = counts.get(bucket, 0.0) + (self.outlier_weight if excess else 1.0)
