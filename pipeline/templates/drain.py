@@ -50,13 +50,15 @@ class ParameterDrain(Drain):
 
     def add(self, tokens: list[str]) -> DrainResult:
         """Learns from one tokenized line; `Drain.add_log_message` with the rules above."""
-        cluster = self.tree_search(self.root_node, tokens, self.sim_th, True)
+        leaf = self._leaf(tokens)  # Drain's `tree_search`, walked once for every rule
+        cluster = None if leaf is None else self.fast_match(
+            leaf.cluster_ids, tokens, self.sim_th, True)
         absorbed: tuple[int, ...] = ()
-        leaf = self._leaf(tokens) if cluster is None else None
-        if leaf is not None and self.variable_after > 1 and len(tokens) >= 2:
-            cluster, absorbed = self._merge_varied(leaf, tokens)
-        if cluster is None and leaf is not None and self._full(leaf):
-            cluster = self.fast_match(leaf.cluster_ids, tokens, 0.0, True)  # the likest
+        if cluster is None and leaf is not None:
+            if self.variable_after > 1 and len(tokens) >= 2:
+                cluster, absorbed = self._merge_varied(leaf, tokens)
+            if cluster is None and self._full(leaf):
+                cluster = self.fast_match(leaf.cluster_ids, tokens, 0.0, True)  # the likest
         if cluster is None:
             self.clusters_counter += 1
             cluster = LogCluster(tokens, self.clusters_counter)
@@ -68,7 +70,7 @@ class ParameterDrain(Drain):
         if template != cluster.log_template_tokens:
             cluster.log_template_tokens = template
             change = "cluster_template_changed"
-            absorbed += self._absorb_covered(cluster, self._leaf(tokens) if leaf is None else leaf)
+            absorbed += self._absorb_covered(cluster, leaf)
         cluster.size += 1
         self.id_to_cluster[cluster.cluster_id]  # touch: Drain's LRU order
         return DrainResult(cluster, change, absorbed)
