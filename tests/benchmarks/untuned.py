@@ -25,15 +25,13 @@ the batches and templates the run ended with, and peak RSS.
 from __future__ import annotations
 
 import argparse
-import json
 import string
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from random import Random
 
-from tests.benchmarks.embedded import START_NS, _measure
+from tests.benchmarks.embedded import START_NS, _entry, _measure
 
 PREFIXES = {"search": "search query received:", "chat": "message from user:"}
 
@@ -103,17 +101,6 @@ def write_workload(path: Path, name: str, lines: int, seed: int) -> None:
     with path.open("w") as out:
         for service, text, ts in WORKLOADS[name](lines, rng):
             out.write(_entry(service, text, ts, rng) + "\n")
-
-
-def _entry(service: str, text: str, ts: int, rng: Random) -> str:
-    seconds, nanos = divmod(ts, 10**9)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
-    return json.dumps({
-        "insertId": f"{rng.getrandbits(64):016x}", "textPayload": text, "timestamp": stamp,
-        "severity": "INFO", "logName": "projects/acme-prod/logs/stdout",
-        "resource": {"type": "k8s_container", "labels": {
-            "project_id": "acme-prod", "namespace_name": "bench", "container_name": service}},
-    })
 
 
 def main() -> None:
