@@ -2,14 +2,14 @@
 
 A message is acked only once the batch that carries it is recorded in the database (or
 failed for good and kept as dead letters); a dead letter, once stored. Until then the
-message stays leased (the client extends its lease up to `max_lease_duration`, and its
-flow control bounds how many are held), so Pub/Sub keeps the only durable copy: Redis
+message stays leased (its lease is renewed for up to `record_timeout_s` and a minute, and
+at most `max_outstanding` are held), so Pub/Sub keeps the only durable copy: Redis
 may lose a queued batch, and the message comes back. A batch not recorded in time is
 nacked and redelivered; the database counts each delivery once, however it is regrouped.
 
 When the broker is full or away, or the database away, closed batches and dead letters
 wait here and pulling pauses; each outage is logged once when it starts and once when it
-ends. One thread owns the batcher: the pull callback only queues messages.
+ends. One thread owns the batcher: the stream's thread only queues messages.
 """
 
 from __future__ import annotations
@@ -18,19 +18,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import google.cloud.pubsub_v1 as pubsub_v1  # "from google.cloud import" trips mypy
-from google.cloud.pubsub_v1.subscriber.futures import StreamingPullFuture
-from google.cloud.pubsub_v1.subscriber.message import Message
 
 from observability.metrics import get_metrics
 from pipeline.batch import Batch, Batcher, BatchLimits
 from pipeline.ingest import Ingest, keep_rejections
 from pipeline.parsing import Rejection, parse_pubsub_message
 from pipeline.storage import Store
-from workers.pubsub_scheduler import InlineScheduler
+from workers.pubsub_stream import PullStream, ReceivedMessage
 from workers.settling import Dependency, Unrecorded
 
 log = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ SAMPLE_DEPTH_EVERY_S = 5.0  # how often the broker queue's depth is sampled for 
 class IngestConfig:
     subscription: str
     limits: BatchLimits = field(default_factory=BatchLimits)
-    max_outstanding: int = 20_000  # Pub/Sub flow control: messages held but not acked
+    max_outstanding: int = 20_000  # flow control: messages held, neither acked nor nacked
     max_queue_depth: int = 2000  # batches waiting in the broker before we stop sending
     max_entry_bytes: int = 262_144
     record_timeout_s: float = 120.0  # a batch not recorded by then: nack, Pub/Sub redelivers
@@ -77,15 +75,14 @@ class PubSubIngest:
         queue_depth: Callable[[], int],
     ) -> None:
         self.config = config
-        self._subscriber = subscriber
         self._store = store
         self._enqueue = enqueue
         self._queue_depth = queue_depth
-        self._inbox: queue.Queue[Message] = queue.Queue()
-        self._held: dict[int, Message] = {}  # id(item) -> its message, until batched
-        self._unsent: list[tuple[Batch, list[Message]]] = []  # closed, not in the broker yet
-        self._unstored: list[tuple[Rejection, Message]] = []  # dead letters not stored yet
-        self._unrecorded: Unrecorded[Message] = Unrecorded(config.record_timeout_s)
+        self._inbox: queue.Queue[ReceivedMessage] = queue.Queue()
+        self._held: dict[int, str] = {}  # id(item) -> its message's ack id, until batched
+        self._unsent: list[tuple[Batch, list[str]]] = []  # closed, not in the broker yet
+        self._unstored: list[tuple[Rejection, str]] = []  # dead letters not stored yet
+        self._unrecorded: Unrecorded[str] = Unrecorded(config.record_timeout_s)
         self._broker = Dependency("broker", log)
         self._database = Dependency("database", log)
         self._checked_at = 0.0
@@ -95,6 +92,12 @@ class PubSubIngest:
         self._closing = False
         self.ingest = Ingest(Batcher(config.limits), self._ship, self._dead_letter, source="pubsub")
         self.counts = IngestCounts()
+        self._stream = PullStream(
+            subscriber, config.subscription, self._receive,
+            max_outstanding=config.max_outstanding,
+            # Leases are kept alive while a batch waits for its record, and a little longer.
+            max_lease_s=config.record_timeout_s + 60, log=log,
+        )
 
     def stop(self) -> None:
         """Asks `run` to finish: open batches are sent and waited for, the rest nacked."""
@@ -102,21 +105,13 @@ class PubSubIngest:
 
     def run(self) -> None:
         """Pulls until `stop()`; raises when the stream fails for good (e.g. no subscription)."""
-        flow = pubsub_v1.types.FlowControl(
-            max_messages=self.config.max_outstanding,
-            # Leases are kept alive while a batch waits for its record, and a little longer.
-            max_lease_duration=self.config.record_timeout_s + 60,
-        )
-        future = self._subscriber.subscribe(
-            self.config.subscription, self._receive, flow_control=flow,
-            scheduler=InlineScheduler(),  # `_receive` only queues the message
-        )
+        self._stream.start()
         log.info("ingest started", extra={"subscription": self.config.subscription})
         try:
-            while not self._stop.is_set() and not future.done():
+            while not self._stop.is_set() and self._stream.failure is None:
                 self._step()
         finally:
-            self._shutdown(future)
+            self._shutdown()
 
     def _step(self) -> None:
         self._send()
@@ -146,14 +141,16 @@ class PubSubIngest:
             except Exception as error:
                 self._broker.failed(error)
 
-    def _receive(self, message: Message) -> None:
-        """The pull callback (client threads): queue it, or hand it back once closing."""
+    def _receive(self, received: Sequence[ReceivedMessage]) -> None:
+        """A response of the stream (its thread): queue its messages, or hand them back
+        once closing."""
         with self._gate:
             if not self._closing:
-                self._inbox.put(message)
+                for message in received:
+                    self._inbox.put(message)
                 return
-            self.counts.released += 1
-        message.nack()
+            self.counts.released += len(received)
+        self._stream.nack([message.ack_id for message in received])
 
     def _drain(self, timeout: float, limit: int = 500) -> None:
         """Takes what has arrived until something has to wait, at most `limit` messages."""
@@ -166,9 +163,11 @@ class PubSubIngest:
         except queue.Empty:
             return
 
-    def _take(self, message: Message) -> None:
+    def _take(self, received: ReceivedMessage) -> None:
         self.counts.received += 1
-        publish_ns = int(message.publish_time.timestamp() * 1e9) if message.publish_time else None
+        message = received.message
+        publish_ns = (message.publish_time.ToNanoseconds()
+                      if message.HasField("publish_time") else None)
         item = parse_pubsub_message(
             message.data,
             message.attributes,  # read with `get` only: no copy into a dict
@@ -176,7 +175,7 @@ class PubSubIngest:
             publish_ns,
             max_bytes=self.config.max_entry_bytes,
         )
-        self._held[id(item)] = message
+        self._held[id(item)] = received.ack_id
         self.ingest.feed(item, time.monotonic())
 
     def _ship(self, batch: Batch) -> None:
@@ -239,24 +238,23 @@ class PubSubIngest:
                                "timeout_s": self.config.record_timeout_s})
             self._settle(messages, ok=False)
 
-    def _settle(self, messages: list[Message], *, ok: bool) -> None:
-        settle = Message.ack if ok else Message.nack
-        for message in messages:
-            settle(message)
+    def _settle(self, messages: list[str], *, ok: bool) -> None:
+        """Acks (or nacks) these messages, by their ack ids."""
         if ok:
+            self._stream.ack(messages)
             self.counts.acked += len(messages)
         else:
+            self._stream.nack(messages)
             self.counts.nacked += len(messages)
 
-    def _shutdown(self, future: StreamingPullFuture) -> None:
-        # Settle everything while the client can still send acks, then close the stream
-        # (which flushes them). Late arrivals are handed back, not left to expire.
+    def _shutdown(self) -> None:
+        # Settle everything while the stream can still send acks, then close it (which
+        # flushes them). Late arrivals are handed back, not left to expire.
         with self._gate:
             self._closing = True
             released = [self._inbox.get_nowait() for _ in range(self._inbox.qsize())]
             self.counts.released += len(released)
-        for message in released:
-            message.nack()
+        self._stream.nack([message.ack_id for message in released])
         self.ingest.close()
         deadline = time.monotonic() + self.config.shutdown_wait_s
         while (self._unsent or self._unstored or len(self._unrecorded)) and (
@@ -269,10 +267,7 @@ class PubSubIngest:
         self._settle([m for _, ms in self._unsent for m in ms], ok=False)
         self._settle([m for _, m in self._unstored], ok=False)
         self._settle(self._unrecorded.take_all(), ok=False)
-        future.cancel()
-        try:
-            future.result(timeout=30)
-        except Exception as error:
-            if not self._stop.is_set():
-                raise RuntimeError("the Pub/Sub stream failed") from error
+        self._stream.close()
+        if self._stream.failure is not None and not self._stop.is_set():
+            raise RuntimeError("the Pub/Sub stream failed") from self._stream.failure
         log.info("ingest stopped", extra={"counts": self.counts})

@@ -83,6 +83,10 @@ class Dependency:
         """Whether to try it now: it is up, or its pause is over."""
         return not self.down or self._clock() >= self._retry_at
 
+    def pause_s(self) -> float:
+        """How long until the next try."""
+        return max(0.0, self._retry_at - self._clock())
+
     def failed(self, error: BaseException) -> None:
         now = self._clock()
         if not self.down:
