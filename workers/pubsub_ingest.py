@@ -269,5 +269,5 @@ class PubSubIngest:
         self._settle(self._unrecorded.take_all(), ok=False)
         self._stream.close()
         if self._stream.failure is not None and not self._stop.is_set():
-            raise RuntimeError("the Pub/Sub stream failed") from self._stream.failure
+            raise self._stream.failure  # the service's own words: no such subscription, ...
         log.info("ingest stopped", extra={"counts": self.counts})

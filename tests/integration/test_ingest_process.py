@@ -109,3 +109,15 @@ def test_a_batch_lost_in_the_broker_is_nacked_and_delivered_again(
     assert ledger(fleet.database_url)[2] == ENTRIES
     (outcomes,) = query(fleet.database_url, "SELECT count(*) FROM entry_outcomes")
     assert outcomes[0] == ENTRIES
+
+
+def test_a_missing_subscription_ends_the_ingest_with_the_services_words(
+    fleet: FleetConfig, pubsub: PubSubStandIn,
+) -> None:
+    env = {**fleet.env(), "PUBSUB_EMULATOR_HOST": pubsub.host}
+    missing = "projects/logwarden-test/subscriptions/missing"
+    command = [str(Path(sys.executable).parent / "logwarden"), "ingest", "--subscription", missing]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"logwarden: Google Cloud refused a call: NotFound: '{missing}'")
