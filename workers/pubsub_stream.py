@@ -31,6 +31,7 @@ STREAM_ACK_DEADLINE_S = 60  # a delivered message's lease, renewed while it is h
 RENEW_EVERY_S = 10.0  # how often the leases of held messages are renewed
 HEARTBEAT_S = 30.0  # an empty request this often keeps a quiet stream open
 SETTLE_CHUNK = 1000  # ack ids per Acknowledge or ModifyAckDeadline request
+MAX_OUTSTANDING_BYTES = 100 * 2**20  # held messages' data at most (the library's default)
 QUIET_REOPEN_AFTER_S = 10.0  # a stream that lived this long ended normally: reopen at once
 # The stream cannot work: no such subscription, no right to it, a malformed name.
 FATAL = (gexc.NotFound, gexc.PermissionDenied, gexc.InvalidArgument, gexc.Unauthenticated,
@@ -41,28 +42,33 @@ _PullResponse: Any = types.StreamingPullResponse
 
 
 class Leases:
-    """Ack ids held (delivered, neither acked nor nacked), with when each arrived."""
+    """Ack ids held (delivered, neither acked nor nacked): when each arrived, its size."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._since: dict[str, float] = {}
+        self._since: dict[str, tuple[float, int]] = {}
+        self.bytes = 0
 
-    def add(self, ack_ids: Sequence[str], now: float) -> None:
+    def add(self, sizes: dict[str, int], now: float) -> None:
         with self._lock:
-            self._since.update(dict.fromkeys(ack_ids, now))
+            for ack_id, size in sizes.items():
+                self._since[ack_id] = (now, size)
+                self.bytes += size
 
     def drop(self, ack_ids: Sequence[str]) -> None:
         with self._lock:
             for ack_id in ack_ids:
-                self._since.pop(ack_id, None)
+                held = self._since.pop(ack_id, None)
+                if held is not None:
+                    self.bytes -= held[1]
 
     def renewable(self, now: float, max_lease_s: float) -> list[str]:
         """The ack ids to renew; those held longer than `max_lease_s` are let go (Pub/Sub
         delivers them again, and the database counts each delivery once)."""
         with self._lock:
-            expired = [a for a, since in self._since.items() if now - since > max_lease_s]
+            expired = [a for a, (since, _) in self._since.items() if now - since > max_lease_s]
             for ack_id in expired:
-                del self._since[ack_id]
+                self.bytes -= self._since.pop(ack_id)[1]
             return list(self._since)
 
     def __len__(self) -> int:
@@ -71,7 +77,8 @@ class Leases:
 
 class PullStream:
     """Delivers a subscription's messages to `deliver`, a response at a time, holding no
-    more than `max_outstanding` unsettled; `failure` is set when the stream cannot work."""
+    more than `max_outstanding` unsettled (nor more than MAX_OUTSTANDING_BYTES of data);
+    `failure` is set when the stream cannot work."""
 
     def __init__(
         self,
@@ -153,20 +160,26 @@ class PullStream:
         try:
             for response in self._call:
                 received = _PullResponse.pb(response).received_messages
-                self._leases.add([r.ack_id for r in received], time.monotonic())
+                self._leases.add({r.ack_id: len(r.message.data) for r in received},
+                                 time.monotonic())
                 self._pubsub.ok()
                 self._deliver(received)
-                while len(self._leases) >= self._max_outstanding and not self._closing.is_set():
+                while self._full() and not self._closing.is_set():
                     time.sleep(0.05)  # the service holds the rest back too (the first request)
         finally:
             ended.set()
             self._call = None
+
+    def _full(self) -> bool:
+        leases = self._leases
+        return len(leases) >= self._max_outstanding or leases.bytes >= MAX_OUTSTANDING_BYTES
 
     def _requests(self, ended: threading.Event) -> Iterator[Any]:
         yield types.StreamingPullRequest(
             subscription=self._subscription,
             stream_ack_deadline_seconds=STREAM_ACK_DEADLINE_S,
             max_outstanding_messages=self._max_outstanding,
+            max_outstanding_bytes=MAX_OUTSTANDING_BYTES,
             client_id=self._client_id,
         )
         while not ended.wait(HEARTBEAT_S) and not self._closing.is_set():

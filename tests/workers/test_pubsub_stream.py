@@ -109,6 +109,18 @@ def test_flow_control_holds_no_more_than_max_outstanding(
     received.wait_for(240)
 
 
+def test_the_stream_is_not_read_while_the_held_data_reaches_its_limit(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pubsub_stream, "MAX_OUTSTANDING_BYTES", 100)
+    stream, received = start()
+    first = received.wait_for(50)  # one response of the stand-in: 50 messages, 140 bytes
+    time.sleep(1.0)
+    assert len(received.messages) == 50
+    stream.ack([ack_id for ack_id, _ in first])
+    received.wait_for(100)
+
+
 @pytest.mark.parametrize("standin", [{"max_ack_deadline": 1.0}], indirect=True)
 def test_held_messages_keep_their_leases_until_max_lease_then_come_back(
     standin: PubSubStandIn, start: Start, monkeypatch: pytest.MonkeyPatch
