@@ -95,7 +95,6 @@ class PullStream:
         self._deliver = deliver
         self._max_outstanding = max_outstanding
         self._max_lease_s = max_lease_s
-        self._log = log
         self._leases = Leases()
         self._settles: queue.Queue[tuple[list[str], int] | None] = queue.Queue()
         self._closing = threading.Event()

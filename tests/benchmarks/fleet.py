@@ -5,7 +5,7 @@
 Needs Postgres and Redis on 127.0.0.1 (as the tests do). Everything runs as it does in
 production, on this machine: the Pub/Sub stand-in (gRPC, in this process) receives
 `--rate` entries a second for `--seconds`; `logwarden ingest` (its own process, the real
-streaming-pull client) batches them for `--workers` Celery prefork worker processes on
+client library's StreamingPull) batches them for `--workers` Celery prefork worker processes on
 Redis, which record them in Postgres. Among the entries, probes are planted at known
 publish times: a line the out-of-memory rule reports, in a busy stream. Printed, all from
 this run:
