@@ -1,5 +1,5 @@
-"""Shared database fixtures: empty databases (SQLite file, throwaway Postgres database),
-and migrated ones shared by a module and emptied before each test (much faster).
+"""Shared fixtures: empty databases (SQLite file, throwaway Postgres database), migrated
+ones shared by a module and emptied before each test (much faster), and a Pub/Sub stand-in.
 
 Postgres is expected on 127.0.0.1:5432 (trust auth, user `postgres`); set
 LOGWARDEN_TEST_POSTGRES to a server's admin URL to use another. When it is down,
@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 import migrations
 from pipeline.storage import METADATA, make_engine
+from tests.standins.pubsub import PubSubStandIn
 
 ADMIN_URL = os.environ.get(
     "LOGWARDEN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -101,3 +102,14 @@ def migrated_db_url(_module_database: str) -> str:
     finally:
         engine.dispose()
     return _module_database
+
+
+@pytest.fixture
+def standin(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PubSubStandIn]:
+    """The gRPC Pub/Sub stand-in, for clients built in the test (PUBSUB_EMULATOR_HOST);
+    parametrize it indirectly with PubSubStandIn's keywords."""
+    with PubSubStandIn(**getattr(request, "param", {})) as server:
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", server.host)
+        yield server

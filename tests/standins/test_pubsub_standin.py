@@ -24,15 +24,6 @@ Clients = tuple[PublisherClient, SubscriberClient]
 
 
 @pytest.fixture
-def standin(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[PubSubStandIn]:
-    with PubSubStandIn(**getattr(request, "param", {})) as server:
-        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", server.host)
-        yield server
-
-
-@pytest.fixture
 def clients(standin: PubSubStandIn) -> Iterator[Clients]:
     with PublisherClient() as publisher, SubscriberClient() as subscriber:
         publisher.create_topic(name=TOPIC)

@@ -42,15 +42,6 @@ class Received:
 
 
 @pytest.fixture
-def standin(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[PubSubStandIn]:
-    with PubSubStandIn(**getattr(request, "param", {})) as server:
-        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", server.host)
-        yield server
-
-
-@pytest.fixture
 def subscriber(standin: PubSubStandIn) -> Iterator[SubscriberClient]:
     with PublisherClient() as publisher, SubscriberClient() as client:
         publisher.create_topic(name=TOPIC)
