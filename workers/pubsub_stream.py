@@ -190,11 +190,11 @@ class PullStream:
             try:
                 item = self._settles.get(timeout=max(0.0, renew_at - time.monotonic()))
             except queue.Empty:
-                item = ([], 0)
-            if item is None:
-                return
-            ack_ids, deadline = item
-            self._send(ack_ids, deadline)
+                pass  # time to renew
+            else:
+                if item is None:
+                    return
+                self._send(*item)
             if time.monotonic() >= renew_at and not self._closing.is_set():
                 self._send(self._leases.renewable(time.monotonic(), self._max_lease_s),
                            STREAM_ACK_DEADLINE_S)
