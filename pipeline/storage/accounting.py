@@ -60,10 +60,12 @@ def known(
 # On Postgres, one statement of constant text whatever the batch's size, so psycopg
 # converts it once per process: a list of marks as long as the batch has more parameters
 # than psycopg keeps a converted statement for, so it was converted again for every batch.
+# The arrays travel in binary (`%b`): psycopg writes a text array's quoting and escapes
+# in Python, element by element, at 3-4 times the CPU of the binary form.
 _KNOWN_ARRAYS = (f"SELECT delivery_id, insert_key FROM {OUTCOMES.name} "
-                 "WHERE delivery_id = ANY(%s::text[]) "
+                 "WHERE delivery_id = ANY(%b::text[]) "
                  f"UNION ALL SELECT delivery_id, insert_key FROM {OUTCOMES.name} "
-                 "WHERE insert_key = ANY(%s::text[])")
+                 "WHERE insert_key = ANY(%b::text[])")
 
 
 def _known_as_arrays(conn: Connection, delivery_ids: Collection[str],
@@ -122,8 +124,9 @@ def add_outcomes(
 _COLUMNS = "(delivery_id, batch_id, outcome, insert_key, created_at)"
 # One statement of constant text whatever the batch's size, so psycopg prepares it once per
 # connection; unnest reads the arrays out in their order, which keeps the rows sorted.
+# The arrays travel in binary, as `_KNOWN_ARRAYS`'s.
 _INSERT_ARRAYS = (f"INSERT INTO {OUTCOMES.name} {_COLUMNS} "
-                  "SELECT d, %s, o, k, %s FROM unnest(%s::text[], %s::text[], %s::text[]) "
+                  "SELECT d, %s, o, k, %s FROM unnest(%b::text[], %b::text[], %b::text[]) "
                   "AS t(d, o, k)")
 
 

@@ -185,6 +185,21 @@ def test_every_outcome_row_of_a_large_batch_is_written_and_a_clash_anywhere_writ
     assert store.audit(since).total == 1203
 
 
+def test_ids_holding_quotes_braces_commas_and_other_scripts_are_written_and_found_as_given(
+    store: Store,
+) -> None:
+    """Insert ids come from the logging client: whatever characters they hold, each row
+    keeps its own (nothing split or unescaped on the way to the database's arrays)."""
+    odd = ['a"b', "c\\d", "{e,f}", "g h", "NULL", "", "é漢字", "x'y", "[1]"]
+    outcomes = [EntryOutcome(f"m{i}:{text}", Outcome.PROCESSED, f"k:{text}")
+                for i, text in enumerate(odd)]
+    outcomes.append(EntryOutcome("m-dup", Outcome.DUPLICATE))  # no insert key: NULL
+    record(store, "odd", outcomes)
+    deliveries = {o.delivery_id for o in outcomes}
+    keys = {o.insert_key for o in outcomes if o.insert_key is not None}
+    assert store.known_entries(deliveries | {"m-other"}, keys | {"k:other"}) == (deliveries, keys)
+
+
 @pytest.mark.integration
 def test_the_known_entries_read_looks_up_the_indexes_before_postgres_has_statistics(
     pg_url: str,
