@@ -340,6 +340,9 @@ def _pattern(template: str) -> Pattern:
 
 
 def _number(text: str, written_after: str = "") -> tuple[float, str] | None:
+    if text.isdecimal() and len(text) <= 12:  # digits alone (most of what is read): no regex
+        unit = _UNITS.get(written_after.lower())
+        return None if unit is None else (float(text) * unit[1], unit[0])
     match = _NUMBER.match(text)
     unit = _UNITS.get((match[2] or written_after).lower()) if match else None
     if match is None or unit is None:

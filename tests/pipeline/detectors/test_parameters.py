@@ -7,6 +7,10 @@ import random
 import re
 import tracemalloc
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.detectors import parameters
 from pipeline.detectors.base import inherit_slots
 from pipeline.detectors.parameters import ParameterDetector, read_numbers
 from tests.pipeline.detectors.factory import entry, mined
@@ -142,3 +146,15 @@ def test_lines_of_many_numbers_are_kept_within_a_bound():
     assert counts == [25_000] * 11
     # Kept by count alone, the 5,500 lines' readings took more than 40 MB.
     assert held < 12 * 2**20, f"{held:,} bytes held after reading {sum(counts):,} numbers"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="0123456789\u0661\u0662\u00b2\u00bd.-+=:,;()[]msµ%kbKB_x", max_size=16),
+       st.sampled_from(["", "ms", "MS", "seconds", "kb", "frames"]))
+def test_digits_alone_are_read_as_the_number_pattern_reads_them(text, written_after):
+    """The short cut for a token of digits alone gives what the pattern gives: the same
+    value and unit, or nothing (more than twelve digits, a unit the table lacks)."""
+    match = parameters._NUMBER.match(text)
+    unit = parameters._UNITS.get((match[2] or written_after).lower()) if match else None
+    expected = None if match is None or unit is None else (float(match[1]) * unit[1], unit[0])
+    assert parameters._number(text, written_after) == expected
