@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime
 
 import psycopg
 
 import migrations
-from pipeline.storage import accounting
+from pipeline.storage import accounting, make_engine
 from tests.benchmarks.fleet_counts import backend_cpu, backend_cpu_since
 from tests.conftest import throwaway_pg_database
 
@@ -33,7 +34,7 @@ WAYS = {
 }
 
 
-def batch(entries: int) -> tuple[list[str], list[str], list[str]]:
+def batch(entries: int) -> tuple[list[str], list[str], list[str | None]]:
     """Delivery ids, outcomes and insert keys as the ingest makes them; a fifth are
     duplicates, without an insert key."""
     deliveries = [f"{uuid.uuid4().int % 10**16}" for _ in range(entries)]
@@ -41,7 +42,7 @@ def batch(entries: int) -> tuple[list[str], list[str], list[str]]:
         None if i % 5 == 0 else f"projects/acme/logs/stdout|{uuid.uuid4().hex[:16]}"
         for i in range(entries)]
     outcomes = ["duplicate" if k is None else "processed" for k in keys]
-    return deliveries, outcomes, keys  # type: ignore[return-value]
+    return deliveries, outcomes, keys
 
 
 def run(conn: psycopg.Connection, url: str, way: str, batches: int, entries: int
@@ -54,7 +55,7 @@ def run(conn: psycopg.Connection, url: str, way: str, batches: int, entries: int
     started = time.process_time()
     for deliveries, outcomes, keys in work:
         with conn.cursor() as cursor:
-            cursor.execute(known, (deliveries, [k for k in keys if k]), prepare=False)
+            cursor.execute(known, (deliveries, [k for k in keys if k is not None]), prepare=False)
             cursor.fetchall()
             cursor.execute(insert, (uuid.uuid4().hex, datetime.now(UTC), deliveries,
                                     outcomes, keys))
@@ -72,14 +73,17 @@ def main() -> None:
     totals = {way: [0.0, 0.0] for way in WAYS}
     with throwaway_pg_database() as url:
         migrations.upgrade(url)
-        dsn = url.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(dsn) as conn:
+        engine = make_engine(url)  # the connection a worker's store makes
+        with closing(engine.raw_connection()) as raw:
+            conn = raw.driver_connection
+            assert isinstance(conn, psycopg.Connection)
             run(conn, url, "binary", 10, args.entries)  # first connections, the first plans
             for n in range(args.rounds):  # each way first in every other round
                 for way in sorted(WAYS, reverse=bool(n % 2)):
                     client, server = run(conn, url, way, args.batches, args.entries)
                     totals[way][0] += client
                     totals[way][1] += server
+        engine.dispose()
     count = args.rounds * args.batches
     print(f"{count:,} batches of {args.entries} entries each way, in {args.rounds} rounds")
     print("| arrays sent as | client CPU ms a batch | server CPU ms a batch |")
