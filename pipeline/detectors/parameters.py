@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -68,8 +69,9 @@ _SPACED_DURATION = re.compile(
 )
 BUCKETS_PER_E = 4  # a bucket spans a factor of e^(1/4), about 1.28
 # The template's token count, and per token holding a placeholder: its index, its regex
-# and the unit the template writes after it ("took <*> ms"), if any.
-Slot = tuple[int, re.Pattern[str], str]
+# (None when the token is the placeholder alone: the whole token is its value) and the
+# unit the template writes after it ("took <*> ms"), if any.
+Slot = tuple[int, re.Pattern[str] | None, str]
 Pattern = tuple[int, tuple[Slot, ...]]
 Number = tuple[str, float, str]  # slot key, value, unit
 
@@ -298,10 +300,13 @@ def _read_slots(template_id: str, template: str, message: str) -> tuple[Number, 
     found = []
     for (position, regex, unit), keys in zip(slots, _slot_keys(template_id, template),
                                              strict=True):
-        match = regex.fullmatch(tokens[position])
-        if match is None:
+        if regex is None:
+            texts: Sequence[str] = (tokens[position],)
+        elif (match := regex.fullmatch(tokens[position])) is not None:
+            texts = match.groups()
+        else:
             continue
-        for key, text in zip(keys, match.groups(), strict=True):
+        for key, text in zip(keys, texts, strict=True):
             number = _number(text, unit)
             if number is not None:
                 found.append((key, number[0], number[1]))
@@ -313,7 +318,8 @@ def _slot_keys(template_id: str, template: str) -> tuple[tuple[str, ...], ...]:
     """Per slot of the template, the key of each of its regex's groups: made once, and
     shared by every reading of them."""
     _, slots = _pattern(template)
-    return tuple(tuple(f"{template_id}#{position}.{group}" for group in range(regex.groups))
+    return tuple(tuple(f"{template_id}#{position}.{group}"
+                       for group in range(1 if regex is None else regex.groups))
                  for position, regex, _ in slots)
 
 
@@ -334,7 +340,9 @@ def _pattern(template: str) -> Pattern:
         if len(parts) > 1:
             after = tokens[position + 1].lower().rstrip(",;.") if position + 1 < len(tokens) else ""
             unit = after if after and after in _UNITS and parts[-1] == "" else ""
-            regex = re.compile("(.*?)".join(re.escape(p) for p in parts))
+            # `(.*?)` alone fully matches any token (split() leaves no newline in one).
+            bare = parts == ["", ""]
+            regex = None if bare else re.compile("(.*?)".join(re.escape(p) for p in parts))
             found.append((position, regex, unit))
     return len(tokens), tuple(found)
 

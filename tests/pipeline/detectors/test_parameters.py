@@ -158,3 +158,20 @@ def test_digits_alone_are_read_as_the_number_pattern_reads_them(text, written_af
     unit = parameters._UNITS.get((match[2] or written_after).lower()) if match else None
     expected = None if match is None or unit is None else (float(match[1]) * unit[1], unit[0])
     assert parameters._number(text, written_after) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=12), min_size=1, max_size=4),
+       st.sampled_from(["<NUM>", "<*>", "<DURATION>"]))
+def test_a_token_that_is_a_placeholder_alone_is_read_whole(words, placeholder):
+    """A template token that is one placeholder alone is read without its regex: what a
+    line holds there is read as the regex `(.*?)` would read it, whatever the text (other
+    scripts, control characters, separators str.split() cuts at)."""
+    message = " ".join(words)
+    tokens = message.split()
+    template = " ".join([placeholder] * len(tokens))
+    read = parameters._read_slots("t", template, message)
+    expected = [(f"t#{i}.0", *number) for i, token in enumerate(tokens)
+                if (group := re.fullmatch("(.*?)", token)) is not None
+                and (number := parameters._number(group[1])) is not None]
+    assert list(read) == expected
