@@ -71,6 +71,9 @@ class LogEntry(msgspec.Struct, frozen=True):
     # Which delivery carried it (the Pub/Sub message id, or file:line): a redelivery has
     # the same one, a second copy of the entry (same insert id) has another.
     delivery_id: str = ""
+    # True when the entry named no time of its own (neither timestamp nor receiveTimestamp)
+    # and `timestamp_ns` is a time of its delivery: a second copy would get another one.
+    time_assumed: bool = False
 
     @property
     def delivery_key(self) -> str:
@@ -79,8 +82,14 @@ class LogEntry(msgspec.Struct, frozen=True):
 
     @property
     def insert_key(self) -> str:
-        """What duplicates share: Cloud Logging's insert id, within its project."""
-        return f"{self.project}:{self.insert_id}"
+        """What duplicates share. Cloud Logging's own definition: the same insert id, in
+        the same project, at the same timestamp (another time is another entry). The time
+        leads, so the keys of entries logged together sort together: the database's
+        unique index takes a batch's keys into a few pages, not one page each. An entry
+        whose time was assumed is keyed by its project and insert id alone."""
+        if self.time_assumed:
+            return f"{self.project}:{self.insert_id}"
+        return f"{self.timestamp_ns}:{self.project}:{self.insert_id}"
 
     @property
     def stream_key(self) -> StreamKey:

@@ -93,7 +93,7 @@ def _entry(
     wire = decode_entry(body)
     check_depth(body, wire.json_payload or wire.proto_payload, MAX_DEPTH)
     message, payload = message_and_payload(wire, body)
-    timestamp_ns, received_ns = _times(wire, fallback_ns, receive_ns)
+    timestamp_ns, received_ns, assumed = _times(wire, fallback_ns, receive_ns)
     http = wire.http_request
     resource = wire.resource
     resource_type = (resource.type if resource else "") or "global"
@@ -120,6 +120,7 @@ def _entry(
         http_latency_s=latency_s_of(http.latency) if http else None,
         size=len(data),
         delivery_id=delivery_id,
+        time_assumed=assumed,
     )
 
 
@@ -137,13 +138,16 @@ def _project_and_service(
 
 def _times(
     wire: WireEntry, fallback_ns: int | Callable[[], int | None] | None, receive_ns: int | None
-) -> tuple[int, int | None]:
-    """(timestamp, receive timestamp) of an entry, each with its fallback."""
+) -> tuple[int, int | None, bool]:
+    """(timestamp, receive timestamp) of an entry, each with its fallback, and whether the
+    timestamp is a fallback of its delivery rather than a time the entry holds."""
     received_ns = receive_ns
     if wire.receive_timestamp is not None:
-        received_ns = fallback_ns = _time_field(wire.receive_timestamp, "receiveTimestamp")
+        received_ns = _time_field(wire.receive_timestamp, "receiveTimestamp")
+        if wire.timestamp is None:
+            return received_ns, received_ns, False
     if wire.timestamp is not None:
-        return _time_field(wire.timestamp, "timestamp"), received_ns
+        return _time_field(wire.timestamp, "timestamp"), received_ns, False
     if callable(fallback_ns):
         fallback_ns = fallback_ns()
     if fallback_ns is None:
@@ -151,7 +155,7 @@ def _times(
             RejectReason.BAD_TIMESTAMP,
             "The entry has neither timestamp nor receiveTimestamp, and no receive time was given.",
         )
-    return fallback_ns, received_ns
+    return fallback_ns, received_ns, True
 
 
 def _time_field(value: str, field: str) -> int:

@@ -116,4 +116,5 @@ def _text_entry(
         service=service,
         receive_timestamp_ns=now_ns,
         size=len(data),
+        time_assumed=stamp is None,
     )

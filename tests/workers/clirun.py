@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,10 @@ def logwarden(
         timeout=timeout,
         check=False,
     )
+
+
+def summary_count(output: str, name: str) -> int:
+    """The number on the `name` line of a run's summary ("processed   1,204")."""
+    match = re.search(rf"^{name}\s+([\d,]+)", output, re.MULTILINE)
+    assert match, f"no '{name}' line in:\n{output}"
+    return int(match.group(1).replace(",", ""))

@@ -16,6 +16,7 @@ from google.cloud.logging_v2.types import LogEntry
 
 from tests.standins.cloud_logging import CloudLoggingStandIn
 from tests.standins.pubsub import PubSubStandIn
+from tests.workers.clirun import summary_count
 from workers import sample
 from workers.cli import main
 
@@ -155,10 +156,6 @@ def _fill(logging: CloudLoggingStandIn, entries: list[LogEntry]) -> None:
     logging.entries = sorted(entries, key=lambda e: e.timestamp.timestamp())
 
 
-def _count(output: str, name: str) -> int:
-    return int(re.search(rf"^{name} +(\d+)", output, re.M)[1])  # type: ignore[index]
-
-
 def test_backfill_pages_and_resumes(standins, env, entries, tmp_path):
     _, logging = standins
     labels = tmp_path / "incidents.csv"
@@ -185,13 +182,13 @@ def test_backfill_pages_and_resumes(standins, env, entries, tmp_path):
     first = _invoke(args, env)
     assert first.exit_code == 1, first.output
     assert "Quota exceeded" in first.stderr and "run the same command again" in first.stderr
-    assert _count(first.output, "entries") == 75
+    assert summary_count(first.output, "entries") == 75
     checkpoint = json.loads((tmp_path / "logwarden-backfill.json").read_text())
     assert checkpoint["entries"] == 75 and not checkpoint["complete"]
 
     second = _invoke(args, env)
     assert second.exit_code == 0, second.output
-    assert _count(second.output, "entries") == ENTRIES - 75
+    assert summary_count(second.output, "entries") == ENTRIES - 75
     assert f"backfill complete: {ENTRIES} entries" in second.output
     # ... and scored as `logwarden eval` scores a file: the saved entries, all of them.
     assert re.search(rf"^x.jsonl \(JSON lines\): {ENTRIES} entries", second.output, re.M)
@@ -202,7 +199,7 @@ def test_backfill_pages_and_resumes(standins, env, entries, tmp_path):
     assert len(logging.list_requests) == 4 + 2  # (120 - 75) entries are two pages of 25
 
     third = _invoke(args, env)  # a complete backfill does not read again
-    assert third.exit_code == 0 and _count(third.output, "entries") == 0
+    assert third.exit_code == 0 and summary_count(third.output, "entries") == 0
     assert len(logging.list_requests) == 6
 
     saved = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]
@@ -232,8 +229,9 @@ def test_tail_runs_live_entries_through_the_pipeline(standins, env, entries):
         ["tail", "--filter", "severity>=INFO", "--max-entries", "60", "--seconds", "30"], env
     )
     assert result.exit_code == 0, result.output
-    assert _count(result.output, "entries") == 60
-    assert _count(result.output, "processed") + _count(result.output, "duplicates") == 60
+    assert summary_count(result.output, "entries") == 60
+    counted = (summary_count(result.output, name) for name in ("processed", "duplicates"))
+    assert sum(counted) == 60
     assert logging.tail_requests[0].filter == "severity>=INFO"
     assert list(logging.tail_requests[0].resource_names) == [f"projects/{PROJECT}"]
 
@@ -286,5 +284,5 @@ def test_ctrl_c_ends_a_tail_with_its_summary(standins, env, entries, tmp_path):
         tail.kill()
     assert tail.returncode == 0, err
     assert "Traceback" not in out + err
-    assert _count(out, "entries") == 40
+    assert summary_count(out, "entries") == 40
     assert "all entries accounted for: yes" in out

@@ -4,17 +4,10 @@ would: the second run's entries are counted (as duplicates), never silently drop
 from __future__ import annotations
 
 import gzip
-import re
 from pathlib import Path
 
-from tests.workers.clirun import logwarden
+from tests.workers.clirun import logwarden, summary_count
 from workers import sample
-
-
-def _count(output: str, name: str) -> int:
-    match = re.search(rf"^{name}\s+([\d,]+)", output, re.MULTILINE)
-    assert match, f"no '{name}' line in:\n{output}"
-    return int(match.group(1).replace(",", ""))
 
 
 def test_stdin_fed_twice_is_counted_twice(tmp_path: Path) -> None:
@@ -27,11 +20,10 @@ def test_stdin_fed_twice_is_counted_twice(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     assert "all entries accounted for: yes" in second.stdout
-    assert _count(first.stdout, "processed") > 1000
-    assert _count(second.stdout, "processed") == 0
-    assert _count(second.stdout, "duplicates") == _count(first.stdout, "processed") + _count(
-        first.stdout, "duplicates"
-    )
+    assert summary_count(first.stdout, "processed") > 1000
+    assert summary_count(second.stdout, "processed") == 0
+    first_counted = (summary_count(first.stdout, name) for name in ("processed", "duplicates"))
+    assert summary_count(second.stdout, "duplicates") == sum(first_counted)
 
 
 def _is_text(line: bytes) -> bool:
