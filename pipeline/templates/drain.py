@@ -51,14 +51,18 @@ class ParameterDrain(Drain):
     def add(self, tokens: list[str]) -> DrainResult:
         """Learns from one tokenized line; `Drain.add_log_message` with the rules above."""
         leaf = self._leaf(tokens)  # Drain's `tree_search`, walked once for every rule
-        cluster = None if leaf is None else self.fast_match(
-            leaf.cluster_ids, tokens, self.sim_th, True)
+        # Each template's agreement with the line, worked out once for the rules below
+        # that compare them (up to three passes over a leaf); none changes a template
+        # before the last of them.
+        agreed: dict[int, tuple[int, int]] = {}
+        cluster = None if leaf is None else self._likest(
+            leaf.cluster_ids, tokens, self.sim_th, True, agreed)
         absorbed: tuple[int, ...] = ()
         if cluster is None and leaf is not None:
             if self.variable_after > 1 and len(tokens) >= 2:
-                cluster, absorbed = self._merge_varied(leaf, tokens)
+                cluster, absorbed = self._merge_varied(leaf, tokens, agreed)
             if cluster is None and self._full(leaf):
-                cluster = self.fast_match(leaf.cluster_ids, tokens, 0.0, True)  # the likest
+                cluster = self._likest(leaf.cluster_ids, tokens, 0.0, True, agreed)
         if cluster is None:
             self.clusters_counter += 1
             cluster = LogCluster(tokens, self.clusters_counter)
@@ -80,6 +84,11 @@ class ParameterDrain(Drain):
     ) -> LogCluster | None:
         """Drain's most similar cluster of `cluster_ids` (ties: more wildcards), if it
         reaches `sim_th`. The line's placeholders are found once, not once per template."""
+        return self._likest(cluster_ids, tokens, sim_th, include_params, {})
+
+    def _likest(self, cluster_ids: Sequence[int], tokens: list[str], sim_th: float,
+                include_params: bool, agreed: dict[int, tuple[int, int]]) -> LogCluster | None:
+        """`fast_match`, keeping each template's `_agreement` with the line in `agreed`."""
         places = _placeholder_positions(tokens)
         best, best_similarity, best_params = None, -1.0, -1
         for cluster_id in cluster_ids:
@@ -87,7 +96,8 @@ class ParameterDrain(Drain):
             if cluster is None:
                 continue
             similarity, params = self._similarity(
-                cluster.log_template_tokens, tokens, places, include_params)
+                cluster.log_template_tokens, tokens, places, include_params,
+                self._agreement_with(cluster, tokens, agreed))
             if similarity > best_similarity or (
                     similarity == best_similarity and params > best_params):
                 best, best_similarity, best_params = cluster, similarity, params
@@ -97,17 +107,28 @@ class ParameterDrain(Drain):
         self, seq1: tuple[str, ...], seq2: list[str], include_params: bool
     ) -> tuple[float, int]:
         """Drain's similarity of a template (`seq1`) and a line, with rules 1 and 2 above."""
-        return self._similarity(seq1, seq2, _placeholder_positions(seq2), include_params)
+        agreement = _agreement(seq1, seq2, self.param_str) if seq1 else (0, 0)
+        return self._similarity(seq1, seq2, _placeholder_positions(seq2), include_params,
+                                agreement)
 
-    def _similarity(self, template: Sequence[str], tokens: Sequence[str],
-                    places: list[int], include_params: bool) -> tuple[float, int]:
+    def _similarity(self, template: Sequence[str], tokens: Sequence[str], places: list[int],
+                    include_params: bool, agreement: tuple[int, int]) -> tuple[float, int]:
         if not template:
             return 1.0, 0
-        similar, params = _agreement(template, tokens, self.param_str)
+        similar, params = agreement
         # Rule 2, where the line holds a placeholder (`places`): another one there matches.
         similar += sum(1 for i in places
                        if (have := template[i]) != tokens[i] and have in PLACEHOLDERS)
         return (similar + params if include_params else similar) / len(template), params
+
+    def _agreement_with(self, cluster: LogCluster, tokens: list[str],
+                        agreed: dict[int, tuple[int, int]]) -> tuple[int, int]:
+        """`_agreement` of the cluster's template and the line, kept in `agreed`."""
+        found = agreed.get(cluster.cluster_id)
+        if found is None:
+            found = agreed[cluster.cluster_id] = _agreement(
+                cluster.log_template_tokens, tokens, self.param_str)
+        return found
 
     def touch(self, cluster: LogCluster) -> None:
         """What `add` does to a cluster a line matches unchanged."""
@@ -127,7 +148,7 @@ class ParameterDrain(Drain):
         return node
 
     def _merge_varied(
-        self, leaf: Node, tokens: list[str]
+        self, leaf: Node, tokens: list[str], agreed: dict[int, tuple[int, int]]
     ) -> tuple[LogCluster | None, tuple[int, ...]]:
         by_position: defaultdict[int, list[LogCluster]] = defaultdict(list)
         wildcard = self.param_str
@@ -135,7 +156,8 @@ class ParameterDrain(Drain):
             cluster = self.id_to_cluster.get(cluster_id)
             if cluster is None:
                 continue
-            position = _sole_difference(cluster.log_template_tokens, tokens, wildcard)
+            position = _sole_difference(cluster.log_template_tokens, tokens, wildcard,
+                                        self._agreement_with(cluster, tokens, agreed))
             if position is not None:
                 by_position[position].append(cluster)
         for position in sorted(by_position):
@@ -190,10 +212,12 @@ def _agreement(template: Sequence[str], tokens: Sequence[str], wildcard: str) ->
     return same, wildcards
 
 
-def _sole_difference(template: Sequence[str], tokens: Sequence[str], wildcard: str) -> int | None:
+def _sole_difference(template: Sequence[str], tokens: Sequence[str], wildcard: str,
+                     agreement: tuple[int, int] | None = None) -> int | None:
     """The one position where the line has another token than the template's (not a
-    wildcard); None unless there is exactly one."""
-    same, wildcards = _agreement(template, tokens, wildcard)
+    wildcard); None unless there is exactly one. `agreement`: `_agreement` of the two,
+    when it is known."""
+    same, wildcards = agreement or _agreement(template, tokens, wildcard)
     if len(template) - same - wildcards != 1:
         return None
     pairs = enumerate(zip(template, tokens, strict=True))

@@ -2,6 +2,7 @@
 project and insertId alone, in one run.
 
     python -m tests.benchmarks.ledger_keys [--batches 200] [--rounds 3] [--entries 500]
+        [--only sqlite|postgres]
 
 Needs Postgres on 127.0.0.1 (as the tests do) for its Postgres half. Each batch does
 what a batch does in the database's ledger, through the product's `Store`: the
@@ -34,6 +35,7 @@ from pipeline.entry import LogEntry, Severity
 from pipeline.storage import Store, make_engine
 from pipeline.storage.records import BatchRecord, EntryOutcome, Outcome
 from tests.benchmarks.fleet_counts import backend_cpu, backend_cpu_since
+from tests.benchmarks.outcome_arrays import rounds_parser
 from tests.conftest import throwaway_pg_database
 
 START_NS = 1_793_000_000 * 10**9
@@ -125,11 +127,7 @@ def measure(name: str, database: Callable[[], AbstractContextManager[str]],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--entries", type=int, default=500)
-    parser.add_argument("--batches", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = rounds_parser(__doc__)
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     args = parser.parse_args()
     if args.only != "postgres":

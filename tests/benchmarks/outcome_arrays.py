@@ -63,13 +63,18 @@ def run(conn: psycopg.Connection, url: str, way: str, batches: int, entries: int
     return time.process_time() - started, backend_cpu_since(url, server_before)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+def rounds_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options of a benchmark that records batches in rounds, each way in turn."""
+    parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--entries", type=int, default=500)
-    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--entries", type=int, default=500, help="entries a batch")
+    parser.add_argument("--batches", type=int, default=200, help="batches a round, each way")
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = rounds_parser(__doc__).parse_args()
     totals = {way: [0.0, 0.0] for way in WAYS}
     with throwaway_pg_database() as url:
         migrations.upgrade(url)
