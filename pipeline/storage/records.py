@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+import msgspec
+
 MAX_RAW_BYTES = 64 * 1024  # a dead letter keeps this much of its raw input
 
 
@@ -45,10 +47,10 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # another delivery of an insert id already processed
 
 
-@dataclass(frozen=True, slots=True)
-class EntryOutcome:
+class EntryOutcome(msgspec.Struct, frozen=True, gc=False):
     """One delivery, counted once: `insert_key` is kept for processed entries only, where
-    it is unique, so an insert id is processed at most once whatever Redis forgot."""
+    it is unique, so an insert id is processed at most once whatever Redis forgot. (A
+    Struct: one is built per entry, at a seventh of a frozen dataclass's cost.)"""
 
     delivery_id: str
     outcome: Outcome
