@@ -205,15 +205,18 @@ def test_the_known_entries_read_looks_up_the_indexes_before_postgres_has_statist
     pg_url: str,
 ) -> None:
     """A new table (the first minute of a fleet, before autovacuum's first ANALYZE) must
-    not make each batch's read scan every outcome row."""
+    not make each batch's read scan every outcome row: a full batch's ids, of the form
+    the service writes, are each looked up in their index."""
     migrations.upgrade(pg_url)
     store = Store(make_engine(pg_url))
     try:
         with store.engine.begin() as conn:  # a busy first minute: 100,000 entries counted
             conn.exec_driver_sql(
-                "INSERT INTO entry_outcomes SELECT 'm' || n, 'b' || n / 500, 'processed', "
-                "'k' || n, now() FROM generate_series(1, 100000) AS n")
-        params = ([f"x-m{i}" for i in range(100)], [f"x-k{i}" for i in range(100)])
+                "INSERT INTO entry_outcomes SELECT md5('m' || n), 'b' || n / 500, "
+                "'processed', (1793000000000000000 + n) || ':acme-prod:' || md5('k' || n), "
+                "now() FROM generate_series(1, 100000) AS n")
+        params = ([f"{i:032x}" for i in range(500)],
+                  [f"{1793000000000100000 + i}:acme-prod:{i:032x}" for i in range(500)])
         with store.engine.connect() as conn:
             plan = "\n".join(row[0] for row in conn.exec_driver_sql(
                 f"EXPLAIN {accounting._KNOWN_ARRAYS}", params))
