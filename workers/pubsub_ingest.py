@@ -9,7 +9,7 @@ nacked and redelivered; the database counts each delivery once, however it is re
 
 When the broker is full or away, or the database away, closed batches and dead letters
 wait here and pulling pauses; each outage is logged once when it starts and once when it
-ends. One thread owns the batcher: the stream's thread only queues messages.
+ends. One thread owns the batcher: the stream's thread only queues its responses.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -78,7 +79,11 @@ class PubSubIngest:
         self._store = store
         self._enqueue = enqueue
         self._queue_depth = queue_depth
-        self._inbox: queue.Queue[ReceivedMessage] = queue.Queue()
+        # A response of the stream at a time (hundreds of messages): a queue's lock and
+        # wake-up per message cost as much as parsing it. The messages of the responses
+        # taken from it wait in `_taken` (this thread's alone) until they are looked at.
+        self._inbox: queue.Queue[Sequence[ReceivedMessage]] = queue.Queue()
+        self._taken: deque[ReceivedMessage] = deque()
         self._held: dict[int, str] = {}  # id(item) -> its message's ack id, until batched
         self._unsent: list[tuple[Batch, list[str]]] = []  # closed, not in the broker yet
         self._unstored: list[tuple[Rejection, str]] = []  # dead letters not stored yet
@@ -144,24 +149,28 @@ class PubSubIngest:
     def _receive(self, received: Sequence[ReceivedMessage]) -> None:
         """A response of the stream (its thread): queue its messages, or hand them back
         once closing."""
+        if not received:
+            return
         with self._gate:
             if not self._closing:
-                for message in received:
-                    self._inbox.put(message)
+                self._inbox.put(received)
                 return
             self.counts.released += len(received)
         self._stream.nack([message.ack_id for message in received])
 
     def _drain(self, timeout: float, limit: int = 500) -> None:
-        """Takes what has arrived until something has to wait, at most `limit` messages."""
-        try:
-            self._take(self._inbox.get(timeout=timeout))
-            for _ in range(limit - 1):
-                if self._stop.is_set() or self._unsent or self._unstored:
+        """Takes what has arrived until something has to wait, at most `limit` messages
+        (waiting up to `timeout` for the first)."""
+        for n in range(limit):
+            if n and (self._stop.is_set() or self._unsent or self._unstored):
+                return
+            if not self._taken:
+                try:
+                    self._taken.extend(self._inbox.get(timeout=timeout) if n == 0
+                                       else self._inbox.get_nowait())
+                except queue.Empty:
                     return
-                self._take(self._inbox.get_nowait())
-        except queue.Empty:
-            return
+            self._take(self._taken.popleft())
 
     def _take(self, received: ReceivedMessage) -> None:
         self.counts.received += 1
@@ -252,7 +261,10 @@ class PubSubIngest:
         # flushes them). Late arrivals are handed back, not left to expire.
         with self._gate:
             self._closing = True
-            released = [self._inbox.get_nowait() for _ in range(self._inbox.qsize())]
+            released = list(self._taken)
+            self._taken.clear()
+            for _ in range(self._inbox.qsize()):
+                released.extend(self._inbox.get_nowait())
             self.counts.released += len(released)
         self._stream.nack([message.ack_id for message in released])
         self.ingest.close()
