@@ -34,6 +34,7 @@ from workers.runtime import (
     build_notifiers,
     build_processor,
     build_store,
+    freeze_startup_heap,
     message_extras,
     prune_past_retention,
 )
@@ -147,6 +148,7 @@ def run_embedded(
         now_ns=time.time_ns(),
     )
     items = _told(_paced(numbered, pace_s), on_line)
+    freeze_startup_heap()  # as the fleet's processes do: the run collects what it makes
     log_clock, next_beat = 0.0, 0.0
     # tqdm shows itself only on a terminal unless told (progress=True / False).
     with (
