@@ -34,9 +34,9 @@ from workers.runtime import (
     build_notifiers,
     build_processor,
     build_store,
-    freeze_startup_heap,
     message_extras,
     prune_past_retention,
+    startup_heap_frozen,
 )
 from workers.settings import Settings
 
@@ -148,7 +148,6 @@ def run_embedded(
         now_ns=time.time_ns(),
     )
     items = _told(_paced(numbered, pace_s), on_line)
-    freeze_startup_heap()  # as the fleet's processes do: the run collects what it makes
     log_clock, next_beat = 0.0, 0.0
     # tqdm shows itself only on a terminal unless told (progress=True / False).
     with (
@@ -161,6 +160,7 @@ def run_embedded(
             disable=None if progress is None else not progress,
         ) as bar,
         _one_blas_thread(),
+        startup_heap_frozen(),  # as the fleet's processes do: the run collects what it makes
     ):
         for item in items:
             if not isinstance(item, Rejection):

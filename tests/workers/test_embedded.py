@@ -132,3 +132,25 @@ def test_numpy_blas_runs_on_one_thread_while_a_run_lasts(tmp_path):
                                on_outcome=lambda *_: during.append(_blas_threads()))  # fmt: skip
     assert summary.batches and during and all(set(t) == {1} for t in during)
     assert _blas_threads() == before  # as it was, after the run
+
+
+def test_a_run_freezes_the_start_up_heap_while_it_lasts_and_gives_it_back(tmp_path):
+    """Frozen, the collector skips start-up's objects during the replay; given back after,
+    what the run built can be freed by a process that runs again (eval, the tests)."""
+    import gc
+
+    before = gc.get_freeze_count()
+    during: list[int] = []
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'heap.db'}", channels=[])
+    lines = [json.dumps({"textPayload": f"request {i} served", "severity": "INFO",
+                         "timestamp": f"2026-01-01T00:00:{i:02d}Z", "insertId": f"i{i}",
+                         "resource": {"type": "generic_task", "labels": {"job": "api"}}})
+             for i in range(3)]  # fmt: skip
+    path = tmp_path / "lines.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    for _ in range(2):
+        with path.open("rb") as stream:
+            run_embedded(stream, source_name="lines", settings=settings, progress=False,
+                         on_outcome=lambda *_: during.append(gc.get_freeze_count()))
+        assert gc.get_freeze_count() == before
+    assert during and all(count > before for count in during)
