@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -115,18 +116,24 @@ def _blas_threads() -> list[int]:
     return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
 
-def test_numpy_blas_runs_on_one_thread_while_a_run_lasts(tmp_path):
-    import numpy as np  # noqa: F401  # its BLAS loaded, as the pipeline has it
-
-    before = _blas_threads()
-    during: list[list[int]] = []
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'blas.db'}", channels=[])
+def _three_lines(tmp_path: Path) -> tuple[Settings, Path]:
+    """Settings for a run on its own database, and a file of three request lines."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'lines.db'}", channels=[])
     lines = [json.dumps({"textPayload": f"request {i} served", "severity": "INFO",
                          "timestamp": f"2026-01-01T00:00:{i:02d}Z", "insertId": f"i{i}",
                          "resource": {"type": "generic_task", "labels": {"job": "api"}}})
              for i in range(3)]  # fmt: skip
     path = tmp_path / "lines.jsonl"
     path.write_text("\n".join(lines) + "\n")
+    return settings, path
+
+
+def test_numpy_blas_runs_on_one_thread_while_a_run_lasts(tmp_path):
+    import numpy as np  # noqa: F401  # its BLAS loaded, as the pipeline has it
+
+    before = _blas_threads()
+    during: list[list[int]] = []
+    settings, path = _three_lines(tmp_path)
     with path.open("rb") as stream:
         summary = run_embedded(stream, source_name="lines", settings=settings, progress=False,
                                on_outcome=lambda *_: during.append(_blas_threads()))  # fmt: skip
@@ -141,13 +148,7 @@ def test_a_run_freezes_the_start_up_heap_while_it_lasts_and_gives_it_back(tmp_pa
 
     before = gc.get_freeze_count()
     during: list[int] = []
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'heap.db'}", channels=[])
-    lines = [json.dumps({"textPayload": f"request {i} served", "severity": "INFO",
-                         "timestamp": f"2026-01-01T00:00:{i:02d}Z", "insertId": f"i{i}",
-                         "resource": {"type": "generic_task", "labels": {"job": "api"}}})
-             for i in range(3)]  # fmt: skip
-    path = tmp_path / "lines.jsonl"
-    path.write_text("\n".join(lines) + "\n")
+    settings, path = _three_lines(tmp_path)
     for _ in range(2):
         with path.open("rb") as stream:
             run_embedded(stream, source_name="lines", settings=settings, progress=False,
