@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+import ahocorasick
 import msgspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -164,6 +165,7 @@ class RuleDetector:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self._rules = [_CompiledRule(r) for r in rules]
+        self._words = _automaton(w for c in self._rules for w in c.literals or ())
 
     def initial_state(self) -> RuleState:
         return RuleState()
@@ -177,7 +179,7 @@ class RuleDetector:
         total = len(mined.entries)
         findings = []
         entries = mined.entries
-        words = _BatchText([_lowered(e) for e in entries])
+        words = _BatchText([_lowered(e) for e in entries], self._words)
         for compiled in self._rules:
             hits = [i for i in words.candidates(compiled.literals)
                     if compiled.matches(entries[i], None)]
@@ -190,28 +192,40 @@ class RuleDetector:
 _SEPARATOR = "\x00"
 
 
-class _BatchText:
-    """A batch's lowercased ASCII messages as one text, to find a rule's words in all
-    of them with a few C-level scans instead of a check per entry and word."""
+def _automaton(words: Iterable[str]) -> ahocorasick.Automaton | None:
+    """Every rule's words in one Aho-Corasick automaton; None when there are none."""
+    automaton = ahocorasick.Automaton()
+    for word in words:
+        if _SEPARATOR not in word:  # such a word cannot be found in the batch's text
+            automaton.add_word(word, word)
+    if not len(automaton):
+        return None
+    automaton.make_automaton()
+    return automaton
 
-    def __init__(self, lowered: list[str | None]) -> None:
+
+class _BatchText:
+    """A batch's lowercased ASCII messages as one text, in which one pass of the rules'
+    automaton finds every rule's words (a C-level scan, instead of one per word)."""
+
+    def __init__(self, lowered: list[str | None], words: ahocorasick.Automaton | None) -> None:
         self.size = len(lowered)
-        self.text = _SEPARATOR.join(x or "" for x in lowered)
-        self.starts = list(accumulate((len(x or "") + 1 for x in lowered[:-1]), initial=0))
         self.unfiltered = [i for i, x in enumerate(lowered) if x is None]  # non-ASCII
+        self.holding: dict[str, set[int]] = {}  # word -> the entries it is found in
+        if words is None:
+            return
+        text = _SEPARATOR.join(x or "" for x in lowered)
+        starts = list(accumulate((len(x or "") + 1 for x in lowered[:-1]), initial=0))
+        for end, word in words.iter(text):
+            self.holding.setdefault(word, set()).add(bisect_right(starts, end) - 1)
 
     def candidates(self, words: tuple[str, ...] | None) -> list[int]:
         """The entries that hold one of `words` (all entries when there are none)."""
         if words is None or any(_SEPARATOR in w for w in words):
             return list(range(self.size))
         found = set(self.unfiltered)
-        text, starts = self.text, self.starts
         for word in words:
-            at = text.find(word)
-            while at != -1:
-                index = bisect_right(starts, at) - 1
-                found.add(index)
-                at = text.find(word, starts[index + 1]) if index + 1 < self.size else -1
+            found.update(self.holding.get(word, ()))
         return sorted(found)
 
 
