@@ -18,7 +18,9 @@ def test_a_worker_pool_process_computes_with_one_blas_thread(
     fleet: FleetConfig, tmp_path: Path
 ) -> None:
     app = fleet.app()
-    worker = WorkerProcess(fleet, "blas", concurrency=2, include="tests.integration.blas_probe")
+    # Even where the environment asks OpenBLAS for more threads, a pool process uses one.
+    worker = WorkerProcess(fleet, "blas", concurrency=2, include="tests.integration.blas_probe",
+                           env={"OPENBLAS_NUM_THREADS": "2"})
     try:
         worker.wait_ready(app)
         reports = [tmp_path / f"probe-{i}.json" for i in range(6)]

@@ -1,0 +1,27 @@
+"""A Logwarden process loads numpy's BLAS with one thread unless its environment asks for
+more: checked in new Python processes, as `logwarden` and the workers start."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+PROBE = """
+import json, workers, numpy
+from threadpoolctl import threadpool_info
+print(json.dumps([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]))
+"""
+
+
+def blas_threads(environment: dict[str, str]) -> list[int]:
+    out = subprocess.run([sys.executable, "-c", PROBE], env=environment, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def test_blas_starts_one_thread_and_a_value_the_user_set_stands() -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    assert blas_threads(environment) == [1]
+    assert blas_threads({**environment, "OPENBLAS_NUM_THREADS": "2"}) == [2]
