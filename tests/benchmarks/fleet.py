@@ -11,7 +11,8 @@ publish times: a line the out-of-memory rule reports, in a busy stream. Printed,
 this run:
 - entries/s offered, and sustained (recorded in Postgres while the load ran);
 - whether the fleet kept up: the backlog (published, not yet recorded) when the load
-  stops, and how long it took to clear;
+  stops, and how long it took to clear; when it did not keep up, the rate at which it
+  cleared that backlog (its capacity with the stand-in serving pulls, not taking publishes);
 - publish→anomaly latency p50 / p99 of the probes (publish time stamped by the stand-in
   until their anomaly row's `created_at` in Postgres);
 - the in-process baseline: the load's first entries (`--baseline-entries`: the same
@@ -481,6 +482,11 @@ def report(load: Load, workers: int, concurrency: int, run: FleetRun,
     print(f"{label:<52}{sustained:>10,.0f}{sustained / baselines.rate:>14.2f}")
     drained = "not within the timeout" if run.drain_s is None else f"cleared in {run.drain_s:.1f} s"
     kept_up = "yes" if run.backlog_at_end <= load.rate * limits.max_wait_s * 2 else "no"
+    if kept_up == "no" and run.drain_s:
+        # Its capacity with nothing published meanwhile: the stand-in only serves the pulls.
+        draining = run.backlog_at_end / run.drain_s
+        label = "fleet, clearing its backlog once the load stopped"
+        print(f"{label:<52}{draining:>10,.0f}{draining / baselines.rate:>14.2f}")
     print(f"\nkept up: {kept_up} - backlog when the load stopped {run.backlog_at_end:,} entries "
           f"({run.backlog_at_end / load.rate:.1f} s of load), {drained}")
     waits = list(run.latencies.values())
