@@ -7,16 +7,18 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, workers, numpy
-from threadpoolctl import threadpool_info
-print(json.dumps([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]))
+from tests.integration.blas_probe import blas_thread_counts
+print(json.dumps(blas_thread_counts()))
 """
 
 
 def blas_threads(environment: dict[str, str]) -> list[int]:
-    out = subprocess.run([sys.executable, "-c", PROBE], env=environment, check=True,
+    out = subprocess.run([sys.executable, "-c", PROBE], env=environment, cwd=REPO, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.storage import Store, make_engine
+from tests.integration.blas_probe import blas_thread_counts
 from workers import sample
 from workers.embedded import RunSummary, run_embedded
 from workers.settings import Settings
@@ -110,12 +111,6 @@ def test_the_crash_loop_is_one_incident_paged_updated_and_resolved(replay):
     assert any(label == "Logs Explorer" for label, _ in sent[0]["links"])
 
 
-def _blas_threads() -> list[int]:
-    from threadpoolctl import threadpool_info
-
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
-
-
 def _three_lines(tmp_path: Path) -> tuple[Settings, Path]:
     """Settings for a run on its own database, and a file of three request lines."""
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'lines.db'}", channels=[])
@@ -131,14 +126,16 @@ def _three_lines(tmp_path: Path) -> tuple[Settings, Path]:
 def test_numpy_blas_runs_on_one_thread_while_a_run_lasts(tmp_path):
     import numpy as np  # noqa: F401  # its BLAS loaded, as the pipeline has it
 
-    before = _blas_threads()
+    before = blas_thread_counts()
     during: list[list[int]] = []
     settings, path = _three_lines(tmp_path)
     with path.open("rb") as stream:
-        summary = run_embedded(stream, source_name="lines", settings=settings, progress=False,
-                               on_outcome=lambda *_: during.append(_blas_threads()))  # fmt: skip
+        summary = run_embedded(
+            stream, source_name="lines", settings=settings, progress=False,
+            on_outcome=lambda *_: during.append(blas_thread_counts()),
+        )  # fmt: skip
     assert summary.batches and during and all(set(t) == {1} for t in during)
-    assert _blas_threads() == before  # as it was, after the run
+    assert blas_thread_counts() == before  # as it was, after the run
 
 
 def test_a_run_freezes_the_start_up_heap_while_it_lasts_and_gives_it_back(tmp_path):
