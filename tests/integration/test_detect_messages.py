@@ -11,6 +11,7 @@ import zlib
 import msgspec
 import pytest
 import redis
+import zstandard
 
 from pipeline.batch import Batch
 from pipeline.entry import LogEntry, Severity, StreamKey
@@ -50,20 +51,23 @@ def test_the_batch_is_compressed_in_the_argument_not_the_body(fleet: FleetConfig
     assert "compression" not in message["headers"]
     (argument,), _, _ = msgspec.msgpack.decode(base64.b64decode(message["body"]))
     plain = msgspec.msgpack.encode(sent)
-    assert zlib.decompress(argument) == plain
+    assert zstandard.decompress(argument) == plain
     assert len(argument) < len(plain) / 3
 
 
 def test_messages_of_earlier_senders_are_still_processed(fleet: FleetConfig, start_worker) -> None:
     start_worker("w1")
     app = fleet.app()
-    whole, json_text = batch("whole-body"), batch("json-text")
-    # Plain msgpack in a body Celery compressed whole; JSON text, as the first senders wrote.
+    zlib_arg, whole, json_text = batch("zlib-arg"), batch("whole-body"), batch("json-text")
+    # msgpack compressed by zlib in the argument, as the last senders wrote; plain msgpack in
+    # a body Celery compressed whole; JSON text, as the first senders wrote.
+    app.send_task(DETECT_TASK, args=[zlib.compress(msgspec.msgpack.encode(zlib_arg), 1)],
+                  queue="detect")
     app.send_task(DETECT_TASK, args=[msgspec.msgpack.encode(whole)], queue="detect",
                   compression=COMPRESSION)
     app.send_task(DETECT_TASK, args=[msgspec.json.encode(json_text).decode()], queue="detect")
     app.close()
-    wait_until(lambda: recorded(fleet.database_url) == {whole.id, json_text.id}, 60,
-               "both batches recorded")
+    sent = {zlib_arg.id, whole.id, json_text.id}
+    wait_until(lambda: recorded(fleet.database_url) == sent, 60, "all three batches recorded")
     (processed,) = query(fleet.database_url, "SELECT sum(processed) FROM processed_batches")
-    assert processed[0] == 80
+    assert processed[0] == 120

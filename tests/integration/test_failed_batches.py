@@ -60,18 +60,21 @@ def test_a_poison_batch_becomes_dead_letters_and_the_worker_goes_on(
     poison, good = batch("disk full\x00"), batch("disk full", service="healthy")
     send(poison)
     app.send_task(DETECT_TASK, args=["{not a batch"], queue="detect")
+    cut_short = encode_batch(batch("cut short", service="cut"))[:40]  # a Zstandard frame's start
+    app.send_task(DETECT_TASK, args=[cut_short], queue="detect")
     send(good)
-    wait_until(lambda: len(failed_letters(fleet.database_url)) == 4, 60, "the dead letters")
+    wait_until(lambda: len(failed_letters(fleet.database_url)) == 5, 60, "the dead letters")
     wait_until(lambda: ledger(fleet.database_url)[0] == 1, 60, "the good batch")
     app.close()
 
     letters = failed_letters(fleet.database_url)
     assert [source for source, _ in letters] == [
-        f"batch:{poison.id}#0", f"batch:{poison.id}#1", f"batch:{poison.id}#2", "detect_batch"
+        f"batch:{poison.id}#0", f"batch:{poison.id}#1", f"batch:{poison.id}#2", "detect_batch",
+        "detect_batch",
     ]
     kept = [msgspec.json.decode(raw, type=LogEntry) for _, raw in letters[:3]]
     assert kept == list(poison.entries)  # each entry, whole, ready for a replay
-    assert letters[3][1] == b"{not a batch"
+    assert {raw for _, raw in letters[3:]} == {b"{not a batch", cut_short}
     (recorded,) = query(fleet.database_url, "SELECT batch_id FROM processed_batches")
     assert recorded[0] == good.id
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import zlib
 
 import msgspec
+import zstandard
 
 from pipeline.batch import Batch
 from pipeline.entry import LogEntry, Severity, StreamKey
@@ -35,7 +36,7 @@ def test_bounds_read_before_sending_are_not_in_the_payload() -> None:
     batch = batch_at(4, 1, 2)
     assert batch.start_ns == T0 + 10**9  # read, so cached on the instance
     payload = encode_batch(batch)
-    assert set(msgspec.msgpack.decode(zlib.decompress(payload))) == {"key", "entries", "id"}
+    assert set(msgspec.msgpack.decode(zstandard.decompress(payload))) == {"key", "entries", "id"}
     assert payload == encode_batch(batch_at(4, 1, 2))  # a batch never read encodes alike
     received = decode_batch(payload)
     assert received == batch
@@ -43,8 +44,10 @@ def test_bounds_read_before_sending_are_not_in_the_payload() -> None:
 
 
 def test_payloads_of_earlier_senders_still_read() -> None:
-    """Batches queued before an upgrade: plain msgpack bytes, and before that JSON text."""
+    """Batches queued before an upgrade: msgpack compressed by zlib, plain msgpack bytes
+    before that, and JSON text before that."""
     batch = batch_at(5, 2)
+    assert decode_batch(zlib.compress(msgspec.msgpack.encode(batch), 1)) == batch
     assert decode_batch(msgspec.msgpack.encode(batch)) == batch
     assert decode_batch(msgspec.json.encode(batch).decode()) == batch
     assert len(encode_batch(batch)) < len(msgspec.msgpack.encode(batch))
