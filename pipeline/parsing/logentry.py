@@ -35,6 +35,9 @@ _BOM = b"\xef\xbb\xbf"
 # text). No log line means it, and no Postgres text column can hold it: a single one would
 # fail the whole batch's transaction. It becomes U+FFFD, as an undecodable byte would.
 _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+# Most entries hold no backslash at all: looking for one byte is a memchr, a tenth of the
+# time of looking for the six of the escape in every entry.
+_BACKSLASH = ord("\\")
 
 
 def parse_entry(
@@ -88,7 +91,7 @@ def _entry(
     body = data[3:] if data.startswith(_BOM) else data
     if not body.isascii():
         check_utf8(body)
-    if b"\\u0000" in body:
+    if _BACKSLASH in body and b"\\u0000" in body:
         body = _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
     wire = decode_entry(body)
     check_depth(body, wire.json_payload or wire.proto_payload, MAX_DEPTH)
