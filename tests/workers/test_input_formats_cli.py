@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
+import os
+import pty
 import re
+import struct
+import subprocess
+import termios
 from pathlib import Path
 
 import pytest
 
-from tests.workers.clirun import logwarden
+from tests.workers.clirun import LOGWARDEN, logwarden
 from workers import sample
 
 ENTRIES = 300
@@ -86,3 +92,41 @@ def test_the_replay_bar_shows_percent_and_eta(tmp_path, entries, capsys):
     shown = [s for s in states if s.startswith("replaying:")]
     assert re.search(r"^replaying:\s+0%\|.*\[00:00<\?", shown[0])  # percent, then ETA
     assert re.search(r"^replaying: 100%\|", shown[-1])
+
+
+def test_the_bar_shows_on_a_terminal_and_nowhere_else(tmp_path, entries):
+    """`logwarden run` as a user starts it: on a terminal the bar shows; with stderr piped
+    (a log file, a CI job) it does not."""
+    path = tmp_path / "export.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(entries, indent=2).encode()))
+    env = {"LOGWARDEN_DATABASE_URL": f"sqlite:///{tmp_path / 'bar.db'}"}
+
+    piped = logwarden("run", "--from", str(path), cwd=tmp_path, env=env)
+    assert piped.returncode == 0, piped.stderr
+    assert "replaying" not in piped.stderr
+
+    terminal = _stderr_on_a_terminal(["run", "--from", str(path)], tmp_path, env)
+    assert re.search(r"replaying: +\d+%\|", terminal)
+
+
+def _stderr_on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """What `logwarden ARGS` writes to stderr when stderr is a terminal (a pseudo-terminal
+    of 24 rows and 80 columns: tqdm draws nothing in a terminal of no width)."""
+    main, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}
+    with subprocess.Popen([str(LOGWARDEN), *args], cwd=cwd, env={**clean, **env},
+                          stdout=subprocess.DEVNULL, stderr=secondary) as process:
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the process ended: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=120) == 0, shown
+    os.close(main)
+    return shown.decode(errors="replace")
