@@ -19,19 +19,25 @@ def logwarden(
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """`logwarden ARGS` in `cwd`, with no LOGWARDEN_* from the caller's environment."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}
-    clean.update({"LOGWARDEN_CHANNELS": "[]", "LOGWARDEN_LOG_JSON": "false"})
-    clean.update(env or {})
     return subprocess.run(
         [str(LOGWARDEN), *args],
         cwd=cwd,
-        env=clean,
+        env=cli_env(env),
         input=stdin.decode() if stdin else None,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment `logwarden` runs with here: the caller's without its LOGWARDEN_*,
+    no alert channels, plain-text logs, then `env`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}
+    clean.update({"LOGWARDEN_CHANNELS": "[]", "LOGWARDEN_LOG_JSON": "false"})
+    clean.update(env or {})
+    return clean
 
 
 def summary_count(output: str, name: str) -> int:

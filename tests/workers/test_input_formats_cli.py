@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers.clirun import LOGWARDEN, logwarden
+from tests.workers.clirun import LOGWARDEN, cli_env, logwarden
 from workers import sample
 
 ENTRIES = 300
@@ -114,8 +114,7 @@ def _stderr_on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> st
     of 24 rows and 80 columns: tqdm draws nothing in a terminal of no width)."""
     main, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOGWARDEN_")}
-    with subprocess.Popen([str(LOGWARDEN), *args], cwd=cwd, env={**clean, **env},
+    with subprocess.Popen([str(LOGWARDEN), *args], cwd=cwd, env=cli_env(env),
                           stdout=subprocess.DEVNULL, stderr=secondary) as process:
         os.close(secondary)
         shown = b""
