@@ -98,7 +98,7 @@ def notifiers() -> dict[str, Notifier]:
 # the main process inflates nothing, and pipes the pool process ~16 KB for 500 entries, not
 # ~285 KB. Zstandard at level 1: against zlib at its fastest it compresses a batch in about
 # two thirds of the CPU, and leaves 30 % fewer bytes (`tests.benchmarks.batch_wire`).
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # no msgpack batch (a map) begins with either
+# No msgpack batch (a map) begins with Zstandard's frame magic or zlib's header.
 _ZLIB_HEADER = zlib.compress(b"", 1)[:2]  # what earlier senders compressed with
 _PAYLOAD_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeError, zlib.error,
                    zstandard.ZstdError)
@@ -124,7 +124,7 @@ def decode_batch(payload: bytes | str) -> Batch:
     bytes with zlib's header were compressed by it, and other bytes are plain msgpack."""
     if isinstance(payload, str):
         return msgspec.json.decode(payload, type=Batch)
-    if payload[:4] == _ZSTD_MAGIC:
+    if payload[:4] == zstandard.FRAME_HEADER:
         payload = zstandard.decompress(payload)
     elif payload[:2] == _ZLIB_HEADER:
         payload = zlib.decompress(payload)
