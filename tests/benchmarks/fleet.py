@@ -46,7 +46,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from celery import Celery
 from google.cloud import pubsub_v1
+from sqlalchemy import text
 
 import migrations
 from pipeline.batch import Batch, Batcher, BatchLimits
@@ -72,6 +74,7 @@ from tests.integration.processes import CommandProcess
 from tests.standins.pubsub import PubSubStandIn
 from tests.standins.pubsub_store import PubsubMessagePb
 from workers.runtime import build_processor
+from workers.tasks import batch_sender
 
 TOPIC = f"projects/{PROJECT}/topics/load"
 SUBSCRIPTION = f"projects/{PROJECT}/subscriptions/load"
@@ -80,6 +83,8 @@ TICK_S = 0.02  # the load is injected in slices this long
 POOL_SIZE = 20_000  # distinct entry bodies; each sent one gets a fresh insert id and time
 STREAMS = 20  # each corpus service runs as this many / 5 replicas (distinct streams)
 POSTGRES = "Postgres (server processes of the database)"
+WARM_UP = 4  # batches the workers alone run before they are timed
+RECORDED = text("SELECT coalesce(sum(entries), 0) FROM processed_batches")
 
 
 @dataclass(frozen=True)
@@ -235,20 +240,15 @@ def planned_batches(load: Load, entries: int, seed: int) -> list[Batch]:
 
 
 @contextmanager
-def fleet_of(workers: int, limits: BatchLimits, concurrency: int
-             ) -> Iterator[tuple[FleetConfig, PubSubStandIn, list[WorkerProcess]]]:
-    """A migrated database, a Redis namespace, the stand-in with the topic, ready workers."""
+def workers_of(workers: int, limits: BatchLimits, concurrency: int
+               ) -> Iterator[tuple[FleetConfig, Celery, list[WorkerProcess]]]:
+    """A migrated database, a Redis namespace, an app on it and ready workers."""
     with ExitStack() as stack:
         url = stack.enter_context(throwaway_pg_database())
         migrations.upgrade(url)
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         fleet = FleetConfig(url, f"lwbench-{uuid.uuid4().hex[:12]}:", workdir)
         stack.callback(fleet.drop_redis_keys)
-        server = stack.enter_context(PubSubStandIn(max_workers=8, chunk_size=500))
-        os.environ["PUBSUB_EMULATOR_HOST"] = server.host
-        with pubsub_v1.PublisherClient() as publisher, pubsub_v1.SubscriberClient() as admin:
-            publisher.create_topic(name=TOPIC)
-            admin.create_subscription(name=SUBSCRIPTION, topic=TOPIC, ack_deadline_seconds=60)
         app = fleet.app()
         stack.callback(app.close)
         env = limits_env(limits)
@@ -259,6 +259,20 @@ def fleet_of(workers: int, limits: BatchLimits, concurrency: int
             started.append(worker)
         for worker in started:
             worker.wait_ready(app)
+        yield fleet, app, started
+
+
+@contextmanager
+def fleet_of(workers: int, limits: BatchLimits, concurrency: int
+             ) -> Iterator[tuple[FleetConfig, PubSubStandIn, list[WorkerProcess]]]:
+    """Ready workers, and the Pub/Sub stand-in with the topic and subscription."""
+    with ExitStack() as stack:
+        fleet, _, started = stack.enter_context(workers_of(workers, limits, concurrency))
+        server = stack.enter_context(PubSubStandIn(max_workers=8, chunk_size=500))
+        os.environ["PUBSUB_EMULATOR_HOST"] = server.host
+        with pubsub_v1.PublisherClient() as publisher, pubsub_v1.SubscriberClient() as admin:
+            publisher.create_topic(name=TOPIC)
+            admin.create_subscription(name=SUBSCRIPTION, topic=TOPIC, ack_deadline_seconds=60)
         yield fleet, server, started
 
 
@@ -360,6 +374,53 @@ def run_fleet(load: Load, workers: int, concurrency: int, drain_timeout: float,
     return FleetRun(published, load_s, recorded, published.entries - recorded, drain_s,
                     latencies, cpu, recorded_by_then, batches, int(recorded_batches), activity,
                     watching.counts if watching else None, message_bytes)
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """The workers alone on the planned batches: no Pub/Sub, no ingest running."""
+
+    rate: float  # entries/s, from the first send until all were recorded
+    entries: int
+    cpu_per_1000: float  # the worker processes'
+    postgres_cpu_per_1000: float
+
+
+def run_queued(batches: list[Batch], workers: int, concurrency: int,
+               limits: BatchLimits) -> QueuedRun:
+    """Sends the planned batches to the detect queue with the ingest's own sender, as fast as
+    it sends, and times the workers until Postgres holds them all. The first WARM_UP
+    batches go first and are waited for: the pool processes' first connections and
+    imports are not the rate (the in-process baseline leaves out its first batch alike)."""
+    warm, timed = batches[:WARM_UP], batches[WARM_UP:]
+    with workers_of(workers, limits, concurrency) as (fleet, app, started), \
+            make_engine(fleet.database_url).connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+
+        def recorded() -> int:
+            return int(conn.execute(RECORDED).scalar_one())
+
+        send = batch_sender(app)
+        for batch in warm:
+            send(batch)
+        warm_entries = sum(len(b.entries) for b in warm)
+        wait_until(lambda: recorded() >= warm_entries, 60, "the warm-up batches")
+        backends_before = backend_cpu(fleet.database_url)
+        cpu_before = sum(cpu_seconds(w.process.pid) for w in started)
+        started_at = time.perf_counter()
+        for batch in timed:
+            send(batch)
+        total = warm_entries + sum(len(b.entries) for b in timed)
+        while recorded() < total:
+            if time.perf_counter() - started_at > 300:
+                raise AssertionError(f"the workers recorded {recorded():,} of {total:,} entries")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started_at
+        cpu = sum(cpu_seconds(w.process.pid) for w in started) - cpu_before
+        server_cpu = backend_cpu_since(fleet.database_url, backends_before)
+    entries = total - warm_entries
+    return QueuedRun(entries / elapsed, entries, cpu / entries * 1000,
+                     server_cpu / entries * 1000)
 
 
 def _cpu(ingest: CommandProcess, workers: list[WorkerProcess]) -> dict[str, float]:
@@ -467,17 +528,27 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def report(load: Load, workers: int, concurrency: int, run: FleetRun,
-           baselines: Baselines) -> None:
+def report(load: Load, workers: int, concurrency: int, run: FleetRun | None,
+           queued: QueuedRun, baselines: Baselines) -> None:
+    limits = load.limits
+    offered = ("no load offered: the workers alone" if run is None else
+               f"offered {load.rate:,} entries/s for {load.seconds:.0f} s, published "
+               f"{run.published.entries / run.load_s:,.0f}/s "
+               f"({run.published.entries:,} entries, {len(run.published.probes)} probes)")
+    print(f"{offered}; {os.cpu_count()} cores; {workers} worker process(es) x concurrency "
+          f"{concurrency}; batches of <= {limits.max_entries} entries / {limits.max_wait_s} s "
+          f"wait; load average {baselines.load[0]:.1f} before, {baselines.load[1]:.1f} after\n")
+    report_baselines(baselines, run)
+    label = "workers alone, the planned batches queued"
+    print(f"{label:<52}{queued.rate:>10,.0f}{queued.rate / baselines.rate:>14.2f}"
+          f"{queued.cpu_per_1000:>13.3f}  (their Postgres {queued.postgres_cpu_per_1000:.3f})")
+    if run is not None:
+        report_fleet(load, run, baselines)
+
+
+def report_fleet(load: Load, run: FleetRun, baselines: Baselines) -> None:
     sustained = run.recorded_during / run.load_s
     limits = load.limits
-    print(f"offered {load.rate:,} entries/s for {load.seconds:.0f} s, published "
-          f"{run.published.entries / run.load_s:,.0f}/s "
-          f"({run.published.entries:,} entries, {len(run.published.probes)} probes); "
-          f"{os.cpu_count()} cores; {workers} worker process(es) x concurrency {concurrency}; "
-          f"batches of <= {limits.max_entries} entries / {limits.max_wait_s} s wait; "
-          f"load average {baselines.load[0]:.1f} before, {baselines.load[1]:.1f} after\n")
-    report_baselines(baselines, run)
     label = "fleet, sustained while the load ran"
     print(f"{label:<52}{sustained:>10,.0f}{sustained / baselines.rate:>14.2f}")
     drained = "not within the timeout" if run.drain_s is None else f"cleared in {run.drain_s:.1f} s"
@@ -503,7 +574,7 @@ def report(load: Load, workers: int, concurrency: int, run: FleetRun,
     report_per_batch(run, baselines.after)
 
 
-def report_baselines(baselines: Baselines, run: FleetRun) -> None:
+def report_baselines(baselines: Baselines, run: FleetRun | None) -> None:
     """The two in-process runs, their mean (the denominator) and spread, the reference."""
     print(f"{'':<52}{'entries/s':>10}{'x in-process':>14}{'CPU s/1,000':>13}")
     rows = [("in-process, before the fleet", baselines.before),
@@ -513,10 +584,11 @@ def report_baselines(baselines: Baselines, run: FleetRun) -> None:
               f"{base.cpu_per_1000:>13.3f}")
     print(f"{'in-process, mean of the two (the baseline)':<52}{baselines.rate:>10,.0f}"
           f"{1:>14.2f}{baselines.cpu_per_1000:>13.3f}")
-    entries = sum(len(b.entries) for b in run.batches) / max(1, len(run.batches))
+    own = "" if run is None else (
+        f", {sum(len(b.entries) for b in run.batches) / max(1, len(run.batches)):.0f} "
+        "a batch of the fleet's own in the sample")
     print(f"  spread between the two: {baselines.spread:.0%} of the mean; "
-          f"{baselines.after.entries_per_batch:.0f} entries a planned batch, "
-          f"{entries:.0f} a batch of the fleet's own in the sample")
+          f"{baselines.after.entries_per_batch:.0f} entries a planned batch{own}")
     if baselines.own is not None:
         label = "(reference: the fleet's own batches, after)"
         print(f"{label:<52}{baselines.own.rate:>10,.0f}"
@@ -544,6 +616,8 @@ def main() -> None:
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds")
     parser.add_argument("--baseline-entries", type=int, default=30_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--workers-alone", action="store_true",
+                        help="time only the workers on the queued planned batches")
     parser.add_argument("--count", action="store_true",
                         help="count Redis commands per batch (MONITOR: slows Redis)")
     args = parser.parse_args()
@@ -552,12 +626,14 @@ def main() -> None:
     planned = planned_batches(load, args.baseline_entries, args.seed)
     load_before = os.getloadavg()[0]
     before = in_process_rate(planned)
-    run = run_fleet(load, args.workers, args.concurrency, args.drain_timeout,
-                    args.baseline_entries, args.seed, args.count)
+    queued = run_queued(planned, args.workers, args.concurrency, limits)
+    run = None if args.workers_alone else run_fleet(
+        load, args.workers, args.concurrency, args.drain_timeout, args.baseline_entries,
+        args.seed, args.count)
     load_after = os.getloadavg()[0]
     after = in_process_rate(planned)
-    own = in_process_rate(run.batches) if len(run.batches) > 1 else None
-    report(load, args.workers, args.concurrency, run,
+    own = in_process_rate(run.batches) if run is not None and len(run.batches) > 1 else None
+    report(load, args.workers, args.concurrency, run, queued,
            Baselines(before, after, own, (load_before, load_after)))
 
 
