@@ -7,11 +7,12 @@ infrastructure around it is swapped.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -149,16 +150,8 @@ def run_embedded(
     )
     items = _told(_paced(numbered, pace_s), on_line)
     log_clock, next_beat = 0.0, 0.0
-    # tqdm shows itself only on a terminal unless told (progress=True / False).
     with (
-        tqdm(
-            total=size_hint,
-            unit="B",
-            unit_scale=True,
-            leave=False,
-            desc="replaying",
-            disable=None if progress is None else not progress,
-        ) as bar,
+        _progress_bar(size_hint, progress) as bar,
         _one_blas_thread(),
         startup_heap_frozen(),  # as the fleet's processes do: the run collects what it makes
     ):
@@ -174,8 +167,7 @@ def run_embedded(
                 _store_dead_letters(store, dead)
                 beat(log_clock)
                 next_beat = log_clock + BEAT_S
-        _advance(bar, source)
-        bar.refresh()  # draws the end: tqdm skips updates within mininterval of its last draw
+        _advance(bar, source, last=True)
         ingest.close()
         beat(log_clock)
     _store_dead_letters(store, dead)
@@ -245,14 +237,33 @@ def _telling(
         yield item
 
 
-def _advance(bar: tqdm, source: BinaryIO) -> None:
-    """Moves the bar to how far `source` has been read (bytes on disk, so gzip works)."""
-    if bar.disable or bar.total is None:
+def _progress_bar(size_hint: int | None, progress: bool | None
+                  ) -> AbstractContextManager[tqdm | None]:
+    """A bar on stderr when `progress`, or when unset and stderr is a terminal; else
+    None. A bar tqdm would only hide is not made: making one starts tqdm's monitor thread
+    and a process-shared lock."""
+    if not (_on_terminal(sys.stderr) if progress is None else progress):
+        return nullcontext()
+    return tqdm(total=size_hint, unit="B", unit_scale=True, leave=False, desc="replaying")
+
+
+def _on_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)  # None: no stderr at all (pythonw)
+    return bool(isatty and isatty())
+
+
+def _advance(bar: tqdm | None, source: BinaryIO, *, last: bool = False) -> None:
+    """Moves the bar to how far `source` has been read (bytes on disk, so gzip works);
+    the `last` time, draws it (tqdm skips updates within mininterval of its last draw)."""
+    if bar is None:
         return
-    try:
-        bar.update(source.tell() - bar.n)
-    except (OSError, ValueError):  # a pipe: no position
-        bar.total = None
+    if bar.total is not None:
+        try:
+            bar.update(source.tell() - bar.n)
+        except (OSError, ValueError):  # a pipe: no position
+            bar.total = None
+    if last:
+        bar.refresh()
 
 
 def _note_silences(processor, log_clock: float, summary: RunSummary) -> None:

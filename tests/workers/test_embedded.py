@@ -152,3 +152,17 @@ def test_a_run_freezes_the_start_up_heap_while_it_lasts_and_gives_it_back(tmp_pa
                          on_outcome=lambda *_: during.append(gc.get_freeze_count()))
         assert gc.get_freeze_count() == before
     assert during and all(count > before for count in during)
+
+
+@pytest.mark.parametrize(("progress", "shown"), [(True, True), (None, False), (False, False)])
+def test_the_bar_shows_when_asked_for_and_stays_hidden_off_a_terminal(
+    tmp_path, capfd, progress, shown
+):
+    """Asked for, the bar draws on stderr even off a terminal; unasked, it shows only on a
+    terminal (here stderr is a pipe: `test_input_formats_cli` tries a real terminal)."""
+    settings, path = _three_lines(tmp_path)
+    with path.open("rb") as stream:
+        summary = run_embedded(stream, source_name="lines", settings=settings,
+                               size_hint=path.stat().st_size, progress=progress)
+    assert summary.accounted
+    assert ("replaying" in capfd.readouterr().err) is shown
