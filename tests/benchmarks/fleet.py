@@ -1,6 +1,7 @@
 """Benchmark: the fleet under a fixed offered load, Pub/Sub → ingest → Celery → Postgres.
 
     python -m tests.benchmarks.fleet [--rate 10000] [--seconds 60] [--workers 2]
+                                     [--workers-alone]
 
 Needs Postgres and Redis on 127.0.0.1 (as the tests do). Everything runs as it does in
 production, on this machine: the Pub/Sub stand-in (gRPC, in this process) receives
@@ -25,7 +26,11 @@ this run:
   fleet's own batches of those entries (read back from `entry_outcomes`) run once more
   after it, as the baseline was defined before;
 - CPU seconds of each part (stand-in and load, ingest, workers, and the Postgres server
-  processes of the fleet's database) per 1,000 entries.
+  processes of the fleet's database) per 1,000 entries;
+- the workers alone, before the Pub/Sub run: the planned batches sent to the detect queue
+  with the ingest's own sender and timed until Postgres holds them, with nothing else
+  running (no stand-in, no ingest): what the workers lose against in-process on the same
+  batches. `--workers-alone` runs only this and the baselines.
 """
 
 from __future__ import annotations
