@@ -46,12 +46,13 @@ def freeze_startup_heap() -> None:
 
 @contextmanager
 def startup_heap_frozen() -> Iterator[None]:
-    """`freeze_startup_heap` for a run inside a longer process (`logwarden run`, which
-    eval and the tests call again and again): the heap is given back to the collector
-    afterwards, so that what the run built, frozen with the rest, can be freed. Without
-    the collection first: its walk of the whole heap cost 40-50 ms, a tenth of `logwarden
-    run`'s start, to free the few hundred objects start-up leaves. (What an earlier run in
-    the same process left is then frozen for this run's length, and freed after it.)"""
+    """The heap frozen as `freeze_startup_heap` freezes it, for a run inside a longer
+    process (`logwarden run`, which eval and the tests call again and again): it is given
+    back to the collector afterwards, so that what the run built, frozen with the rest,
+    can be freed. Without the collection first: its walk of the whole heap cost 40-50 ms,
+    a tenth of `logwarden run`'s start, to free the few hundred objects start-up leaves.
+    (What an earlier run in the same process left is frozen for this run's length, and
+    freed after it.)"""
     gc.freeze()
     try:
         yield
