@@ -1,8 +1,9 @@
 """Benchmark: the embedded detect path against "JSON decode, then Drain3", in one run.
 
-    python -m tests.benchmarks.embedded [--lines 100000] [--seed 7]
+    python -m tests.benchmarks.embedded [--lines 100000] [--seed 7] [--rounds 3]
 
-Runs, each in its own subprocess (so start-up imports and peak RSS are each path's own):
+Runs, each in its own subprocess (so start-up imports and peak RSS are each path's own),
+every path once a round, in an order that turns by one path each round:
 
 - the embedded run (`run_embedded`, SQLite) on a dense workload: Loghub lines from four
   systems replayed as four services at 800-1,500 lines a second of log time, so
@@ -12,8 +13,10 @@ Runs, each in its own subprocess (so start-up imports and peak RSS are each path
   and IP masking, one miner per stream;
 - the ceiling on the dense workload: bare read and JSON decode.
 
-Prints entries/s, the ratio to the naive baseline, µs per entry, ms per batch and
-peak RSS. For the embedded runs it also splits the time of `BatchProcessor.process` into
+Prints, of each path's median run (by CPU per entry), entries/s, the ratio to the naive
+baseline's median run, µs per entry, ms per batch and peak RSS; then each round's ratios,
+each against the naive run of its own round, which show how far the machine moved.
+For the embedded runs it also splits the time of `BatchProcessor.process` into
 a fixed cost per batch and a cost per entry: the intercept and slope of a least-squares
 line through each batch's CPU time against its number of entries (the bundled sample's
 batches range from one entry to hundreds; the dense workload's are all 500 entries, so
@@ -271,6 +274,8 @@ def main() -> None:
     parser.add_argument("--loghub", type=Path, default=LOGHUB, help="the Loghub samples")
     parser.add_argument("--no-compile", action="store_true",
                         help="do not compile Logwarden's modules to bytecode first")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of every path; the table shows each path's median run")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -287,8 +292,11 @@ def main() -> None:
         write_dense(dense, args.lines, args.seed, args.loghub)
         inputs = {"naive": dense, "ceiling": dense, "dense": dense,
                   "sample": sample.sample_path()}
-        results = {kind: _measure(kind, inputs[kind]) for kind in PATHS}
-    _report(results, args)
+        rounds = []
+        for n in range(max(1, args.rounds)):
+            order = PATHS[n % len(PATHS):] + PATHS[: n % len(PATHS)]
+            rounds.append({kind: _measure(kind, inputs[kind]) for kind in order})
+    _report(rounds, args)
 
 
 NAMES = {
@@ -299,7 +307,14 @@ NAMES = {
 }
 
 
-def _report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run whose CPU per entry is the median (the lower middle of an even count)."""
+    ordered = sorted(runs, key=lambda r: r["seconds"] / r["entries"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _report(rounds: list[dict[str, dict[str, float]]], args: argparse.Namespace) -> None:
+    results = {kind: _median_run([r[kind] for r in rounds]) for kind in PATHS}
     base = results["naive"]["entries"] / results["naive"]["seconds"]
     print(f"dense workload: {args.lines:,} lines, {len(SYSTEMS)} services "
           f"({', '.join(SYSTEMS)}), seed {args.seed}; each path in its own process")
@@ -320,6 +335,16 @@ def _report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> N
               f"| {_shown(r.get('fixed_ms'), 2)} | {_shown(r.get('import_s'), 2)} "
               f"| {_shown(r.get('fixed_apart_ms'), 2)} | {_shown(r.get('process_us'), 1)} "
               f"| {r['rss_mb']:.0f} | {r['entries'] / r['wall']:,.0f} |")
+    print(f"\n{len(rounds)} round(s), every path once a round; the table shows each path's "
+          "median run. x naive round by round (against that round's naive run):")
+    for kind in PATHS[1:]:
+        ratios = ", ".join(f"{_ratio(r, kind):.3f}" for r in rounds)
+        print(f"  {NAMES[kind]}: {ratios}")
+
+
+def _ratio(round_: dict[str, dict[str, float]], kind: str) -> float:
+    naive, run = round_["naive"], round_[kind]
+    return (run["entries"] / run["seconds"]) / (naive["entries"] / naive["seconds"])
 
 
 def _shown(value: float | None, digits: int) -> str:
