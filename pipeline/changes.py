@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -68,7 +70,8 @@ class ChangeTracker:
         versions = {k: list(v) for k, v in state.versions.items()}
         keys = frozenset(self.version_keys)
         found: list[Change] = []
-        for entry in sorted(batch.entries, key=lambda e: (e.timestamp_ns, e.insert_id)):
+        entries = batch.entries if _may_show_changes(batch.entries, keys) else ()
+        for entry in sorted(entries, key=lambda e: (e.timestamp_ns, e.insert_id)):
             audit = _audit_change(entry)
             if audit is not None:
                 found.append(audit)
@@ -125,6 +128,20 @@ def describe(change: Change, anomaly_start_ns: int) -> str:
     if change.kind == "deploy":
         return f"started {when} {change.subject} was deployed"
     return f"started {when} a config change ({change.subject})"
+
+
+def _may_show_changes(entries: tuple[LogEntry, ...], keys: frozenset[str]) -> bool:
+    """False when no entry of the batch can show a change: none has a payload (an audit
+    entry, `serviceContext`) and no label of any entry has a version key. Most batches of
+    text logs; the labels' keys are read in C, not an entry at a time."""
+    return (any(map(_payload, entries))
+            or not keys.isdisjoint(chain.from_iterable(map(_resource_labels, entries)))
+            or not keys.isdisjoint(chain.from_iterable(map(_labels, entries))))
+
+
+_payload = attrgetter("payload")
+_resource_labels = attrgetter("resource_labels")
+_labels = attrgetter("labels")
 
 
 def _version_labels(entry: LogEntry, keys: frozenset[str]) -> list[tuple[str, str]]:

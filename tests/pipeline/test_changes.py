@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 
 from pipeline.batch import Batch
 from pipeline.changes import Change, ChangeState, describe, latest_change, observe
@@ -60,6 +61,22 @@ def test_a_rollout_mixing_old_and_new_revisions_is_one_change():
         changes, state = observe(batch(served(60 + i, "a" if i % 2 else "b", i)), state)
         found += changes
     assert [c.subject for c in found] == ["revision b"]
+
+
+@pytest.mark.parametrize("shown", [
+    lambda v: {"labels": {"k8s-pod/pod-template-hash": v}},  # a pod label, on the entry
+    lambda v: {"resource_labels": {"revision_name": v}},
+    lambda v: {"payload": {"serviceContext": {"version": v}, "message": "GET /"}},
+], ids=["entry label", "resource label", "serviceContext"])
+def test_each_sign_of_a_version_is_read_among_entries_that_show_none(shown):
+    """A version shown by one entry of a batch of plain ones, wherever the entry holds it:
+    the batch is not passed over as one that can show no change."""
+    plain = [entry("GET /", at_s=i, n=100 + i) for i in range(20)]
+    first = entry("GET /", at_s=30, n=1, **shown("one"))
+    state = observe(batch(*plain, first), ChangeState())[1]
+    changes, _ = observe(batch(*plain, entry("GET /", at_s=90, n=2, **shown("two"))), state)
+    assert [c.subject.split()[-1] for c in changes] == ["two"]
+    assert observe(batch(*plain), state)[0] == []
 
 
 def test_an_audit_entry_that_replaces_a_service_is_a_change():
