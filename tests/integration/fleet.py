@@ -248,10 +248,10 @@ def publish(publisher: pubsub_v1.PublisherClient, topic: str, messages: Iterable
 
 def wait_until(
     condition: Callable[[], bool], timeout: float, what: str, *, steady_s: float = 0.0,
-    state: Callable[[], object] | None = None,
+    state: Callable[[], object] | None = None, every_s: float = 0.1,
 ) -> None:
-    """Polls until `condition` holds (and has held for `steady_s`); fails after `timeout`,
-    saying what `state` returns then."""
+    """Polls every `every_s` until `condition` holds (and has held for `steady_s`); fails
+    after `timeout`, saying what `state` returns then."""
     deadline = time.monotonic() + timeout
     held_since: float | None = None
     while True:
@@ -265,7 +265,7 @@ def wait_until(
         if now > deadline:
             seen = f"; {state()}" if state is not None else ""
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{seen}")
-        time.sleep(0.1)
+        time.sleep(every_s)
 
 
 def query(database_url: str, sql: str, **params: Any) -> list[Any]:
