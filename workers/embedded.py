@@ -19,7 +19,6 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, BinaryIO
 
 import msgspec
-from tqdm import tqdm
 
 from alerting.lifecycle import sweep_incidents
 from alerting.outbox import deliver_due
@@ -42,6 +41,8 @@ from workers.runtime import (
 from workers.settings import Settings
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from pipeline.storage import Store
     from workers.escalation import LlmUsage
 
@@ -244,6 +245,8 @@ def _progress_bar(size_hint: int | None, progress: bool | None
     and a process-shared lock."""
     if not (_on_terminal(sys.stderr) if progress is None else progress):
         return nullcontext()
+    from tqdm import tqdm  # 18 ms of imports a run without a bar does without
+
     return tqdm(total=size_hint, unit="B", unit_scale=True, leave=False, desc="replaying")
 
 
