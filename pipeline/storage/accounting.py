@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, delete, func, select
@@ -110,7 +112,7 @@ def add_outcomes(
 
     Plain driver SQL: the rows share their batch and time, so the time is converted for
     the database once, not once a row as SQLAlchemy would. Postgres takes every row in one
-    statement; SQLite, in-process, one executemany.
+    statement; SQLite, in-process, `_BLOCK` rows a statement.
     """
     if not outcomes:
         return
@@ -120,7 +122,7 @@ def add_outcomes(
         if conn.dialect.name == "postgresql":
             _insert_as_arrays(conn, batch_id, ordered, created_at)
         else:
-            _insert_row_by_row(conn, batch_id, ordered, created_at)
+            _insert_in_blocks(conn, batch_id, ordered, created_at)
     except IntegrityError as error:
         raise EntriesCountedMeanwhile(batch_id) from error
 
@@ -142,13 +144,32 @@ def _insert_as_arrays(conn: Connection, batch_id: str, outcomes: Sequence[EntryO
     conn.exec_driver_sql(_INSERT_ARRAYS, (batch_id, created_at, deliveries, kinds, keys))
 
 
-def _insert_row_by_row(conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome],
-                       created_at: object) -> None:
-    mark = _placeholder(conn)
-    sql = f"INSERT INTO {OUTCOMES.name} {_COLUMNS} VALUES ({', '.join([mark] * 5)})"
+# Rows a statement on SQLite: a statement per row (an executemany) cost SQLite about as
+# much again as the row itself. One statement text for every block, so the driver
+# prepares it once; the last rows of a batch, fewer than a block, go one at a time.
+_BLOCK = 100
+
+
+def _insert_in_blocks(conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome],
+                      created_at: object) -> None:
     kinds = _KINDS  # a dict look-up costs less than str() of an enum, 500 times a batch
-    conn.exec_driver_sql(sql, [(o.delivery_id, batch_id, kinds[o.outcome], o.insert_key,
-                                created_at) for o in outcomes])
+    rows = [(o.delivery_id, batch_id, kinds[o.outcome], o.insert_key, created_at)
+            for o in outcomes]
+    whole = len(rows) - len(rows) % _BLOCK
+    mark = _placeholder(conn)
+    if whole:
+        block = _insert_sql(mark, _BLOCK)
+        for start in range(0, whole, _BLOCK):
+            conn.exec_driver_sql(block, tuple(chain.from_iterable(rows[start : start + _BLOCK])))
+    if whole < len(rows):
+        conn.exec_driver_sql(_insert_sql(mark, 1), rows[whole:])
+
+
+@cache
+def _insert_sql(mark: str, rows: int) -> str:
+    """An INSERT of `rows` outcome rows."""
+    row = f"({', '.join([mark] * 5)})"
+    return f"INSERT INTO {OUTCOMES.name} {_COLUMNS} VALUES {', '.join([row] * rows)}"
 
 
 _KINDS = {outcome: outcome.value for outcome in Outcome}

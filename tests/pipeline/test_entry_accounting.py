@@ -185,6 +185,25 @@ def test_every_outcome_row_of_a_large_batch_is_written_and_a_clash_anywhere_writ
     assert store.audit(since).total == 1203
 
 
+@pytest.mark.parametrize("size", [1, 99, 100, 101, 250, 500])
+def test_each_outcome_row_is_written_as_given_whatever_the_batch_size(
+    store: Store, size: int
+) -> None:
+    """SQLite takes the rows in blocks of a hundred and the rest one by one: every row is
+    written once, as given; a clash in the rows after the last block writes none."""
+    outcomes = outcomes_of("a", size)
+    record(store, "sized", outcomes)
+    with store.engine.connect() as conn:
+        rows = set(conn.exec_driver_sql(
+            "SELECT delivery_id, batch_id, outcome, insert_key FROM entry_outcomes"))
+    assert rows == {(o.delivery_id, "sized", o.outcome.value, o.insert_key) for o in outcomes}
+    late = outcomes_of("b", size)
+    late[-1] = EntryOutcome(outcomes[-1].delivery_id, Outcome.DUPLICATE)  # a delivery counted
+    with pytest.raises(EntriesCountedMeanwhile):
+        record(store, "late", late)
+    assert store.known_entries({o.delivery_id for o in late[:-1]}, ()) == (set(), set())
+
+
 def test_ids_holding_quotes_braces_commas_and_other_scripts_are_written_and_found_as_given(
     store: Store,
 ) -> None:
