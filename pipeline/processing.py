@@ -121,7 +121,7 @@ class BatchProcessor:
         with stage.labels(stage="mine").time():
             fresh, outcomes = self._count_entries(batch)
             stored = self._stored_states(batch.key)
-            seen, changes = self._observe_changes(batch, fresh, stored[CHANGES])
+            seen, changes = self._observe_changes(fresh, stored[CHANGES])
             mined, templates, lineage = self._mine(batch, fresh, changes)
         with stage.labels(stage="detect").time():
             findings, states = self._detect(mined, stored)
@@ -133,8 +133,8 @@ class BatchProcessor:
             batch_id=batch.id,
             stream=str(batch.key),
             entries=len(batch.entries),
-            processed=len(fresh),
-            duplicates=len(outcomes) - len(fresh),
+            processed=len(fresh.entries),
+            duplicates=len(outcomes) - len(fresh.entries),
             start_ns=batch.start_ns,
             end_ns=batch.end_ns,
         )
@@ -176,14 +176,11 @@ class BatchProcessor:
         except Exception:  # the LLM is an advisor: detection and alerting go on without it
             log.exception("escalation skipped", extra={"batch_id": outcome.batch_id})
 
-    def _observe_changes(
-        self, batch: Batch, entries: list[LogEntry], raw: object
-    ) -> tuple[list[Change], ChangeState]:
+    def _observe_changes(self, fresh: Batch, raw: object) -> tuple[list[Change], ChangeState]:
         """The deploys and config changes these entries show, and the stream's state with
         them (before detection, so detectors can weigh what is new since a deploy)."""
-        state = _decode_state(CHANGES, ChangeState, ChangeState, batch.key, raw)
-        # The batch's own id: without one, a Batch hashes every delivery key to make it.
-        return observe_changes(Batch(batch.key, tuple(entries), batch.id), state)
+        state = _decode_state(CHANGES, ChangeState, ChangeState, fresh.key, raw)
+        return observe_changes(fresh, state)
 
     def _count_changes(self, service: str, changes: Sequence[Change]) -> None:
         m = self.metrics
@@ -219,8 +216,9 @@ class BatchProcessor:
             if alert_of.get(anomaly.id) in outcome.new_alert_ids:
                 m.alerts_total.labels(severity=str(anomaly.severity)).inc()
 
-    def _count_entries(self, batch: Batch) -> tuple[list[LogEntry], list[EntryOutcome]]:
-        """The entries to process, and what each delivery new to the store counts as.
+    def _count_entries(self, batch: Batch) -> tuple[Batch, list[EntryOutcome]]:
+        """The entries to process (as a batch), and what each delivery new to the store
+        counts as.
 
         A delivery some recorded batch counted already (Pub/Sub regrouped a redelivery)
         counts nothing here; an insert id processed before, or earlier in this batch, is
@@ -243,11 +241,15 @@ class BatchProcessor:
             processed.add(insert)
             fresh.append(entry)
             outcomes.append(EntryOutcome(delivery, Outcome.PROCESSED, insert))
-        return fresh, outcomes
+        if len(fresh) == len(entries):  # all of them: the batch, its times worked out once
+            return batch, outcomes
+        # The batch's own id: without one, a Batch hashes every delivery key to make it.
+        return Batch(batch.key, tuple(fresh), batch.id), outcomes
 
     def _mine(
-        self, batch: Batch, entries: list[LogEntry], changes: ChangeState
+        self, batch: Batch, fresh: Batch, changes: ChangeState
     ) -> tuple[MinedBatch, list[TemplateRow], dict[str, str]]:
+        entries = fresh.entries
         matches = self.miner.mine_many(map(_line_of, entries))
         lineage = {m.previous_id: m.template_id for m in matches if m.previous_id}
         # A template generalized later in the batch: every line names what it became.
@@ -256,10 +258,8 @@ class BatchProcessor:
         texts = {t: self.miner.template_text(t) or "" for t in set(ids)}
         ancestors = {t: self.miner.ancestors(t) for t in texts}
         change = latest_change(changes, before_ns=batch.end_ns)
-        mined = MinedBatch(
-            Batch(batch.key, tuple(entries), batch.id), ids, texts, ancestors,
-            last_change_ns=change.at_ns if change else None,
-        )
+        mined = MinedBatch(fresh, ids, texts, ancestors,
+                           last_change_ns=change.at_ns if change else None)
         return mined, _template_rows(entries, ids, texts), lineage
 
     def _detect(
