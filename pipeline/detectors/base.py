@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Protocol, TypeVar
 
 from pipeline.batch import Batch
-from pipeline.entry import LogEntry
+from pipeline.entry import LogEntry, Severity
 from pipeline.findings import Finding
 
 
@@ -80,3 +83,12 @@ def inherit_slots(
                 if moved is not None:
                     grown.setdefault(f"{template_id}{key[len(old) :]}", moved)
     return grown
+
+
+_severity = attrgetter("severity")
+
+
+def severity_counts(entries: Iterable[LogEntry]) -> Counter[Severity]:
+    """How many entries hold each severity: counted in C, so a detector sums over the few
+    severities rather than over the entries."""
+    return Counter(map(_severity, entries))

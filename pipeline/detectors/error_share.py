@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.base import MinedBatch, severity_counts
 from pipeline.detectors.small_stats import quantile
 from pipeline.detectors.sustain import Sustain, ramp
 from pipeline.findings import Evidence, Finding
@@ -97,8 +97,8 @@ class ErrorShareDetector:
         entries = mined.entries
         if not entries:
             return [], state
-        mask = [e.severity.is_error for e in entries]
-        errors, lines = sum(mask), len(entries)
+        errors = sum(c for s, c in severity_counts(entries).items() if s.is_error)
+        lines = len(entries)
         usual, scale = self.usual_rate(state), self.dispersion(state)
         p = self._point_rate(state)
         residual = min((errors - lines * p) ** 2 / max(lines * p * (1 - p), 1e-9), 1e3)
@@ -122,6 +122,7 @@ class ErrorShareDetector:
         if not fires:
             return [], learned
         raw = ramp(surprise, self.min_surprise, 3 * self.min_surprise)
+        mask = [e.severity.is_error for e in entries]
         finding = Finding(
             detector=self.name,
             anomaly_type="error_burst",

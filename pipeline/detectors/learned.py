@@ -16,13 +16,14 @@ import hashlib
 import math
 import pickle
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import msgspec
 import numpy as np
 
-from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.base import MinedBatch, severity_counts
 from pipeline.detectors.explain import entry_ids, top_templates
 from pipeline.detectors.forest import ForestScorer, StoredForest, fit_forest, isolation_forest
 from pipeline.detectors.small_stats import quantile
@@ -64,19 +65,36 @@ def features(mined: MinedBatch, seconds: float) -> np.ndarray:
     answered = [e.http_status for e in entries if e.http_status is not None]
     latency = [s for e in entries if (s := e.http_latency_s) is not None and math.isfinite(s)]
     p50, p95 = (quantile(latency, 0.5), quantile(latency, 0.95)) if latency else (0.0, 0.0)
-    mix = np.zeros(MIX_WIDTH)
-    for template_id in mined.template_ids:
-        mix[_bucket(template_id)] += 1.0 / n
+    severities = severity_counts(entries)
+    mix = _template_mix(mined.template_ids, n)
     base = [
         math.log1p(len(entries) * 60.0 / seconds),
-        sum(e.severity.is_error for e in entries) / n,
-        sum(Severity.WARNING <= e.severity < Severity.ERROR for e in entries) / n,
+        sum(c for s, c in severities.items() if s.is_error) / n,
+        sum(c for s, c in severities.items() if Severity.WARNING <= s < Severity.ERROR) / n,
         math.log1p(len(set(mined.template_ids))),
         sum(s >= 500 for s in answered) / max(len(answered), 1),
         math.log1p(max(float(p50), 0.0) * 1000.0),
         math.log1p(max(float(p95), 0.0) * 1000.0),
     ]
     return np.concatenate([np.asarray(base), mix]).astype(np.float32)
+
+
+def _template_mix(template_ids: tuple[str, ...], n: int) -> np.ndarray:
+    """The share of the entries in each template bucket, counted per template. Each share
+    still grows by 1/n an entry: the same steps in any order make the same sum, which
+    `count / n` may miss in the last bit."""
+    per_bucket: dict[int, int] = {}
+    for template_id, count in Counter(template_ids).items():
+        bucket = _bucket(template_id)
+        per_bucket[bucket] = per_bucket.get(bucket, 0) + count
+    mix = np.zeros(MIX_WIDTH)
+    step = 1.0 / n
+    for bucket, count in per_bucket.items():
+        share = 0.0
+        for _ in range(count):
+            share += step
+        mix[bucket] = share
+    return mix
 
 
 @lru_cache(maxsize=16_384)  # bounded; template ids repeat from batch to batch

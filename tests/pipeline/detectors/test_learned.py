@@ -12,7 +12,16 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from pipeline.detectors.forest import ForestScorer
-from pipeline.detectors.learned import FEATURES, LearnedDetector, LearnedState, _rows, features
+from pipeline.detectors.learned import (
+    FEATURES,
+    MIX_WIDTH,
+    LearnedDetector,
+    LearnedState,
+    _bucket,
+    _rows,
+    _template_mix,
+    features,
+)
 from pipeline.entry import Severity
 from tests.pipeline.detectors.factory import entry, mined
 
@@ -135,3 +144,16 @@ def test_a_pickled_forest_from_an_older_version_scores_the_same_and_is_kept_as_a
     assert [f.anomaly_type for found in read for f in found] == ["unusual_window"] * 2
     assert not after.model and after.forest is not None
 
+
+
+def test_the_template_mix_is_each_bucket_grown_by_one_share_an_entry() -> None:
+    """Counted per template, each bucket's share is still the sum of 1/n once an entry,
+    to the last bit (`count / n` is not)."""
+    rng = random.Random(5)
+    for _ in range(300):
+        n = rng.randint(1, 700)
+        ids = tuple(f"t{rng.randint(0, rng.randint(1, 60))}" for _ in range(n))
+        slow = np.zeros(MIX_WIDTH)
+        for template_id in ids:
+            slow[_bucket(template_id)] += 1.0 / n
+        assert _template_mix(ids, n).tobytes() == slow.tobytes()
