@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import BinaryIO
 
 import msgspec
 
 from pipeline.entry import LogEntry
-from pipeline.parsing.logentry import parse_entry
+from pipeline.parsing.logentry import parse_entry_or_reject
 from pipeline.parsing.rejection import (
     DEFAULT_MAX_ENTRY_BYTES,
     MAX_STORED_RAW,
@@ -19,6 +20,7 @@ from pipeline.parsing.text import parse_text_line
 
 _BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK = 1 << 20
+_LF = ord("\n")
 
 
 def iter_lines(
@@ -55,7 +57,11 @@ def iter_numbered_lines(
     `source_name:lineno`. A line over `max_bytes` is rejected without being held whole
     in memory.
     """
-    for lineno, (line, oversize) in enumerate(_bounded_lines(stream, max_bytes), 1):
+    cap = max_bytes + 2  # room for the content, "\r" and "\n"
+    # readline is called from C: a generator of ours in between was one more Python
+    # step per line.
+    for lineno, line in enumerate(iter(partial(stream.readline, cap), b""), 1):
+        oversize = _skipped_size(stream, line) if len(line) == cap and line[-1] != _LF else 0
         if lineno == 1 and line.startswith(_BOM):
             line = line[len(_BOM) :]
         if not line or line.isspace():
@@ -81,25 +87,19 @@ def json_entry(
 ) -> LogEntry | Rejection:
     if line.endswith(b"\n"):
         line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
-    item = parse_entry(line, source=source, max_bytes=max_bytes, receive_ns=now_ns)
+    item = parse_entry_or_reject(line, source, max_bytes, now_ns, now_ns)
     if isinstance(item, LogEntry) and not item.project and project:
         item = msgspec.structs.replace(item, project=project)
     return item
 
 
-def _bounded_lines(stream: BinaryIO, limit: int) -> Iterator[tuple[bytes, int]]:
-    """(line, 0) for each line; (its first bytes, its full size) for one far over `limit`.
-
-    Lines just over the limit come whole: the parsers reject those themselves.
-    """
-    cap = limit + 2  # room for the content, "\r" and "\n"
-    while line := stream.readline(cap):
-        if len(line) < cap or line.endswith(b"\n"):
-            yield line, 0
-            continue
-        size = len(line)
-        while chunk := stream.readline(_SKIP_CHUNK):
-            size += len(chunk)
-            if chunk.endswith(b"\n"):
-                break
-        yield line, size
+def _skipped_size(stream: BinaryIO, start: bytes) -> int:
+    """The full size of a line far over the limit, of which `start` was read: the rest is
+    read past in chunks, never held whole. (Lines just over the limit are read whole, and
+    the parsers reject them themselves.)"""
+    size = len(start)
+    while chunk := stream.readline(_SKIP_CHUNK):
+        size += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return size

@@ -53,11 +53,14 @@ def rfc3339_ns(text: str) -> int:
     seconds = _SECOND_CACHE.get(text[:_SECOND_LEN])
     if seconds is not None:  # a second already parsed whole: only the rest is new
         rest = text[_SECOND_LEN:]
-        if rest == "Z" or rest == "z":
+        if rest[:1] == "." and rest[-1] in "Zz":
+            digits = rest[1:-1]
+            # Up to nine digits (longer ones are cut): _fraction_ns inline, as most times
+            # come here.
+            if len(digits) <= 9 and digits.isdigit() and digits.isascii():
+                return seconds * NS + int(digits) * _SCALE[len(digits)]
+        elif rest == "Z" or rest == "z":
             return seconds * NS
-        digits = rest[1:-1]
-        if rest[:1] == "." and rest[-1] in "Zz" and digits.isdigit() and digits.isascii():
-            return seconds * NS + _fraction_ns(digits)
     return _parsed_ns(text)
 
 
