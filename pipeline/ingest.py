@@ -54,8 +54,8 @@ class Ingest:
         closed = self.batcher.add(item, now)
         if closed:
             self._tell_received()
-        for batch in closed:
-            self._on_batch(batch)
+            for batch in closed:
+                self._on_batch(batch)
 
     def tick(self, now: float) -> None:
         """Closes batches that have waited long enough; call it regularly."""

@@ -109,12 +109,8 @@ def run_embedded(
     summary = RunSummary()
     lifecycle = ReplayLifecycle(settings, processor, clock, summary)
     deliver, beat = lifecycle.deliver, lifecycle.beat
-    if llm:  # the escalation's modules are imported by the runs that escalate only
-        from workers.escalation import build_escalation, llm_enabled
-
-        if llm_enabled(settings, asked=True):
-            ledger = InMemoryLedger(clock=lambda: log_time[0])
-            processor.escalation = build_escalation(settings, store, ledger).gate
+    if llm:
+        _escalate_with_llm(settings, store, processor, lambda: log_time[0])
 
     def process(batch: Batch) -> None:
         if time.monotonic() >= prune.due:  # between batches: one clock reading a batch
@@ -158,10 +154,12 @@ def run_embedded(
     ):
         for item in items:
             if not isinstance(item, Rejection):
-                log_clock = max(log_clock, item.timestamp_ns / 1e9)
-                log_time[0] = log_clock
-                clock.at(log_clock)
-                _advance(bar, source)
+                at_s = item.timestamp_ns / 1e9
+                if at_s >= log_clock:  # the log's clock only goes forward: else nothing moves
+                    log_clock = log_time[0] = at_s
+                    clock.at(at_s)
+                if bar is not None:
+                    _advance(bar, source)
             ingest.feed(item, log_clock)
             if log_clock >= next_beat:  # what beat does in the fleet, on the log's clock
                 ingest.tick(log_clock)
@@ -180,12 +178,30 @@ def run_embedded(
     summary.dead_letters = ingest.rejected + failed
     summary.templates = len(processor.miner.templates())
     summary.seconds = time.perf_counter() - started
-    if processor.escalation is not None:
-        from pipeline.storage.reviews import ReviewStore
-        from workers.escalation import llm_usage
-
-        summary.llm = llm_usage(ReviewStore(store.engine))
+    summary.llm = _llm_usage(processor, store)
     return summary
+
+
+def _escalate_with_llm(
+    settings: Settings, store: Store, processor: BatchProcessor, log_clock: Callable[[], float]
+) -> None:
+    """Gives `processor` the LLM escalation when the settings allow it; its ledger runs on
+    the log's clock. The escalation's modules are imported by the runs that escalate only."""
+    from workers.escalation import build_escalation, llm_enabled
+
+    if llm_enabled(settings, asked=True):
+        ledger = InMemoryLedger(clock=log_clock)
+        processor.escalation = build_escalation(settings, store, ledger).gate
+
+
+def _llm_usage(processor: BatchProcessor, store: Store) -> LlmUsage | None:
+    """What the run's escalations cost, for a run that escalated."""
+    if processor.escalation is None:
+        return None
+    from pipeline.storage.reviews import ReviewStore
+    from workers.escalation import llm_usage
+
+    return llm_usage(ReviewStore(store.engine))
 
 
 def _one_blas_thread() -> AbstractContextManager[object]:

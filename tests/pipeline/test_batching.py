@@ -3,12 +3,17 @@ out of order (a pod whose clock is off, a straggler) kept in batches, not one a 
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
+from collections.abc import Callable
 
-from pipeline.batch import MAX_WINDOWS, Batch, Batcher, BatchLimits
+import msgspec
+import pytest
+
+from pipeline.batch import MAX_WINDOWS, Batch, Batcher, BatchLimits, batch_id_for
 from pipeline.entry import LogEntry
-from tests.pipeline.detectors.factory import entry
+from tests.pipeline.detectors.factory import STREAM, entry
 
 LIMITS = BatchLimits(max_entries=500, max_span_s=60.0, max_bytes=1_000_000, max_wait_s=5.0)
 
@@ -73,3 +78,57 @@ def test_every_entry_comes_out_once_whatever_the_order() -> None:
         assert 0 < len(batch.entries) <= limits.max_entries
         assert sum(e.size for e in batch.entries) <= limits.max_bytes
         assert max(abs(s) for s in seconds(batch)) <= limits.max_span_s
+
+
+def _mixed_streams() -> list[LogEntry]:
+    rng = random.Random(3)
+    return [
+        msgspec.structs.replace(
+            entry("x" * rng.randint(1, 300), at_s=i / 4 + rng.choice([0] * 30 + [70, -200]), n=i),
+            service=rng.choice(["api", "api", "web"]),
+        )
+        for i in range(4000)
+    ]
+
+
+def _on_the_limits() -> list[LogEntry]:
+    """Entries that reach each limit (6000 bytes, 60 s, 40 entries) and just pass it."""
+    by_bytes = [entry("x" * (600 + (i % 10 == 0)), at_s=i / 100, n=i) for i in range(25)]
+    by_span = [entry("y", at_s=1000 + s, n=i) for i, s in enumerate([0, 30, 60, 60.5, 121])]
+    by_count = [entry("z", at_s=2000 + i / 100, n=i) for i in range(90)]
+    return by_bytes + by_span + by_count
+
+
+@pytest.mark.parametrize("entries", [_mixed_streams(), _on_the_limits()], ids=["mixed", "limits"])
+def test_the_usual_case_step_batches_as_the_general_one(entries: list[LogEntry]) -> None:
+    """`add` takes a shortcut for an entry that fits its stream's one window: the same
+    batches, ids and closings come out as through the general path alone."""
+    limits = BatchLimits(max_entries=40, max_span_s=60.0, max_bytes=6000, max_wait_s=5.0)
+
+    def run(add_of: Callable[[Batcher], Callable[[LogEntry, float], list[Batch]]]) -> list[Batch]:
+        batcher, closed = Batcher(limits), []
+        add = add_of(batcher)
+        for i, e in enumerate(entries):
+            closed.append(add(e, i / 40))
+            closed.append(batcher.due(now=i / 40))
+        return [b for step in closed for b in step] + batcher.flush()
+
+    def general(batcher: Batcher) -> Callable[[LogEntry, float], list[Batch]]:
+        def add(e: LogEntry, now: float) -> list[Batch]:
+            fields = (e.project, e.resource_type, e.service)
+            return batcher._add(e, now, fields, batcher._open.get(fields))
+        return add
+
+    fast, slow = run(lambda b: b.add), run(general)
+    assert Counter(len(b.entries) for b in fast)[limits.max_entries] >= 2
+    assert [(b.key, b.id, b.entries) for b in fast] == [(b.key, b.id, b.entries) for b in slow]
+
+
+def test_batch_ids_hash_each_delivery_after_a_nul() -> None:
+    entries = [entry("é", n=1), entry("b", n=2, delivery_id="f.jsonl@1:7"),
+               entry("c", n=3, delivery_id="ünï:1")]
+    for chosen in ([], entries[:1], entries):
+        digest = hashlib.blake2b(str(STREAM).encode(), digest_size=16)
+        for delivery in sorted(e.delivery_key for e in chosen):
+            digest.update(b"\x00" + delivery.encode())
+        assert batch_id_for(STREAM, chosen) == digest.hexdigest()
