@@ -48,7 +48,10 @@ class StreamKey:
 # A frozen Struct rather than a frozen dataclass: every entry is built once, and a frozen
 # dataclass sets each of its 18 fields through object.__setattr__, which cost a third of
 # parsing an entry. Encoded on the wire field by field, as the dataclass was.
-class LogEntry(msgspec.Struct, frozen=True):
+# Not tracked by the garbage collector (gc=False): an entry holds strings, numbers and
+# decoded JSON, a tree, so it is never part of a cycle; tracked, every collection walked
+# the entries of the open and recent batches.
+class LogEntry(msgspec.Struct, frozen=True, gc=False):
     """One log entry as Logwarden sees it; times are nanoseconds since the epoch (UTC)."""
 
     insert_id: str
