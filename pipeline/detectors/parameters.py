@@ -73,7 +73,6 @@ BUCKETS_PER_E = 4  # a bucket spans a factor of e^(1/4), about 1.28
 # unit the template writes after it ("took <*> ms"), if any.
 Slot = tuple[int, re.Pattern[str] | None, str]
 Pattern = tuple[int, tuple[Slot, ...]]
-Number = tuple[str, float, str]  # slot key, value, unit
 
 
 class ParamStat(msgspec.Struct, frozen=True, array_like=True):
@@ -102,15 +101,6 @@ class ParameterState(msgspec.Struct):
     streak: Streak = Streak()
 
 
-class Reading(msgspec.Struct, frozen=True, gc=False):
-    """One number read from one entry (a Struct: a batch builds hundreds of them)."""
-
-    key: str
-    entry_index: int
-    value: float
-    unit: str
-
-
 @dataclass(frozen=True, slots=True)
 class ParameterDetector:
     """One finding per batch, led by the number furthest above its usual range."""
@@ -134,18 +124,19 @@ class ParameterDetector:
         self, mined: MinedBatch, state: ParameterState
     ) -> tuple[list[Finding], ParameterState]:
         stats = inherit_slots(state.stats, mined.ancestors)
-        readings = read_numbers(mined)
-        # Each slot's high quantile is worked out once a batch, not once per value read.
-        highs = {key: self._log_high(stats.get(key)) for key in {r.key for r in readings}}
-        excesses = self._excesses(highs, readings)  # aligned with `readings`
-        outliers = [r for r, x in zip(readings, excesses, strict=True) if x]
-        streak = state.streak.advance(bool(outliers))
+        slots = read_slots(mined)
+        # Per slot with an outlier, each value's excess (0: not an outlier). Only a slot
+        # with a baseline can hold one, and its high quantile is worked out once a batch.
+        excesses: dict[str, list[float]] = {}
+        for slot in slots:
+            log_high = self._log_high(stats.get(slot.key))
+            if log_high is not None and any(found := self._excesses(log_high, slot.values)):
+                excesses[slot.key] = found
+        streak = state.streak.advance(bool(excesses))
         findings = []
-        if outliers:
-            excess = {(r.key, r.entry_index): x for r, x in zip(readings, excesses, strict=True)
-                      if x}
-            findings.append(self._finding(mined, stats, outliers, excess, streak))
-        learned = self._learn(stats, readings, excesses, mined.batch.end_ns)
+        if excesses:
+            findings.append(self._finding(mined, stats, slots, excesses, streak))
+        learned = self._learn(stats, slots, excesses, mined.batch.end_ns)
         return findings, ParameterState(learned, streak)
 
     def _log_high(self, stat: ParamStat | None) -> float | None:
@@ -157,18 +148,12 @@ class ParameterDetector:
             return None
         return math.log1p(stat.quantile(self.high_quantile))
 
-    def _excesses(self, log_highs: dict[str, float | None], readings: list[Reading]
-                  ) -> list[float]:
-        """Per reading, log(value / high quantile) when the value is an outlier, else 0.
-        One loop rather than a call per reading: a wide line holds dozens of numbers."""
+    def _excesses(self, log_high: float, values: tuple[float, ...]) -> list[float]:
+        """Per value, log(value / high quantile) when the value is an outlier, else 0."""
         floor, log1p = math.log(self.min_ratio), math.log1p
         found = []
-        for reading in readings:
-            log_high, value = log_highs[reading.key], reading.value
-            if log_high is None or value <= 0:
-                found.append(0.0)
-                continue
-            excess = log1p(value) - log_high
+        for value in values:
+            excess = log1p(value) - log_high if value > 0 else 0.0
             found.append(excess if excess >= floor else 0.0)
         return found
 
@@ -176,18 +161,24 @@ class ParameterDetector:
         self,
         mined: MinedBatch,
         stats: dict[str, ParamStat],
-        outliers: list[Reading],
-        excess: dict[tuple[str, int], float],
+        slots: tuple[SlotReadings, ...],
+        excesses: dict[str, list[float]],
         streak: Streak,
     ) -> Finding:
-        lead = max(outliers, key=lambda r: (excess[r.key, r.entry_index], r.key))
-        same = [r for r in outliers if r.key == lead.key]
-        stat = stats[lead.key]
-        template_id, slot = lead.key.split("#", 1)
+        # The largest excess leads (ties: the greater key, then the first entry).
+        best = {key: max(found) for key, found in excesses.items()}
+        lead_key = max(best, key=lambda key: (best[key], key))
+        lead = next(slot for slot in slots if slot.key == lead_key)
+        found = excesses[lead_key]
+        same = [index for index, excess in zip(lead.indexes, found, strict=True) if excess]
+        value = lead.values[found.index(best[lead_key])]
+        outliers = sum(1 for found in excesses.values() for excess in found if excess)
+        stat = stats[lead_key]
+        template_id, slot = lead_key.split("#", 1)
         high, median = stat.quantile(self.high_quantile), stat.quantile(0.5)
         limit = math.log(self.min_ratio)
         weight = {1: 0.7, 2: 0.85}.get(len(same), 1.0)  # one odd value is weak evidence
-        raw = ramp(excess[lead.key, lead.entry_index], limit, limit + math.log(25.0)) * weight
+        raw = ramp(best[lead_key], limit, limit + math.log(25.0)) * weight
         score = self.sustain.score(raw, streak.windows)
         if streak.windows <= 1:
             # Slow first requests, a cold cache: one minute of odd values is common in
@@ -199,19 +190,19 @@ class ParameterDetector:
             score=score,
             summary=(
                 f'A number in "{clip(mined.templates.get(template_id, "?"))}" (token '
-                f"{int(slot.split('.')[0]) + 1}) reached {show_number(lead.value, stat.unit)} in "
+                f"{int(slot.split('.')[0]) + 1}) reached {show_number(value, stat.unit)} in "
                 f"{len(same)} entries; {self.high_quantile:.0%} of its values stay under "
                 f"{show_number(high, stat.unit)} (median about {show_number(median, stat.unit)})."
             ),
             evidence=Evidence(
-                entry_ids=entry_ids(mined.entries[r.entry_index] for r in same),
+                entry_ids=entry_ids(mined.entries[index] for index in same),
                 template_ids=(template_id,),
                 numbers={
-                    "value": lead.value,
+                    "value": value,
                     "high_quantile": high,
                     "median": median,
                     "entries": len(same),
-                    "other_outliers": len(outliers) - len(same),
+                    "other_outliers": outliers - len(same),
                     "streak": streak.windows,
                 },
             ),
@@ -220,116 +211,253 @@ class ParameterDetector:
     def _learn(
         self,
         stats: dict[str, ParamStat],
-        readings: list[Reading],
-        excesses: list[float],
+        slots: tuple[SlotReadings, ...],
+        excesses: dict[str, list[float]],
         now: int,
     ) -> dict[str, ParamStat]:
-        added: dict[str, dict[int, float]] = {}
-        units: dict[str, str] = {}
-        seen: dict[str, int] = {}  # plain dicts: a Counter's lookups cost more, per reading
-        outlier_weight, log1p = self.outlier_weight, math.log1p
-        for r, excess in zip(readings, excesses, strict=True):
-            value = r.value
-            if value < 0:
-                continue
-            key = r.key
-            counts = added.get(key)
-            if counts is None:
-                counts = added[key] = {}
-                units[key], seen[key] = r.unit, 0
-            seen[key] += 1
-            bucket = int(log1p(value) * BUCKETS_PER_E)  # see `_edge`, its upper edge
-            counts[bucket] = counts.get(bucket, 0.0) + (outlier_weight if excess else 1.0)
+        # A slot learns from its values of zero or more; only the `max_keys` slots seen
+        # last are kept, so the histograms of the slots dropped are not built at all.
+        fed = {slot.key: slot for slot in _by_first_learned(slots)}
+        if len(stats) + len(fed) > self.max_keys:
+            stamps = {key: stat.at_ns for key, stat in stats.items()} | dict.fromkeys(fed, now)
+            if len(stamps) > self.max_keys:
+                keep = sorted(stamps, key=lambda k: (stamps[k], k))[-self.max_keys :]
+                grown = {k: self._learned(stats.get(k), fed[k], excesses, now) if k in fed
+                         else stats[k] for k in keep}
+                return grown
         grown = dict(stats)
-        for key, counts in added.items():
-            old = grown.get(key)
-            buckets = old.aged(now, self.tau_s) if old else {}
-            for bucket, count in counts.items():
-                buckets[bucket] = buckets.get(bucket, 0.0) + count
-            n = (old.n if old else 0) + seen[key]
-            grown[key] = ParamStat(dict(sorted(buckets.items())), n, now, units[key])
-        if len(grown) > self.max_keys:
-            keep = sorted(grown, key=lambda k: (grown[k].at_ns, k))[-self.max_keys :]
-            grown = {k: grown[k] for k in keep}
+        for key, slot in fed.items():
+            grown[key] = self._learned(stats.get(key), slot, excesses, now)
         return grown
 
+    def _learned(self, old: ParamStat | None, slot: SlotReadings,
+                 excesses: dict[str, list[float]], now: int) -> ParamStat:
+        """The slot's histogram with this batch's values added (an outlier counts little)."""
+        buckets = old.aged(now, self.tau_s) if old else {}
+        outlier_weight, log1p = self.outlier_weight, math.log1p
+        found = excesses.get(slot.key) or [0.0] * len(slot.values)
+        counts: dict[int, float] = {}
+        seen, unit = 0, None
+        for value, excess, value_unit in zip(slot.values, found, slot.units, strict=True):
+            if value < 0:
+                continue
+            seen += 1
+            unit = value_unit if unit is None else unit
+            bucket = int(log1p(value) * BUCKETS_PER_E)  # see `_edge`, its upper edge
+            counts[bucket] = counts.get(bucket, 0.0) + (outlier_weight if excess else 1.0)
+        for bucket, count in counts.items():
+            buckets[bucket] = buckets.get(bucket, 0.0) + count
+        n = (old.n if old else 0) + seen
+        return ParamStat(dict(sorted(buckets.items())), n, now, unit or "")
 
-_last_read: tuple[MinedBatch, tuple[Reading, ...]] | None = None
+
+class SlotReadings(msgspec.Struct, frozen=True, gc=False):
+    """The numbers one slot held in one batch, in entry order (a slot's values together:
+    a wide line holds dozens of numbers, a batch tens of thousands)."""
+
+    key: str  # "template_id#token.group"
+    template_id: str
+    position: int  # the token
+    group: int  # the placeholder within the token
+    indexes: tuple[int, ...]  # the entries read
+    values: tuple[float, ...]
+    units: tuple[str, ...]  # per value; all alike unless a value wrote its own unit
 
 
-def read_numbers(mined: MinedBatch) -> list[Reading]:
-    """Every number a placeholder of its entry's template holds, in entry order.
+# One line's numbers, one per group of its template's placeholders (None: not a number
+# there), and their units (None: each group's unit as the template writes it).
+Row = tuple[tuple[float | None, ...], tuple[str, ...] | None]
+_NO_ROW: Row = ((), None)  # the line does not line up with its template
 
-    Two detectors read the same batch's numbers; the last batch's readings are kept
-    (keyed by the very batch, which is frozen) so they are read once.
+def _by_first_learned(slots: tuple[SlotReadings, ...]) -> list[SlotReadings]:
+    """The slots holding a value of zero or more, in the order of the first such value."""
+    if all(min(slot.values) >= 0 for slot in slots):
+        return list(slots)
+    fed = [slot for slot in slots if max(slot.values) >= 0]
+    return sorted(fed, key=lambda slot: (
+        next(i for i, v in zip(slot.indexes, slot.values, strict=True) if v >= 0),
+        slot.position, slot.group))
+
+
+_last_read: tuple[MinedBatch, tuple[SlotReadings, ...]] | None = None
+
+
+def read_slots(mined: MinedBatch) -> tuple[SlotReadings, ...]:
+    """Per slot that holds a number in the batch, its values, slots in the order of their
+    first value read (entry order, then token order).
+
+    Two detectors read the same batch's numbers; the last batch's are kept (keyed by the
+    very batch, which is frozen) so they are read once.
     """
     global _last_read
     last = _last_read
-    if last is not None and last[0] is mined:
-        return list(last[1])
-    readings = _read_numbers(mined)
-    _last_read = (mined, tuple(readings))
-    return readings
+    if last is None or last[0] is not mined:
+        last = _last_read = (mined, _read_batch(mined))
+    return last[1]
 
 
-def _read_numbers(mined: MinedBatch) -> list[Reading]:
-    readings = []
+def _read_batch(mined: MinedBatch) -> tuple[SlotReadings, ...]:
+    # Lines grouped by template: a template's slots are then columns of its rows.
+    rows: dict[str, tuple[list[int], list[Row]]] = {}
     for index, (entry, template_id) in enumerate(
         zip(mined.entries, mined.template_ids, strict=True)
     ):
+        row = _numbers_in(template_id, mined.templates.get(template_id, ""), entry.message)
+        if row[0]:
+            indexes, found = rows.setdefault(template_id, ([], []))
+            indexes.append(index)
+            found.append(row)
+    slots: list[SlotReadings] = []
+    uniform = True
+    for template_id, (indexes, found) in rows.items():
         template = mined.templates.get(template_id, "")
-        for key, value, unit in _numbers_in(template_id, template, entry.message):
-            readings.append(Reading(key, index, value, unit))
-    return readings
+        if all(units is None for _, units in found):
+            slots += _columns(template_id, template, indexes, found)
+        else:
+            uniform = False
+            slots += _sparse_columns(template_id, template, indexes, found)
+    if not uniform:  # a slot first read after its template's first line (stable: token order)
+        slots.sort(key=_first_index)
+    return tuple(slots)
+
+
+def _first_index(slot: SlotReadings) -> int:
+    return slot.indexes[0]
+
+
+def _columns(template_id: str, template: str, indexes: list[int], found: list[Row]
+             ) -> list[SlotReadings]:
+    """Every line read every slot, each in the unit the template writes: one transpose."""
+    shared = tuple(indexes)
+    return [
+        SlotReadings(key, template_id, position, group, shared, values, (unit,) * len(values))
+        for (key, position, group, unit), values in zip(
+            _columns_of(template_id, template), zip(*(values for values, _ in found), strict=True),
+            strict=True)
+    ]
+
+
+def _sparse_columns(template_id: str, template: str, indexes: list[int], found: list[Row]
+                    ) -> list[SlotReadings]:
+    slots = []
+    for column, (key, position, group, unit) in enumerate(_columns_of(template_id, template)):
+        read, values, units = [], [], []
+        for index, (row, row_units) in zip(indexes, found, strict=True):
+            value = row[column]
+            if value is not None:
+                read.append(index)
+                values.append(value)
+                units.append(unit if row_units is None else row_units[column])
+        if read:
+            slots.append(SlotReadings(key, template_id, position, group, tuple(read),
+                                      tuple(values), tuple(units)))
+    return slots
 
 
 # Pure, so kept for lines met again: a busy service repeats many of its lines exactly.
 # Bounded by size too: a line of fifty numbers holds fifty readings.
-_NUMBERS_SEEN = BoundedLru[tuple[str, str], tuple[Number, ...]](16_384, 4 * 2**20)
-_NUMBER_SIZE = 100  # bytes a kept reading takes, about: its tuple and its float
+_NUMBERS_SEEN = BoundedLru[tuple[str, str], Row](16_384, 4 * 2**20)
+_NUMBER_SIZE = 100  # bytes a kept reading takes, about: its float and its place in a tuple
 
 
-def _numbers_in(template_id: str, template: str, message: str) -> tuple[Number, ...]:
-    """(slot key, value, unit) of each number the template's placeholders hold in it."""
+def _numbers_in(template_id: str, template: str, message: str) -> Row:
+    """The numbers the template's placeholders hold in the message (none when no slot
+    of it lines up with the message)."""
     key = (template_id, message)
     found = _NUMBERS_SEEN.get(key)
     if found is None:
-        found = _read_slots(template_id, template, message)
-        _NUMBERS_SEEN.put(key, found, len(message) + _NUMBER_SIZE * len(found))
+        found = _read_row(template, message)
+        _NUMBERS_SEEN.put(key, found, len(message) + _NUMBER_SIZE * len(found[0]))
     return found
 
 
-def _read_slots(template_id: str, template: str, message: str) -> tuple[Number, ...]:
+def _read_row(template: str, message: str) -> Row:
     width, slots = _pattern(template)
     if not slots:
-        return ()
+        return _NO_ROW
     tokens = _tokens(message, template, width)
     if tokens is None:
-        return ()
-    found = []
-    for (position, regex, unit), keys in zip(slots, _slot_keys(template_id, template),
-                                             strict=True):
+        return _NO_ROW
+    # The line's placeholders in one match (a wide line holds dozens); when some token
+    # does not fit its template's, token by token, as the slots that do fit are read.
+    match = _line_pattern(template).fullmatch(message)
+    if match is None:
+        return _read_tokens(template, tokens)
+    texts: tuple[str, ...] = match.groups()
+    _, scales, written_after = _group_units(template)
+    # Digits alone (most of what is read), each in the unit the template writes after it.
+    # Twelve digits at most: int() then float() reads them exactly, and in half the time.
+    if "".join(texts).isdecimal() and all(texts) and len(max(texts, key=len)) <= 12:
+        if scales is None:
+            return tuple(map(float, map(int, texts))), None
+        return tuple(float(int(text)) * scale
+                     for text, scale in zip(texts, scales, strict=True)), None
+    return _convert(texts, written_after)
+
+
+def _read_tokens(template: str, tokens: list[str]) -> Row:
+    texts: list[str | None] = []
+    for position, regex, _ in _pattern(template)[1]:
         if regex is None:
-            texts: Sequence[str] = (tokens[position],)
+            texts.append(tokens[position])
         elif (match := regex.fullmatch(tokens[position])) is not None:
-            texts = match.groups()
+            texts += match.groups()
         else:
-            continue
-        for key, text in zip(keys, texts, strict=True):
-            number = _number(text, unit)
-            if number is not None:
-                found.append((key, number[0], number[1]))
-    return tuple(found)
+            texts += [None] * regex.groups
+    return _convert(texts, _group_units(template)[2])
+
+
+def _convert(texts: Sequence[str | None], written_after: tuple[str, ...]) -> Row:
+    values: list[float | None] = []
+    units: list[str] = []
+    for text, after in zip(texts, written_after, strict=True):
+        number = None if text is None else _number(text, after)
+        values.append(None if number is None else number[0])
+        units.append("" if number is None else number[1])
+    return tuple(values), tuple(units)
 
 
 @lru_cache(maxsize=4096)
-def _slot_keys(template_id: str, template: str) -> tuple[tuple[str, ...], ...]:
-    """Per slot of the template, the key of each of its regex's groups: made once, and
-    shared by every reading of them."""
-    _, slots = _pattern(template)
-    return tuple(tuple(f"{template_id}#{position}.{group}"
-                       for group in range(1 if regex is None else regex.groups))
-                 for position, regex, _ in slots)
+def _line_pattern(template: str) -> re.Pattern[str]:
+    """One regex for the whole line: a token of the template's per token, apart by
+    whitespace as `str.split` cuts, its placeholders' groups in order. Within a token the
+    groups read what the token's own regex reads."""
+    parts = []
+    for token in template.split():
+        pieces = _PLACEHOLDER.split(token)
+        if len(pieces) == 1:
+            parts.append(r"\S+")
+        elif pieces == ["", ""]:
+            parts.append(r"(\S+)")
+        elif len(pieces) == 2:  # one group, its ends fixed by the token's: greedy reads the same
+            parts.append(r"(\S*)".join(re.escape(p) for p in pieces))
+        else:
+            parts.append(r"(?=\S)" + r"(\S*?)".join(re.escape(p) for p in pieces))
+    return re.compile(r"\s*" + r"\s+".join(parts) + r"\s*")
+
+
+@lru_cache(maxsize=4096)
+def _group_units(template: str) -> tuple[tuple[str, ...], tuple[float, ...] | None,
+                                         tuple[str, ...]]:
+    """Per group of the template's placeholders: the unit its digits alone are read in,
+    the factor to it (None: all 1) and the unit word the template writes after it."""
+    written_after = tuple(unit for _, regex, unit in _pattern(template)[1]
+                          for _ in range(1 if regex is None else regex.groups))
+    units = tuple(_UNITS[after] for after in written_after)
+    scales = tuple(scale for _, scale in units)
+    return (tuple(unit for unit, _ in units), None if set(scales) <= {1.0} else scales,
+            written_after)
+
+
+@lru_cache(maxsize=4096)
+def _columns_of(template_id: str, template: str) -> tuple[tuple[str, int, int, str], ...]:
+    """Per group of the template's placeholders: its slot's key, token, group and the
+    unit its digits alone are read in."""
+    units = _group_units(template)[0]
+    groups = [(position, group) for position, regex, _ in _pattern(template)[1]
+              for group in range(1 if regex is None else regex.groups)]
+    return tuple((f"{template_id}#{position}.{group}", position, group, unit)
+                 for (position, group), unit in zip(groups, units, strict=True))
 
 
 def _tokens(message: str, template: str, width: int) -> list[str] | None:

@@ -20,12 +20,13 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import msgspec
 
 from pipeline.detectors.base import MinedBatch, inherit_slots
 from pipeline.detectors.explain import clip, entry_ids, show_number
-from pipeline.detectors.parameters import read_numbers
+from pipeline.detectors.parameters import read_slots
 from pipeline.detectors.series_stats import SeriesPolicy, SeriesStat, Signal, observe
 from pipeline.findings import Evidence, Finding, duration_text
 
@@ -153,41 +154,43 @@ def observations(mined: MinedBatch, min_requests: int) -> list[Observation]:
 
 
 def _slot_observations(mined: MinedBatch) -> list[Observation]:
-    grouped: dict[str, list[tuple[int, float, str]]] = {}
-    for r in read_numbers(mined):
-        grouped.setdefault(r.key, []).append((r.entry_index, r.value, r.unit))
     # A line with a thousand numbers has a thousand slots: its template and message are
     # split, and the template clipped, once, not once a slot.
     splits: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
     clipped: dict[str, str] = {}
     found = []
-    for key, rows in grouped.items():
-        values = tuple(v for _, v, _ in rows)
-        unit = rows[0][2]
-        template_id, slot = key.split("#", 1)
-        index = rows[0][0]
-        if (template_id, index) not in splits:
-            splits[template_id, index] = (mined.templates.get(template_id, "").split(),
-                                          mined.entries[index].message.split())
-        name = _slot_name(*splits[template_id, index], slot)
-        if not unit and not name:
+    for slot in read_slots(mined):
+        template_id, index, unit = slot.template_id, slot.indexes[0], slot.units[0]
+        template = mined.templates.get(template_id, "")
+        if not unit and (slot.position, slot.group) not in _named_groups(template):
             # A bare number in a log line is as often a date, a thread, a port or an id as
             # a quantity: only numbers with a unit or a name are followed as series.
             continue
+        if (template_id, index) not in splits:
+            splits[template_id, index] = (template.split(), mined.entries[index].message.split())
+        name = _slot_name(*splits[template_id, index], slot.position, slot.group)
+        if not unit and not name:
+            continue
         if template_id not in clipped:
             clipped[template_id] = clip(mined.templates.get(template_id, "?"))
-        label = _slot_label(clipped[template_id], slot, name)
-        found.append(
-            Observation(key, label, unit, values, tuple(i for i, _, _ in rows), template_id)
-        )
+        label = _slot_label(clipped[template_id], slot.position, name)
+        found.append(Observation(slot.key, label, unit, slot.values, slot.indexes, template_id))
     return found
 
 
-def _slot_name(template_tokens: list[str], tokens: list[str], slot: str) -> str:
+@lru_cache(maxsize=4096)
+def _named_groups(template: str) -> frozenset[tuple[int, int]]:
+    """(token, group) of each placeholder the template writes `=` just before: only
+    these can hold a named number."""
+    return frozenset((position, group) for position, token in enumerate(template.split())
+                     for group, before in enumerate(_PLACEHOLDER.split(token)[:-1])
+                     if before.endswith("="))
+
+
+def _slot_name(template_tokens: list[str], tokens: list[str], position: int, group: int) -> str:
     """`cpu_utilization` for the number right after `cpu_utilization=` (the template
     writes `=` just before its placeholder); "" otherwise (a bare number, or the second
     number of a token such as `steps=12##40`)."""
-    position, group = (int(x) for x in slot.split("."))
     if position >= min(len(tokens), len(template_tokens)):
         return ""
     before = _PLACEHOLDER.split(template_tokens[position])
@@ -197,7 +200,7 @@ def _slot_name(template_tokens: list[str], tokens: list[str], slot: str) -> str:
     return name if name and not name[0].isdigit() else ""
 
 
-def _slot_label(template: str, slot: str, name: str) -> str:
+def _slot_label(template: str, position: int, name: str) -> str:
     if name:
         return f'The number "{name}" in "{template}"'
-    return f'The number at token {int(slot.split(".")[0]) + 1} of "{template}"'
+    return f'The number at token {position + 1} of "{template}"'

@@ -1,0 +1,137 @@
+"""Parameters on wide lines: numbers read a line, and a slot, at a time give what reading
+them one by one gives (the values, the findings, the state learned, in its order)."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.detectors import parameters
+from pipeline.detectors.base import inherit_slots
+from pipeline.detectors.parameters import ParameterDetector, ParameterState, ParamStat
+from tests.pipeline.detectors.factory import entry, mined
+from tests.pipeline.detectors.test_parameters import numbers_in
+
+TOKENS = ["<NUM>", "<*>", "k=<NUM>", "<NUM>,", "<NUM>ms", "<*>:<*>", "a<*>b<*>", "<*><*>",
+          "took", "ms", "s", "seconds", "=", "(<NUM>)", "<DURATION>"]
+TEXTS = ["12", "007", "1.5s", "12ms", "x", "12,", "k=5", "5:6", "a1b2", "1234567890123",
+         "\u0661\u0662", "-3", "4kb", "(8)", "ab", "9%", "3.25", "k=", "1e5", ":"]
+
+
+def token_by_token(template: str, message: str) -> list[tuple[str, float, str]]:
+    """The plain reading: each placeholder token's own regex on its token, each group's
+    text through `_number`."""
+    width, slots = parameters._pattern(template)
+    tokens = parameters._tokens(message, template, width) if slots else None
+    found: list[tuple[str, float, str]] = []
+    for position, regex, unit in slots if tokens is not None else ():
+        match = None if regex is None else regex.fullmatch(tokens[position])
+        texts = (tokens[position],) if regex is None else match.groups() if match else ()
+        for group, text in enumerate(texts):
+            if (number := parameters._number(text, unit)) is not None:
+                found.append((f"#{position}.{group}", *number))
+    return found
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=8),
+       st.lists(st.sampled_from(TEXTS), min_size=1, max_size=8),
+       st.sampled_from([" ", "  ", "\t", " \u00a0"]))
+def test_a_line_read_in_one_match_reads_what_its_tokens_read(template_tokens, texts, space):
+    template = " ".join(template_tokens)
+    message = space.join(texts)
+    assert numbers_in(template, message) == token_by_token(template, message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 10**13), min_size=1, max_size=30),
+       st.sampled_from(["", "ms", "s", "kb"]))
+def test_digits_read_in_one_step_are_the_numbers_read_one_by_one(values, unit):
+    template = " ".join((["<NUM>", unit] if unit else ["<NUM>"]) * len(values))
+    message = " ".join(f"{v} {unit}" if unit else str(v) for v in values)
+    read = numbers_in(template, message)
+    assert read == token_by_token(template, message)
+    assert [math.copysign(1, v) for _, v, _ in read] == [1.0] * len(read)
+
+
+def wide_line(rng: random.Random, pairs: int, hot: bool) -> str:
+    values = [rng.choice(["n/a", "-7", "45ms", "1.5s"]) if rng.random() < 0.05
+              else str(rng.randrange(10, 100) * (10**6 if hot and rng.random() < 0.2 else 1))
+              for _ in range(pairs)]
+    body = ", ".join(f"col_{rng.randrange(60)} = {v}" for v in values)
+    return f"executing UPDATE orders SET {body} WHERE id = {rng.randrange(10**6)}"
+
+
+def shape(message: str) -> str:
+    return re.sub(r"(?<=col_)\d+", "<NUM>", re.sub(r"= [^ ,]+", "= <*>", message))
+
+
+def reference_detect(detector: ParameterDetector, batch, state: ParameterState):
+    """The detector as a loop over each number read, one at a time."""
+    stats = inherit_slots(state.stats, batch.ancestors)
+    lines = enumerate(zip(batch.entries, batch.template_ids, strict=True))
+    readings = [(f"{tid}{slot}", index, value, unit) for index, (e, tid) in lines
+                for slot, value, unit in token_by_token(batch.templates[tid], e.message)]
+    floor, excesses = math.log(detector.min_ratio), []
+    for key, _, value, _ in readings:
+        high = detector._log_high(stats.get(key))
+        excess = math.log1p(value) - high if high is not None and value > 0 else 0.0
+        excesses.append(excess if excess >= floor else 0.0)
+    outliers = [(x, key, index, value)
+                for (key, index, value, _), x in zip(readings, excesses, strict=True) if x]
+    lead = max(outliers, key=lambda o: (o[0], o[1])) if outliers else None
+    same = [o[2] for o in outliers if lead and o[1] == lead[1]]
+    added: dict[str, dict[int, float]] = {}
+    units, seen = {}, {}
+    for (key, _, value, unit), x in zip(readings, excesses, strict=True):
+        if value >= 0:
+            counts = added.setdefault(key, {})
+            units.setdefault(key, unit)
+            seen[key] = seen.get(key, 0) + 1
+            bucket = int(math.log1p(value) * parameters.BUCKETS_PER_E)
+            counts[bucket] = counts.get(bucket, 0.0) + (detector.outlier_weight if x else 1.0)
+    grown, now = dict(stats), batch.batch.end_ns
+    for key, counts in added.items():
+        old = grown.get(key)
+        buckets = old.aged(now, detector.tau_s) if old else {}
+        for bucket, count in counts.items():
+            buckets[bucket] = buckets.get(bucket, 0.0) + count
+        n = (old.n if old else 0) + seen[key]
+        grown[key] = ParamStat(dict(sorted(buckets.items())), n, now, units[key])
+    if len(grown) > detector.max_keys:
+        keep = sorted(grown, key=lambda k: (grown[k].at_ns, k))[-detector.max_keys:]
+        grown = {k: grown[k] for k in keep}
+    found = (lead[3], len(same), len(outliers) - len(same), same) if lead else None
+    return found, ParameterState(grown, state.streak.advance(bool(outliers)))
+
+
+def test_wide_lines_give_the_findings_and_state_of_reading_each_number_alone():
+    for max_keys in (40, 500):
+        rng = random.Random(max_keys)
+        detector = ParameterDetector(warmup_values=5, max_keys=max_keys)
+        state = expected = detector.initial_state()
+        fired = 0
+        for w in range(12):
+            lines = [wide_line(rng, rng.choice((3, 5, 8)), hot=w >= 8) for _ in range(60)]
+            batch = mined((entry(m, at_s=w * 60 + i, n=i) for i, m in enumerate(lines)),
+                          template_of=shape)
+            findings, state = detector.detect(batch, state)
+            reference, expected = reference_detect(detector, batch, expected)
+            assert msgspec.json.encode(state) == msgspec.json.encode(expected)
+            if reference is None:
+                assert findings == []
+                continue
+            fired += 1
+            [finding] = findings
+            value, entries, others, indexes = reference
+            assert finding.evidence.numbers["value"] == value
+            assert finding.evidence.numbers["entries"] == entries
+            assert finding.evidence.numbers["other_outliers"] == others
+            assert finding.evidence.entry_ids == tuple(
+                batch.entries[i].insert_id for i in indexes[:20])
+        assert fired >= 3
