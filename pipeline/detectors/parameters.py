@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -299,10 +300,12 @@ def read_slots(mined: MinedBatch) -> tuple[SlotReadings, ...]:
 def _read_batch(mined: MinedBatch) -> tuple[SlotReadings, ...]:
     # Lines grouped by template: a template's slots are then columns of its rows.
     rows: dict[str, tuple[list[int], list[Row]]] = {}
+    busy = {t for t, lines in Counter(mined.template_ids).items() if lines >= WHOLE_LINE_AFTER}
     for index, (entry, template_id) in enumerate(
         zip(mined.entries, mined.template_ids, strict=True)
     ):
-        row = _numbers_in(template_id, mined.templates.get(template_id, ""), entry.message)
+        row = _numbers_in(template_id, mined.templates.get(template_id, ""), entry.message,
+                          template_id in busy)
         if row[0]:
             indexes, found = rows.setdefault(template_id, ([], []))
             indexes.append(index)
@@ -360,18 +363,18 @@ _NUMBERS_SEEN = BoundedLru[tuple[str, str], Row](16_384, 4 * 2**20)
 _NUMBER_SIZE = 100  # bytes a kept reading takes, about: its float and its place in a tuple
 
 
-def _numbers_in(template_id: str, template: str, message: str) -> Row:
+def _numbers_in(template_id: str, template: str, message: str, whole_line: bool) -> Row:
     """The numbers the template's placeholders hold in the message (none when no slot
-    of it lines up with the message)."""
+    of it lines up with the message); `whole_line`: read with the template's line regex."""
     key = (template_id, message)
     found = _NUMBERS_SEEN.get(key)
     if found is None:
-        found = _read_row(template, message)
+        found = _read_row(template, message, whole_line)
         _NUMBERS_SEEN.put(key, found, len(message) + _NUMBER_SIZE * len(found[0]))
     return found
 
 
-def _read_row(template: str, message: str) -> Row:
+def _read_row(template: str, message: str, whole_line: bool) -> Row:
     width, slots = _pattern(template)
     if not slots:
         return _NO_ROW
@@ -380,7 +383,7 @@ def _read_row(template: str, message: str) -> Row:
         return _NO_ROW
     # The line's placeholders in one match (a wide line holds dozens); when some token
     # does not fit its template's, token by token, as the slots that do fit are read.
-    match = _line_pattern(template).fullmatch(message)
+    match = _line_pattern(template).fullmatch(message) if whole_line else None
     if match is None:
         return _read_tokens(template, tokens)
     texts: tuple[str, ...] = match.groups()
@@ -417,7 +420,13 @@ def _convert(texts: Sequence[str | None], written_after: tuple[str, ...]) -> Row
     return tuple(values), tuple(units)
 
 
-@lru_cache(maxsize=4096)
+# Lines of one template a batch must hold before they are read with its line regex: a
+# long template's regex (a stack trace's) costs as much to compile as reading hundreds of
+# its lines token by token, and templates still being generalized change text often.
+WHOLE_LINE_AFTER = 32
+
+
+@lru_cache(maxsize=256)
 def _line_pattern(template: str) -> re.Pattern[str]:
     """One regex for the whole line: a token of the template's per token, apart by
     whitespace as `str.split` cuts, its placeholders' groups in order. Within a token the

@@ -193,8 +193,16 @@ def test_a_token_that_is_a_placeholder_alone_is_read_whole(words, placeholder):
 
 
 def numbers_in(template: str, message: str) -> list[tuple[str, float, str]]:
-    """(`#token.group`, value, unit) of each number read from one line."""
-    values, units = parameters._read_row(template, message)
+    """(`#token.group`, value, unit) of each number read from one line, read both ways
+    (with the template's line regex, and token by token), which must agree."""
+    both = [_listed(template, parameters._read_row(template, message, whole_line))
+            for whole_line in (True, False)]
+    assert both[0] == both[1]
+    return both[0]
+
+
+def _listed(template: str, row: parameters.Row) -> list[tuple[str, float, str]]:
+    values, units = row
     columns = parameters._columns_of("", template)
     return [(key, value, unit if units is None else units[column])
             for column, ((key, _, _, unit), value) in enumerate(zip(columns, values, strict=False))
