@@ -450,8 +450,7 @@ def _group_units(template: str) -> tuple[tuple[str, ...], tuple[float, ...] | No
                                          tuple[str, ...]]:
     """Per group of the template's placeholders: the unit its digits alone are read in,
     the factor to it (None: all 1) and the unit word the template writes after it."""
-    written_after = tuple(unit for _, regex, unit in _pattern(template)[1]
-                          for _ in range(1 if regex is None else regex.groups))
+    written_after = tuple(after for _, _, after in _groups(template))
     units = tuple(_UNITS[after] for after in written_after)
     scales = tuple(scale for _, scale in units)
     return (tuple(unit for unit, _ in units), None if set(scales) <= {1.0} else scales,
@@ -463,10 +462,16 @@ def _columns_of(template_id: str, template: str) -> tuple[tuple[str, int, int, s
     """Per group of the template's placeholders: its slot's key, token, group and the
     unit its digits alone are read in."""
     units = _group_units(template)[0]
-    groups = [(position, group) for position, regex, _ in _pattern(template)[1]
-              for group in range(1 if regex is None else regex.groups)]
     return tuple((f"{template_id}#{position}.{group}", position, group, unit)
-                 for (position, group), unit in zip(groups, units, strict=True))
+                 for (position, group, _), unit in zip(_groups(template), units, strict=True))
+
+
+@lru_cache(maxsize=4096)
+def _groups(template: str) -> tuple[tuple[int, int, str], ...]:
+    """Per group of the template's placeholders, in order: its token, its place among the
+    token's groups, and the unit word the template writes after the token."""
+    return tuple((position, group, after) for position, regex, after in _pattern(template)[1]
+                 for group in range(1 if regex is None else regex.groups))
 
 
 def _tokens(message: str, template: str, width: int) -> list[str] | None:
