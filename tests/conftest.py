@@ -41,10 +41,15 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @contextmanager
-def throwaway_pg_database() -> Iterator[str]:
-    """Creates a uniquely named, empty Postgres database; drops it on exit."""
+def throwaway_pg_database(icu_locale: str | None = None) -> Iterator[str]:
+    """Creates a uniquely named, empty Postgres database (collated by `icu_locale`, when
+    given, as managed databases often are; else by the server's default); drops it on exit."""
     name = f"logwarden_test_{uuid.uuid4().hex[:12]}"
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if icu_locale is not None:
+        create += sql.SQL(" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE {}").format(
+            sql.Literal(icu_locale))
+    _admin(create)
     url = make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=name)
     try:
         yield url.render_as_string(hide_password=False)

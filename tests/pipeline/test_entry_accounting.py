@@ -341,3 +341,49 @@ def test_the_migration_to_0009_keeps_every_sqlite_row_and_drops_only_the_time_in
         assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(40) == []
     finally:
         store.close()
+
+
+_LEDGER_IDS = "SELECT table_name || '.' || column_name, collation_name FROM " \
+    "information_schema.columns WHERE (table_name, column_name) IN (('processed_batches', " \
+    "'batch_id'), ('entry_outcomes', 'delivery_id'), ('entry_outcomes', 'batch_id'), " \
+    "('entry_outcomes', 'insert_key'))"
+
+
+@pytest.mark.integration
+def test_the_migration_to_0010_makes_postgres_compare_the_ledger_ids_bytewise(
+    pg_url: str,
+) -> None:
+    """Ids that a language's collation would sort apart from their bytes ("a" and "B",
+    accents) are kept, found and deduplicated as before, and back down again."""
+    migrations.upgrade(pg_url, "0009_outcomes_age_postgres_only")
+    odd = [EntryOutcome(f"m-{t}", Outcome.PROCESSED, f"k-{t}") for t in ("a", "B", "é", "e")]
+    store = Store(make_engine(pg_url))
+    try:
+        record(store, "before", odd)
+        with store.engine.connect() as conn:
+            assert {c for _, c in conn.exec_driver_sql(_LEDGER_IDS)} == {None}
+    finally:
+        store.close()
+    migrations.upgrade(pg_url)
+    store = Store(make_engine(pg_url))
+    try:
+        with store.engine.connect() as conn:
+            assert dict(conn.exec_driver_sql(_LEDGER_IDS).all()) == {
+                "processed_batches.batch_id": "C", "entry_outcomes.delivery_id": "C",
+                "entry_outcomes.batch_id": "C", "entry_outcomes.insert_key": "C"}
+        deliveries, keys = {o.delivery_id for o in odd}, {f"k-{t}" for t in "aBée"}
+        assert store.known_entries(deliveries | {"m-b"}, keys | {"k-A"}) == (deliveries, keys)
+        with pytest.raises(EntriesCountedMeanwhile):
+            record(store, "again", [EntryOutcome("m-new", Outcome.PROCESSED, "k-é")])
+        record(store, "after", outcomes_of("b", 10))
+        assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(14) == []
+    finally:
+        store.close()
+    migrations.downgrade(pg_url, "0009_outcomes_age_postgres_only")
+    store = Store(make_engine(pg_url))
+    try:
+        with store.engine.connect() as conn:
+            assert {c for _, c in conn.exec_driver_sql(_LEDGER_IDS)} == {None}
+        assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(14) == []
+    finally:
+        store.close()
