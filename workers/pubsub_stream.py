@@ -39,6 +39,13 @@ FATAL = (gexc.NotFound, gexc.PermissionDenied, gexc.InvalidArgument, gexc.Unauth
 
 ReceivedMessage = Any  # google.pubsub.v1.ReceivedMessage, the raw protobuf message
 _PullResponse: Any = types.StreamingPullResponse
+# Settling requests are built as raw protobuf messages, wrapped without a copy: given the
+# ack ids as a field, the client converts them one by one in Python, which cost six
+# times the rest of the RPC (4 ms of CPU for a thousand ack ids, against 0.7).
+_AckRequest: Any = types.AcknowledgeRequest
+_AckRequestPb: Any = types.AcknowledgeRequest.pb()
+_DeadlineRequest: Any = types.ModifyAckDeadlineRequest
+_DeadlineRequestPb: Any = types.ModifyAckDeadlineRequest.pb()
 
 
 class Leases:
@@ -207,10 +214,12 @@ class PullStream:
             chunk = ack_ids[start : start + SETTLE_CHUNK]
             try:
                 if deadline < 0:
-                    self._client.acknowledge(subscription=self._subscription, ack_ids=chunk)
+                    self._client.acknowledge(request=_AckRequest.wrap(_AckRequestPb(
+                        subscription=self._subscription, ack_ids=chunk)))
                 else:
-                    self._client.modify_ack_deadline(subscription=self._subscription,
-                                                     ack_ids=chunk, ack_deadline_seconds=deadline)
+                    self._client.modify_ack_deadline(request=_DeadlineRequest.wrap(
+                        _DeadlineRequestPb(subscription=self._subscription, ack_ids=chunk,
+                                           ack_deadline_seconds=deadline)))
             except Exception as error:
                 self._acks.failed(error)
             else:
