@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from observability.labels import InvalidLabelValue, Labelled, ServiceNames
-from observability.metrics import CHANNEL, Metrics
+from observability.metrics import CHANNEL, END_TO_END_BUCKETS, Metrics, observe_many
 from tests.observability.declared import child, declared_metrics, example_labels
 
 # The metrics the fleet's rules, dashboards and runbooks rely on, with their labels.
@@ -215,3 +215,25 @@ def test_every_task_the_workers_run_has_its_own_retry_series(
     assert metrics.task("celery.backend_cleanup") == "other"
     for task in (*ours, "other"):  # at zero before the first retry, so rate() sees them
         assert registry.get_sample_value("logwarden_task_retries_total", {"task": task}) == 0
+
+
+def test_observing_many_at_once_exposes_what_observing_each_does() -> None:
+    # On the bounds, between them, past the last and at zero: each lands where `observe`
+    # puts it.
+    amounts = [0.0, 0.3, 1.0, 1.0000001, 2.5, 299.0, 300.0, 7200.0, 7200.0]
+    exposed = []
+    for bulk in (False, True):
+        registry = CollectorRegistry()
+        histogram = Histogram("lag", "Lag.", ["source"], registry=registry,
+                              buckets=END_TO_END_BUCKETS).labels(source="pubsub")
+        if bulk:
+            observe_many(histogram, amounts)
+            observe_many(histogram, [])
+        else:
+            for amount in amounts:
+                histogram.observe(amount)
+        lines = generate_latest(registry).decode().splitlines()
+        exposed.append("\n".join(line for line in lines if "_created" not in line))
+    assert exposed[0] == exposed[1]
+    assert 'lag_bucket{le="1.0",source="pubsub"} 3.0' in exposed[1]
+    assert 'lag_count{source="pubsub"} 9.0' in exposed[1]
