@@ -175,8 +175,11 @@ class PubSubIngest:
     def _take(self, received: ReceivedMessage) -> None:
         self.counts.received += 1
         message = received.message
-        publish_ns = (message.publish_time.ToNanoseconds()
-                      if message.HasField("publish_time") else None)
+        # Not `ToNanoseconds()`, which checks the range in Python first: twice the CPU of
+        # reading the two fields. The service's publish time is a valid one; an unset one
+        # reads as zero.
+        stamp = message.publish_time
+        publish_ns = stamp.seconds * 1_000_000_000 + stamp.nanos or None
         item = parse_pubsub_message(
             message.data,
             message.attributes,  # read with `get` only: no copy into a dict
