@@ -110,3 +110,32 @@ def test_a_batch_of_resource_labels_only_counts_in_first_seen_order():
         assert got == _entry_by_entry({}, list(batch), 6)
         seen = list(dict.fromkeys(k for e in batch for k, _ in fields_of(e)))
         assert [f for f in got if f != TOTAL] == [f for f in seen if f in got]
+
+
+def test_runs_of_repeated_labels_count_as_entry_by_entry():
+    """Entries with labels or a payload are counted a run of equal labels at a time; the
+    counts, and the order in which fields are first seen, are the loop's."""
+    entries = []
+    for i in range(60):
+        pod = f"web-{i // 7 % 3}"  # runs of 7 entries, the same pod coming back later
+        resource = {"project_id": "p", "pod_name": pod, f"r{i // 20}": "x", "blank": ""}
+        # the same labels, in another key order every other run
+        labels = {"zone": "a", f"l{i // 9}": str(i // 9)}
+        if i // 7 % 2:
+            labels = dict(reversed(labels.items()))
+        if i == 31:
+            labels = {**labels, "project_id": "counted"}  # an entry label of that name counts
+        payload = None
+        if i % 3 == 0:
+            payload = {"logger": f"log{i % 4}", "method": "" if i % 2 else "GET", "other": 1}
+        elif i % 5 == 0:
+            payload = {"message": "no field an explanation names"}
+        entries.append(entry("x", n=i, resource_labels=resource, labels=labels,
+                             payload=payload))
+    batch = tuple(entries)
+    for max_fields in (4, 8, 30):
+        got = count_fields({}, batch, max_fields=max_fields, max_values=1000)
+        assert got == _entry_by_entry({}, entries, max_fields)
+        seen = list(dict.fromkeys(k for e in batch for k, _ in fields_of(e)))
+        assert [f for f in got if f != TOTAL] == [f for f in seen if f in got]
+    assert count_fields({}, batch)["project_id"] == {"counted": 1}
