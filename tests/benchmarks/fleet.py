@@ -76,8 +76,8 @@ from tests.conftest import throwaway_pg_database
 from tests.integration.corpus import PROJECT, SERVICES, TIMESTAMP_ATTRIBUTE, _entry
 from tests.integration.fleet import FleetConfig, WorkerProcess, query, wait_until
 from tests.integration.processes import CommandProcess
+from tests.standins import pubsub_wire
 from tests.standins.pubsub import PubSubStandIn
-from tests.standins.pubsub_store import PubsubMessagePb
 from workers.runtime import build_processor
 from workers.tasks import batch_sender
 
@@ -160,8 +160,8 @@ def rfc3339(ns: int) -> bytes:
 class LoadGenerator:
     """Publishes `rate` entries a second into the stand-in's topic, in slices of TICK_S.
 
-    It hands messages to the stand-in's store directly (the Publish RPC's own work), so
-    the load costs the 2-core machine what a sink's publishing would: nothing.
+    It hands the messages, encoded, to the stand-in's store directly (the Publish RPC's
+    own work), so the load costs the 2-core machine what a sink's publishing would: nothing.
     """
 
     def __init__(self, server: PubSubStandIn, load: Load, sample_size: int, seed: int) -> None:
@@ -195,12 +195,10 @@ class LoadGenerator:
     def _publish(self, count: int, probes: int) -> None:
         stamp = b'"' + rfc3339(time.time_ns()) + b'"'
         datas, probe_ids = slice_bodies(self._pool, self._rng, count, probes, stamp)
-        attributes = {TIMESTAMP_ATTRIBUTE: stamp[1:-1].decode()}
-        messages = [PubsubMessagePb(data=d, attributes=attributes) for d in datas]
-        self._server.store.publish(TOPIC, messages)
-        published_at = messages[0].publish_time.ToDatetime(tzinfo=UTC) if messages else None
+        messages = pubsub_wire.messages(datas, {TIMESTAMP_ATTRIBUTE: stamp[1:-1].decode()})
+        _, published_at = self._server.store.publish_encoded(TOPIC, messages)
         for probe in probe_ids:
-            self.published.probes[probe] = published_at  # type: ignore[assignment]
+            self.published.probes[probe] = published_at
         self.published.entries += len(messages)
         room = self._sample_size - len(self.published.sample)
         if room > 0:

@@ -27,8 +27,6 @@ _TICK_SECONDS = 0.05
 _PULL_WAIT_SECONDS = 0.5
 _ERROR_CODES = {NotFound: grpc.StatusCode.NOT_FOUND, AlreadyExists: grpc.StatusCode.ALREADY_EXISTS}
 _EMPTY = empty_pb2.Empty()
-_StreamingPullResponsePb: Any = types.StreamingPullResponse.pb()
-_PullResponsePb: Any = types.PullResponse.pb()
 
 
 class PubSubStandIn:
@@ -144,22 +142,20 @@ class _StreamingPull:
         first: types.StreamingPullRequest,
         context: grpc.ServicerContext,
         done: threading.Event,
-    ) -> Iterator[Any]:
-        """Raw `StreamingPullResponse` protobuf messages (see `_serialize`)."""
+    ) -> Iterator[bytes]:
+        """Encoded `StreamingPullResponse`s (see `_serialize`)."""
         limit = first.max_outstanding_messages or sys.maxsize
-        sent: set[str] = set()
+        stream = object()  # holds this stream's leases in the store
         while not done.is_set() and context.is_active():
-            sent = self._store.leased(first.subscription, sent)
-            room = min(self._chunk_size, limit - len(sent))
+            room = min(self._chunk_size, limit - self._store.held(first.subscription, stream))
             if room <= 0:
                 done.wait(_TICK_SECONDS)
                 continue
-            batch = self._store.take(
-                first.subscription, room, _TICK_SECONDS, first.stream_ack_deadline_seconds
+            delivery = self._store.take(
+                first.subscription, room, _TICK_SECONDS, first.stream_ack_deadline_seconds, stream
             )
-            if batch:
-                sent.update(m.ack_id for m in batch)
-                yield _StreamingPullResponsePb(received_messages=batch)
+            if delivery.ack_ids:
+                yield delivery.response
 
     def _drain(
         self,
@@ -203,7 +199,9 @@ def _mapped_stream(method: _StreamingPull) -> Callable[..., Any]:
 
 
 def _serialize(response: Any) -> bytes:
-    """A proto-plus message or a raw protobuf message, as bytes (no conversion)."""
+    """A response already encoded (a pull's), or a proto-plus or raw protobuf message."""
+    if isinstance(response, bytes):
+        return response
     return bytes(getattr(response, "_pb", response).SerializeToString())
 
 
@@ -246,10 +244,9 @@ def _publisher_handler(store: PubSubStore) -> grpc.GenericRpcHandler:
 
 
 def _subscriber_handler(store: PubSubStore, streams: _StreamingPull) -> grpc.GenericRpcHandler:
-    def pull(request: types.PullRequest, _: object) -> Any:
+    def pull(request: types.PullRequest, _: object) -> bytes:
         wait = 0.0 if request.return_immediately else _PULL_WAIT_SECONDS
-        received = store.take(request.subscription, request.max_messages, wait)
-        return _PullResponsePb(received_messages=received)
+        return store.take(request.subscription, request.max_messages, wait).response
 
     def acknowledge(request: types.AcknowledgeRequest, _: object) -> empty_pb2.Empty:
         store.acknowledge(request.subscription, list(request.ack_ids))

@@ -16,16 +16,15 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from google.protobuf import timestamp_pb2
 from google.pubsub_v1 import types
+
+from tests.standins import pubsub_wire
 
 _TICK_SECONDS = 0.05
 _DEFAULT_ACK_DEADLINE_SECONDS = 10
-# Messages are kept and leased as the raw protobuf messages, not proto-plus wrappers: each
-# wrapper field access converts, and in a load test that was much of the stand-in's CPU.
-PubsubMessagePb: Any = types.PubsubMessage.pb()
-ReceivedMessagePb: Any = types.ReceivedMessage.pb()
 
 
 class NotFound(KeyError):
@@ -36,11 +35,20 @@ class AlreadyExists(ValueError):
     """The topic or subscription named exists already."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Record:
-    message: Any  # PubsubMessagePb
+    message_id: str
+    message: bytes  # as delivered: a ReceivedMessage's encoded message field (pubsub_wire)
     attempts: int = 0
     deadline: float = 0.0
+    holder: object = None  # who was given its current lease (a stream), if anyone
+
+
+class Delivery(NamedTuple):
+    """Messages just leased: their ack ids, and the pull response that carries them."""
+
+    ack_ids: list[str]
+    response: bytes  # an encoded PullResponse, which is also a StreamingPullResponse
 
 
 @dataclass
@@ -48,7 +56,8 @@ class _Subscription:
     config: types.Subscription
     ready: deque[str] = field(default_factory=deque)  # message ids waiting for delivery
     records: dict[str, _Record] = field(default_factory=dict)  # message id -> record, un-acked
-    leases: dict[str, str] = field(default_factory=dict)  # ack id -> message id
+    leases: dict[str, _Record] = field(default_factory=dict)  # ack id -> what it leases
+    held: dict[object, int] = field(default_factory=dict)  # holder -> its current leases
     # No lease ends before this (monotonic s): expiry looks at the leases only from then.
     earliest_deadline: float = float("inf")
     acked: int = 0
@@ -113,30 +122,49 @@ class PubSubStore:
         return self._subscription(name).config
 
     def publish(self, topic: str, messages: Sequence[Any]) -> list[str]:
-        """Stamp id and publish time on each message (a `types.PubsubMessage` or its raw
-        protobuf message, which is what is kept), fan it out; returns the ids."""
+        """Publish each message (a `types.PubsubMessage` or its raw protobuf message, whose
+        id and publish time are cleared: the service sets them); returns the ids."""
+        encoded = []
+        for given in messages:
+            message = getattr(given, "_pb", given)  # the wrapper's own protobuf message
+            message.ClearField("message_id")
+            message.ClearField("publish_time")
+            encoded.append(message.SerializeToString())
+        return self.publish_encoded(topic, encoded)[0]
+
+    def publish_encoded(self, topic: str, messages: Sequence[bytes]) -> tuple[list[str], datetime]:
+        """Publish `PubsubMessage`s given encoded, without id or publish time: stamps both,
+        fans them out; returns the ids and the publish time."""
         with self._cond:
             self.get_topic(topic)
-            now = datetime.now(UTC)
+            now = timestamp_pb2.Timestamp()
+            now.GetCurrentTime()
+            publish_time = pubsub_wire.PubsubMessagePb(publish_time=now).SerializeToString()
             subscribers = [s for s in self._subscriptions.values() if s.config.topic == topic]
-            for given in messages:
-                message = getattr(given, "_pb", given)  # the wrapper's own protobuf message
-                message.message_id = str(next(self._message_ids))
-                message.publish_time.FromDatetime(now)
+            ids = []
+            for message in messages:
+                message_id = str(next(self._message_ids))
+                stamped = pubsub_wire.stamped(message, message_id, publish_time)
+                ids.append(message_id)
                 for sub in subscribers:
-                    sub.records[message.message_id] = _Record(message)
-                    sub.ready.append(message.message_id)
+                    sub.records[message_id] = _Record(message_id, stamped)
+                    sub.ready.append(message_id)
             self._published[topic] += len(messages)
             self._cond.notify_all()
-            return [getattr(m, "_pb", m).message_id for m in messages]
+            return ids, now.ToDatetime(tzinfo=UTC)
 
     def take(
-        self, subscription: str, max_count: int, wait: float, deadline: float = 0
-    ) -> list[Any]:
-        """Lease up to `max_count` messages (raw `ReceivedMessage` protobuf messages),
-        waiting up to `wait` s for the first.
+        self,
+        subscription: str,
+        max_count: int,
+        wait: float,
+        deadline: float = 0,
+        holder: object = None,
+    ) -> Delivery:
+        """Lease up to `max_count` messages, waiting up to `wait` s for the first.
 
-        `deadline` is the lease in seconds (0: the subscription's ack deadline).
+        `deadline` is the lease in seconds (0: the subscription's ack deadline). The leases
+        count towards `holder`'s (see `held`) while they last, if a holder is given.
         """
         end = time.monotonic() + wait
         with self._cond:
@@ -144,18 +172,26 @@ class PubSubStore:
             while not sub.ready and (remaining := end - time.monotonic()) > 0:
                 self._cond.wait(min(remaining, _TICK_SECONDS))
                 sub = self._subscription(subscription)
-            lease = self._bounded(deadline or sub.config.ack_deadline_seconds)
+            until = time.monotonic() + self._bounded(deadline or sub.config.ack_deadline_seconds)
             count = min(max_count, len(sub.ready))
-            return [self._lease(sub, lease) for _ in range(count)]
+            ack_ids = [f"ack-{n}" for n in itertools.islice(self._ack_ids, count)]
+            response = b"".join([self._lease(sub, ack_id, until, holder) for ack_id in ack_ids])
+            if holder is not None and ack_ids:
+                sub.held[holder] = sub.held.get(holder, 0) + len(ack_ids)
+            if ack_ids:
+                sub.earliest_deadline = min(sub.earliest_deadline, until)
+                sub.peak_outstanding = max(sub.peak_outstanding, len(sub.leases))
+            return Delivery(ack_ids, response)
 
     def acknowledge(self, subscription: str, ack_ids: list[str]) -> None:
         """Settle the messages leased under `ack_ids`; unknown or stale ids are ignored."""
         with self._cond:
             sub = self._subscription(subscription)
             for ack_id in ack_ids:
-                message_id = sub.leases.pop(ack_id, None)
-                if message_id is not None:
-                    del sub.records[message_id]
+                record = sub.leases.pop(ack_id, None)
+                if record is not None:
+                    del sub.records[record.message_id]
+                    _release(sub, record)
                     sub.acked += 1
             self._cond.notify_all()
 
@@ -165,17 +201,17 @@ class PubSubStore:
             sub = self._subscription(subscription)
             deadline = time.monotonic() + self._bounded(seconds) if seconds > 0 else 0.0
             for ack_id in ack_ids:
-                message_id = sub.leases.get(ack_id)
-                if message_id is not None:
-                    sub.records[message_id].deadline = deadline
+                record = sub.leases.get(ack_id)
+                if record is not None:
+                    record.deadline = deadline
                     sub.earliest_deadline = min(sub.earliest_deadline, deadline)
             self._expire(sub)
             self._cond.notify_all()
 
-    def leased(self, subscription: str, ack_ids: set[str]) -> set[str]:
-        """Those of `ack_ids` whose lease is still current."""
+    def held(self, subscription: str, holder: object) -> int:
+        """How many of the leases given to `holder` are current."""
         with self._cond:
-            return ack_ids & self._subscription(subscription).leases.keys()
+            return self._subscription(subscription).held.get(holder, 0)
 
     def published_count(self, topic: str) -> int:
         """How many messages were published to `topic`."""
@@ -224,18 +260,15 @@ class PubSubStore:
     def _bounded(self, seconds: float) -> float:
         return min(seconds, self._max_ack_deadline or seconds)
 
-    def _lease(self, sub: _Subscription, seconds: float) -> Any:
+    def _lease(self, sub: _Subscription, ack_id: str, until: float, holder: object) -> bytes:
+        """The next ready message, leased under `ack_id` until `until` (monotonic s)."""
         record = sub.records[sub.ready.popleft()]
         record.attempts += 1
+        record.deadline = until
+        record.holder = holder
+        sub.leases[ack_id] = record
         sub.peak_attempts = max(sub.peak_attempts, record.attempts)
-        ack_id = f"ack-{next(self._ack_ids)}"
-        record.deadline = time.monotonic() + seconds
-        sub.earliest_deadline = min(sub.earliest_deadline, record.deadline)
-        sub.leases[ack_id] = record.message.message_id
-        sub.peak_outstanding = max(sub.peak_outstanding, len(sub.leases))
-        return ReceivedMessagePb(
-            ack_id=ack_id, message=record.message, delivery_attempt=record.attempts
-        )
+        return pubsub_wire.received(ack_id, record.message, record.attempts)
 
     def _expire(self, sub: _Subscription) -> None:
         # Every read and change comes here: the leases are looked through only once the
@@ -244,11 +277,20 @@ class PubSubStore:
         if now < sub.earliest_deadline:
             return
         earliest = float("inf")
-        for ack_id, message_id in list(sub.leases.items()):
-            record = sub.records[message_id]
+        for ack_id, record in list(sub.leases.items()):
             if record.deadline <= now:
                 del sub.leases[ack_id]
-                sub.ready.appendleft(message_id)
+                _release(sub, record)
+                sub.ready.appendleft(record.message_id)
             else:
                 earliest = min(earliest, record.deadline)
         sub.earliest_deadline = earliest
+
+
+def _release(sub: _Subscription, record: _Record) -> None:
+    """The record's lease is over (acked or lapsed): it no longer counts to its holder."""
+    if record.holder is not None:
+        left = sub.held.pop(record.holder) - 1
+        if left:
+            sub.held[record.holder] = left
+        record.holder = None

@@ -14,6 +14,7 @@ from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 from google.cloud.pubsub_v1.subscriber.message import Message
 from google.cloud.pubsub_v1.types import FlowControl
 
+from tests.standins import pubsub_wire
 from tests.standins.pubsub import PubSubStandIn
 
 TOPIC = "projects/logwarden-test/topics/logs"
@@ -164,6 +165,25 @@ def test_unary_pull_leases_nacks_and_expires(standin: PubSubStandIn, clients: Cl
     assert standin.acked_count(SUBSCRIPTION) == 2
 
 
+def test_messages_of_every_length_arrive_intact(standin: PubSubStandIn, clients: Clients) -> None:
+    """The stand-in writes its responses' bytes itself: lengths that take one, two and
+    three bytes to encode, from the Publish call and from the store's encoded publish."""
+    publisher, subscriber = clients
+    datas = [bytes([n % 251]) * n for n in (1, 127, 128, 16_383, 16_384, 300_000)]
+    sent = {publisher.publish(TOPIC, d, size=str(len(d))).result(timeout=10): d for d in datas}
+    [stored], published_at = standin.store.publish_encoded(
+        TOPIC, pubsub_wire.messages([b"x" * 200], {"size": "200"})
+    )
+    sent[stored] = b"x" * 200
+    pulled = subscriber.pull(subscription=SUBSCRIPTION, max_messages=10).received_messages
+    assert {m.message.message_id: m.message.data for m in pulled} == sent
+    assert all(m.message.attributes == {"size": str(len(m.message.data))} for m in pulled)
+    assert {m.delivery_attempt for m in pulled} == {1}
+    assert len({m.ack_id for m in pulled}) == len(sent)
+    [last] = [m for m in pulled if m.message.message_id == stored]
+    assert last.message.publish_time == published_at
+
+
 def test_closing_the_stream_shuts_down_cleanly(
     standin: PubSubStandIn, clients: Clients, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -191,7 +211,8 @@ def test_store_expires_each_lease_when_its_own_deadline_passes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Expiry looks at the leases only from the earliest deadline on: a lease extended,
-    shortened or nacked meanwhile still ends exactly at its own deadline."""
+    shortened or nacked meanwhile still ends exactly at its own deadline, and no longer
+    counts to the stream it was given to."""
     from google.pubsub_v1 import types
 
     from tests.standins import pubsub_store
@@ -203,12 +224,14 @@ def test_store_expires_each_lease_when_its_own_deadline_passes(
     store.create_subscription(types.Subscription(name=SUBSCRIPTION, topic=TOPIC,
                                                  ack_deadline_seconds=10))
     store.publish(TOPIC, [types.PubsubMessage(data=b"%d" % n) for n in range(4)])
-    a, b, c, d = store.take(SUBSCRIPTION, 4, 0)  # each leased until 110
-    store.modify_deadline(SUBSCRIPTION, [a.ack_id], 30)  # until 130
+    stream = object()
+    a, b, c, d = store.take(SUBSCRIPTION, 4, 0, holder=stream).ack_ids  # each until 110
+    store.modify_deadline(SUBSCRIPTION, [a], 30)  # until 130
     now[0] = 105.0
-    store.modify_deadline(SUBSCRIPTION, [b.ack_id], 2)  # shortened: until 107
-    store.modify_deadline(SUBSCRIPTION, [c.ack_id], 0)  # nacked: back at once
+    store.modify_deadline(SUBSCRIPTION, [b], 2)  # shortened: until 107
+    store.modify_deadline(SUBSCRIPTION, [c], 0)  # nacked: back at once
     assert (store.outstanding(SUBSCRIPTION), store.backlog(SUBSCRIPTION)) == (3, 1)
+    assert store.held(SUBSCRIPTION, stream) == 3
     now[0] = 106.9
     assert store.backlog(SUBSCRIPTION) == 1
     now[0] = 107.0
@@ -217,8 +240,9 @@ def test_store_expires_each_lease_when_its_own_deadline_passes(
     assert store.backlog(SUBSCRIPTION) == 2
     now[0] = 110.0
     assert store.backlog(SUBSCRIPTION) == 3  # d
-    store.acknowledge(SUBSCRIPTION, [d.ack_id])  # stale: d's lease is gone
-    again = store.take(SUBSCRIPTION, 1, 0, deadline=5)  # until 115
+    assert store.held(SUBSCRIPTION, stream) == 1  # a
+    store.acknowledge(SUBSCRIPTION, [d])  # stale: d's lease is gone
+    again = store.take(SUBSCRIPTION, 1, 0, deadline=5)  # until 115, held by no stream
     now[0] = 114.9
     assert store.outstanding(SUBSCRIPTION) == 2
     now[0] = 115.0
@@ -227,4 +251,6 @@ def test_store_expires_each_lease_when_its_own_deadline_passes(
     assert store.outstanding(SUBSCRIPTION) == 1
     now[0] = 130.0
     assert (store.outstanding(SUBSCRIPTION), store.backlog(SUBSCRIPTION)) == (0, 4)
-    assert again[0].delivery_attempt == 2
+    assert store.held(SUBSCRIPTION, stream) == 0
+    [redelivered] = types.PullResponse.deserialize(again.response).received_messages
+    assert (redelivered.ack_id, redelivered.delivery_attempt) == (again.ack_ids[0], 2)
