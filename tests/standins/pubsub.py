@@ -214,9 +214,12 @@ def _unary(method: Callable[..., Any], request_type: Any, response_type: Any) ->
 
 
 def _empty(method: Callable[..., Any], request_type: Any) -> Any:
+    """A call answering Empty; its request arrives as the raw protobuf message, not the
+    proto-plus wrapper (whose repeated fields convert item by item: a thousand ack ids
+    a request)."""
     return grpc.unary_unary_rpc_method_handler(
         _mapped(method),
-        request_deserializer=request_type.deserialize,
+        request_deserializer=request_type.pb().FromString,
         response_serializer=empty_pb2.Empty.SerializeToString,
     )
 
@@ -226,7 +229,7 @@ def _publisher_handler(store: PubSubStore) -> grpc.GenericRpcHandler:
         ids = store.publish(request.topic, list(request.messages))
         return types.PublishResponse(message_ids=ids)
 
-    def delete_topic(request: types.DeleteTopicRequest, _: object) -> empty_pb2.Empty:
+    def delete_topic(request: Any, _: object) -> empty_pb2.Empty:  # DeleteTopicRequest
         store.delete_topic(request.topic)
         return _EMPTY
 
@@ -248,11 +251,11 @@ def _subscriber_handler(store: PubSubStore, streams: _StreamingPull) -> grpc.Gen
         wait = 0.0 if request.return_immediately else _PULL_WAIT_SECONDS
         return store.take(request.subscription, request.max_messages, wait).response
 
-    def acknowledge(request: types.AcknowledgeRequest, _: object) -> empty_pb2.Empty:
+    def acknowledge(request: Any, _: object) -> empty_pb2.Empty:  # AcknowledgeRequest
         store.acknowledge(request.subscription, list(request.ack_ids))
         return _EMPTY
 
-    def modify(request: types.ModifyAckDeadlineRequest, _: object) -> empty_pb2.Empty:
+    def modify(request: Any, _: object) -> empty_pb2.Empty:  # ModifyAckDeadlineRequest
         ack_ids = list(request.ack_ids)
         store.modify_deadline(request.subscription, ack_ids, request.ack_deadline_seconds)
         return _EMPTY
