@@ -14,7 +14,6 @@ per batch (its processes' time from /proc), and each head's ratio to its 0009.
 
 from __future__ import annotations
 
-import argparse
 import uuid
 from contextlib import ExitStack, closing
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ import psycopg
 import migrations
 from pipeline.storage import accounting, make_engine
 from tests.benchmarks.fleet_counts import backend_cpu, backend_cpu_since
+from tests.benchmarks.outcome_arrays import rounds_parser
 from tests.conftest import throwaway_pg_database
 
 LOCALES = {"server default": None, "ICU en-US": "en-US"}
@@ -56,11 +56,8 @@ def run(conn: psycopg.Connection, url: str, batches: int, entries: int,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--entries", type=int, default=500, help="entries a batch")
-    parser.add_argument("--batches", type=int, default=100, help="batches a round, each way")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = rounds_parser(__doc__)
+    parser.set_defaults(batches=100)
     args = parser.parse_args()
     ways = [(locale, revision) for locale in LOCALES for revision in REVISIONS]
     spent = dict.fromkeys(ways, 0.0)

@@ -5,6 +5,8 @@ batch that raced another for the same entries stores nothing and is processed ag
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -310,23 +312,29 @@ def test_an_sqlite_audit_finds_its_rows_by_index_not_by_reading_every_row(
         store.close()
 
 
+@contextmanager
+def opened_store(url: str) -> Iterator[Store]:
+    """A store on `url`, closed afterwards (a migration needs it closed meanwhile)."""
+    store = Store(make_engine(url))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 def test_the_migration_to_0009_keeps_every_sqlite_row_and_drops_only_the_time_index(
     sqlite_url: str,
 ) -> None:
     migrations.upgrade(sqlite_url, "0008_ledger_age")
-    store = Store(make_engine(sqlite_url))
-    try:
+    with opened_store(sqlite_url) as store:
         record(store, "before", outcomes_of("a", 30))
         with store.engine.connect() as conn:
             before = conn.exec_driver_sql(
                 "SELECT * FROM entry_outcomes ORDER BY delivery_id").all()
             assert ("ix_entry_outcomes_created_at",) in conn.exec_driver_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'index'").all()
-    finally:
-        store.close()
     migrations.upgrade(sqlite_url)
-    store = Store(make_engine(sqlite_url))
-    try:
+    with opened_store(sqlite_url) as store:
         with store.engine.connect() as conn:
             after = conn.exec_driver_sql(
                 "SELECT * FROM entry_outcomes ORDER BY delivery_id").all()
@@ -339,8 +347,6 @@ def test_the_migration_to_0009_keeps_every_sqlite_row_and_drops_only_the_time_in
         record(store, "after", outcomes_of("b", 10))
         assert store.known_entries({"a-m0001"}, {"a-k0001"}) == ({"a-m0001"}, {"a-k0001"})
         assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(40) == []
-    finally:
-        store.close()
 
 
 _LEDGER_IDS = "SELECT table_name || '.' || column_name, collation_name FROM " \
@@ -357,16 +363,12 @@ def test_the_migration_to_0010_makes_postgres_compare_the_ledger_ids_bytewise(
     accents) are kept, found and deduplicated as before, and back down again."""
     migrations.upgrade(pg_url, "0009_outcomes_age_postgres_only")
     odd = [EntryOutcome(f"m-{t}", Outcome.PROCESSED, f"k-{t}") for t in ("a", "B", "é", "e")]
-    store = Store(make_engine(pg_url))
-    try:
+    with opened_store(pg_url) as store:
         record(store, "before", odd)
         with store.engine.connect() as conn:
             assert {c for _, c in conn.exec_driver_sql(_LEDGER_IDS)} == {None}
-    finally:
-        store.close()
     migrations.upgrade(pg_url)
-    store = Store(make_engine(pg_url))
-    try:
+    with opened_store(pg_url) as store:
         with store.engine.connect() as conn:
             assert dict(conn.exec_driver_sql(_LEDGER_IDS).all()) == {
                 "processed_batches.batch_id": "C", "entry_outcomes.delivery_id": "C",
@@ -377,13 +379,8 @@ def test_the_migration_to_0010_makes_postgres_compare_the_ledger_ids_bytewise(
             record(store, "again", [EntryOutcome("m-new", Outcome.PROCESSED, "k-é")])
         record(store, "after", outcomes_of("b", 10))
         assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(14) == []
-    finally:
-        store.close()
     migrations.downgrade(pg_url, "0009_outcomes_age_postgres_only")
-    store = Store(make_engine(pg_url))
-    try:
+    with opened_store(pg_url) as store:
         with store.engine.connect() as conn:
             assert {c for _, c in conn.exec_driver_sql(_LEDGER_IDS)} == {None}
         assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(14) == []
-    finally:
-        store.close()
