@@ -135,9 +135,15 @@ def backend_cpu_since(database_url: str, before: dict[int, float]) -> float:
 def process_cpu(pid: int) -> float:
     """User + system CPU seconds of one process; 0 once it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return stat_cpu(Path(f"/proc/{pid}/stat"))
     except OSError:
         return 0.0
+
+
+def stat_cpu(stat: Path) -> float:
+    """User + system CPU seconds in a process's or thread's `/proc/.../stat` file (OSError
+    once it is gone)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -36,6 +36,7 @@ from pipeline.batch import BatchLimits
 from pipeline.storage import make_engine
 from pipeline.storage.models import LEDGER
 from tests.benchmarks.fleet import SUBSCRIPTION, TOPIC, Load, LoadGenerator, limits_env
+from tests.benchmarks.fleet_counts import stat_cpu
 from tests.conftest import throwaway_pg_database
 from tests.integration.fleet import REDIS_DB_URL, FleetConfig, wait_until
 from tests.integration.processes import CommandProcess
@@ -96,14 +97,12 @@ def ledger_row(item: bytes) -> dict[str, object]:
 
 def thread_cpu(pid: int) -> dict[int, float]:
     """CPU seconds (user + system) of each thread of process `pid`."""
-    tick = os.sysconf("SC_CLK_TCK")
     seconds = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds[int(tid)] = stat_cpu(Path(f"/proc/{pid}/task/{tid}/stat"))
         except OSError:
             continue
-        seconds[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
     return seconds
 
 
