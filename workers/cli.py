@@ -9,12 +9,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
+from workers import imports_for_good
 
-from workers.clierrors import USAGE, CliError, LogwardenGroup
-from workers.gcp_cli import backfill, setup, tail
-from workers.incident_cli import COMMANDS as INCIDENT_COMMANDS
-from workers.timespec import since_ns
+with imports_for_good():
+    import click
+
+    from workers.clierrors import USAGE, CliError, LogwardenGroup
+    from workers.gcp_cli import backfill, setup, tail
+    from workers.incident_cli import COMMANDS as INCIDENT_COMMANDS
+    from workers.timespec import since_ns
 
 # Each command imports what it uses when it runs: `logwarden --help` must not pay for the
 # settings, nor `templates` for Alembic, the storage layer or the Google Cloud clients.
@@ -30,8 +33,9 @@ if TYPE_CHECKING:
 @click.pass_context
 def main(ctx: click.Context, database_url: str | None) -> None:
     """Logwarden: streaming log anomaly detection with alerts that explain themselves."""
-    from workers.envcheck import warnings_for
-    from workers.settings import Settings
+    with imports_for_good():
+        from workers.envcheck import warnings_for
+        from workers.settings import Settings
 
     for warning in warnings_for(os.environ, Settings):
         click.echo(warning, err=True)

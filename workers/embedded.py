@@ -18,27 +18,30 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, BinaryIO
 
-import msgspec
+from workers import imports_for_good
 
-from alerting.lifecycle import sweep_incidents
-from alerting.outbox import deliver_due
-from pipeline.batch import Batch, Batcher, BatchLimits
-from pipeline.entry import LogEntry
-from pipeline.escalation.ledger import InMemoryLedger
-from pipeline.ingest import Ingest, keep_rejections
-from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
-from pipeline.processing import BatchOutcome, BatchProcessor, keep_failed_batch
-from pipeline.silence_check import check_silent_streams
-from pipeline.state import LiveStateStore
-from workers.runtime import (
-    build_notifiers,
-    build_processor,
-    build_store,
-    message_extras,
-    prune_past_retention,
-    startup_heap_frozen,
-)
-from workers.settings import Settings
+with imports_for_good():  # the pipeline's modules
+    import msgspec
+
+    from alerting.lifecycle import sweep_incidents
+    from alerting.outbox import deliver_due
+    from pipeline.batch import Batch, Batcher, BatchLimits
+    from pipeline.entry import LogEntry
+    from pipeline.escalation.ledger import InMemoryLedger
+    from pipeline.ingest import Ingest, keep_rejections
+    from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
+    from pipeline.processing import BatchOutcome, BatchProcessor, keep_failed_batch
+    from pipeline.silence_check import check_silent_streams
+    from pipeline.state import LiveStateStore
+    from workers.runtime import (
+        build_notifiers,
+        build_processor,
+        build_store,
+        message_extras,
+        prune_past_retention,
+        startup_heap_frozen,
+    )
+    from workers.settings import Settings
 
 if TYPE_CHECKING:
     from tqdm import tqdm

@@ -1,0 +1,62 @@
+"""Imports for the process's life: the collector off while they run, their objects frozen."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+
+from workers import imports_for_good
+
+
+class Node:
+    pass
+
+
+def test_what_the_imports_built_is_frozen_and_the_collector_is_on_again() -> None:
+    assert gc.isenabled()
+    try:
+        with imports_for_good():
+            assert not gc.isenabled()
+            kept = Node()
+        assert gc.isenabled()
+        assert all(o is not kept for o in gc.get_objects())  # out of the collector's walks
+    finally:
+        gc.unfreeze()
+
+
+def test_garbage_frozen_with_them_is_freed_once_the_heap_is_unfrozen() -> None:
+    try:
+        with imports_for_good():
+            cycle = Node()
+            cycle.self = cycle  # type: ignore[attr-defined]  # garbage only a collection finds
+            gone = weakref.ref(cycle)
+            del cycle
+        gc.collect()
+        assert gone() is not None  # frozen: no collection sees it
+    finally:
+        gc.unfreeze()
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_collector_the_caller_turned_off_stays_off_and_nothing_is_frozen() -> None:
+    frozen = gc.get_freeze_count()
+    gc.disable()
+    try:
+        with imports_for_good():
+            pass
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.enable()
+
+
+def test_a_failed_import_leaves_the_collector_on() -> None:
+    try:
+        with pytest.raises(ImportError), imports_for_good():
+            import workers.no_such_module  # type: ignore[import-not-found]  # noqa: F401
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
