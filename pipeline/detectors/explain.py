@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from itertools import chain
+from itertools import groupby
 from operator import attrgetter
 
 from pipeline.detectors.base import MinedBatch
@@ -124,9 +124,17 @@ def _raw_counts(entries: tuple[LogEntry, ...]) -> dict[tuple[str, object], int]:
     if any(map(_labels, entries)) or any(map(_payload, entries)):
         return _counted_in_runs(entries)
     # Resource labels only (no entry labels, no structured payload), as in most batches
-    # of text logs: counted in C, in the same first-seen order as entry by entry.
-    counts = Counter(chain.from_iterable(map(dict.items, map(_resource_labels, entries))))
-    return {(k, v): c for (k, v), c in counts.items() if k not in SKIPPED_LABELS and v}
+    # of text logs. A stream's entries mostly repeat the labels of the entry before them:
+    # a run of equal label maps is found by comparing them in C, and its pairs are counted
+    # once, times its length (a run's later entries hold no pair its first lacks, so the
+    # pairs are first seen in the order entry by entry would see them).
+    raw: dict[tuple[str, object], int] = {}
+    for labels, run in groupby(map(_resource_labels, entries)):
+        times = len(list(run))
+        for key, value in labels.items():
+            if key not in SKIPPED_LABELS and value:
+                raw[key, value] = raw.get((key, value), 0) + times
+    return raw
 
 
 def _counted_in_runs(entries: tuple[LogEntry, ...]) -> dict[tuple[str, object], int]:

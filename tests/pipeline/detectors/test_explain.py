@@ -6,7 +6,9 @@ from collections import Counter
 
 from pipeline.detectors.explain import (
     OTHER,
+    SKIPPED_LABELS,
     TOTAL,
+    _raw_counts,
     clip,
     count_fields,
     fields_of,
@@ -139,3 +141,27 @@ def test_runs_of_repeated_labels_count_as_entry_by_entry():
         seen = list(dict.fromkeys(k for e in batch for k, _ in fields_of(e)))
         assert [f for f in got if f != TOTAL] == [f for f in seen if f in got]
     assert count_fields({}, batch)["project_id"] == {"counted": 1}
+
+
+def test_runs_of_resource_labels_only_count_as_in_one_pass():
+    """A batch of resource labels only is counted a run of equal label maps at a time; the
+    counts and their first-seen order are those of counting every entry's pairs."""
+    labels = []
+    for i in range(80):
+        pod = f"web-{i // 6 % 4}"  # runs of 6 entries, each pod coming back later
+        found = {"project_id": "p", "pod_name": pod, f"r{i // 25}": "x", "blank": ""}
+        if i // 6 % 2:  # the same labels in another key order every other run
+            found = dict(reversed(found.items()))
+        if i in (40, 41):  # a run of two with a field no entry showed before
+            found = {**found, "zone": "b"}
+        labels.append(found)
+    batch = tuple(entry("x", n=i, resource_labels=d) for i, d in enumerate(labels))
+    one_pass = Counter(pair for d in labels for pair in d.items())
+    expected = [(pair, count) for pair, count in one_pass.items()
+                if pair[0] not in SKIPPED_LABELS and pair[1]]
+    assert list(_raw_counts(batch).items()) == expected
+    for max_fields in (2, 4, 30):
+        got = count_fields({}, batch, max_fields=max_fields, max_values=1000)
+        assert got == _entry_by_entry({}, list(batch), max_fields)
+        seen = list(dict.fromkeys(k for e in batch for k, _ in fields_of(e)))
+        assert [f for f in got if f != TOTAL] == [f for f in seen if f in got]
