@@ -7,6 +7,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from itertools import accumulate
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,7 @@ class RuleDetector:
         total = len(mined.entries)
         findings = []
         entries = mined.entries
-        words = _BatchText([_lowered(e) for e in entries], self._words)
+        words = _BatchText(list(map(_message, entries)), self._words)
         for compiled in self._rules:
             hits = [i for i in words.candidates(compiled.literals)
                     if compiled.matches(entries[i], None)]
@@ -208,15 +209,23 @@ class _BatchText:
     """A batch's lowercased ASCII messages as one text, in which one pass of the rules'
     automaton finds every rule's words (a C-level scan, instead of one per word)."""
 
-    def __init__(self, lowered: list[str | None], words: ahocorasick.Automaton | None) -> None:
-        self.size = len(lowered)
-        self.unfiltered = [i for i, x in enumerate(lowered) if x is None]  # non-ASCII
+    def __init__(self, messages: list[str], words: ahocorasick.Automaton | None) -> None:
+        self.size = len(messages)
+        self.unfiltered: list[int] = []  # non-ASCII messages: every rule reads them
         self.holding: dict[str, set[int]] = {}  # word -> the entries it is found in
         if words is None:
             return
-        text = _SEPARATOR.join(x or "" for x in lowered)
-        starts = list(accumulate((len(x or "") + 1 for x in lowered[:-1]), initial=0))
-        for end, word in words.iter(text):
+        text = _SEPARATOR.join(messages)
+        if not text.isascii():  # a non-ASCII message stands in the text as an empty one
+            self.unfiltered = [i for i, m in enumerate(messages) if not m.isascii()]
+            messages = [m if m.isascii() else "" for m in messages]
+            text = _SEPARATOR.join(messages)
+        # Lowercased in one call, not a message at a time: ASCII keeps every length.
+        found = list(words.iter(text.lower()))
+        if not found:  # most batches: the entries' places are not needed
+            return
+        starts = list(accumulate((len(m) + 1 for m in messages[:-1]), initial=0))
+        for end, word in found:
             self.holding.setdefault(word, set()).add(bisect_right(starts, end) - 1)
 
     def candidates(self, words: tuple[str, ...] | None) -> list[int]:
@@ -227,6 +236,9 @@ class _BatchText:
         for word in words:
             found.update(self.holding.get(word, ()))
         return sorted(found)
+
+
+_message = attrgetter("message")
 
 
 def _lowered(entry: LogEntry) -> str | None:
