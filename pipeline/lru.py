@@ -7,8 +7,10 @@ the memory: each entry counts its own size too (characters, as the caller reckon
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable
+from collections import OrderedDict, deque
+from collections.abc import Hashable, Sequence
+from itertools import compress, repeat
+from operator import is_not, itemgetter
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -34,6 +36,14 @@ class BoundedLru(Generic[K, V]):
         self._items.move_to_end(key)
         return found[0]
 
+    def get_many(self, keys: Sequence[K]) -> list[V | None]:
+        """`get` of each key, in C: each found is then used last, in the order of `keys`."""
+        items = self._items
+        found = list(map(items.get, keys, repeat(_ABSENT)))
+        deque(map(items.move_to_end, compress(keys, map(is_not, found, repeat(_ABSENT)))),
+              maxlen=0)
+        return list(map(_value, found))
+
     def put(self, key: K, value: V, size: int) -> None:
         if size > self.max_size:
             return
@@ -57,3 +67,7 @@ class BoundedLru(Generic[K, V]):
     def size(self) -> int:
         """The sizes of the entries held, added up."""
         return self._size
+
+
+_ABSENT = (None, 0)  # what `get_many` reads for a key not held: no value
+_value = itemgetter(0)

@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress, repeat
+from operator import attrgetter, is_not, itemgetter
+from typing import cast
 
 import msgspec
 
@@ -298,62 +301,91 @@ def read_slots(mined: MinedBatch) -> tuple[SlotReadings, ...]:
 
 
 def _read_batch(mined: MinedBatch) -> tuple[SlotReadings, ...]:
-    # Lines grouped by template: a template's slots are then columns of its rows.
-    rows: dict[str, tuple[list[int], list[Row]]] = {}
-    busy = {t for t, lines in Counter(mined.template_ids).items() if lines >= WHOLE_LINE_AFTER}
-    for index, (entry, template_id) in enumerate(
-        zip(mined.entries, mined.template_ids, strict=True)
-    ):
-        row = _numbers_in(template_id, mined.templates.get(template_id, ""), entry.message,
-                          template_id in busy)
-        if row[0]:
-            indexes, found = rows.setdefault(template_id, ([], []))
+    template_ids = mined.template_ids
+    keys = list(zip(template_ids, map(_message, mined.entries), strict=True))
+    cached = _NUMBERS_SEEN.get_many(keys)  # the lines met lately, looked up in C
+    if None in cached:
+        _read_missing(mined, keys, cached)
+    rows = cast(list[Row], cached)  # every line read now
+    # The lines that hold numbers, grouped by template (in the order of their first such
+    # line): a template's slots are then columns of its rows.
+    lines: dict[str, list[int]] = {}
+    for index in compress(range(len(rows)), map(_values, rows)):
+        template_id = template_ids[index]
+        if (indexes := lines.get(template_id)) is None:
+            lines[template_id] = [index]
+        else:
             indexes.append(index)
-            found.append(row)
     slots: list[SlotReadings] = []
     uniform = True
-    for template_id, (indexes, found) in rows.items():
-        template = mined.templates.get(template_id, "")
-        if all(units is None for _, units in found):
-            slots += _columns(template_id, template, indexes, found)
-        else:
-            uniform = False
-            slots += _sparse_columns(template_id, template, indexes, found)
+    for template_id, indexes in lines.items():
+        found = list(map(rows.__getitem__, indexes))
+        own_units = _own_units(found)
+        uniform &= not own_units
+        slots += _columns(template_id, mined.templates.get(template_id, ""), indexes, found,
+                          own_units)
     if not uniform:  # a slot first read after its template's first line (stable: token order)
         slots.sort(key=_first_index)
     return tuple(slots)
+
+
+_message = attrgetter("message")
+_values = itemgetter(0)
+_units = itemgetter(1)
+
+
+def _read_missing(mined: MinedBatch, keys: list[tuple[str, str]], rows: list[Row | None]
+                  ) -> None:
+    """Reads the lines `rows` lacks into it, and keeps them for when they are met again (a
+    template with enough lines in the batch has them read by its line regex)."""
+    busy = {t for t, lines in Counter(mined.template_ids).items() if lines >= WHOLE_LINE_AFTER}
+    read: dict[tuple[str, str], Row] = {}  # a line met twice in the batch is read once
+    for index, row in enumerate(rows):
+        if row is None:
+            key = keys[index]
+            row = read.get(key)
+            if row is None:
+                template_id, message = key
+                template = mined.templates.get(template_id, "")
+                row = read[key] = _read_row(template, message, template_id in busy)
+                _NUMBERS_SEEN.put(key, row, len(message) + _NUMBER_SIZE * len(row[0]))
+            rows[index] = row
+
+
+def _own_units(found: list[Row]) -> bool:
+    """Whether some row holds units of its own."""
+    return any(map(is_not, map(_units, found), repeat(None)))
 
 
 def _first_index(slot: SlotReadings) -> int:
     return slot.indexes[0]
 
 
-def _columns(template_id: str, template: str, indexes: list[int], found: list[Row]
-             ) -> list[SlotReadings]:
-    """Every line read every slot, each in the unit the template writes: one transpose."""
+def _columns(template_id: str, template: str, indexes: list[int], found: list[Row],
+             own_units: bool) -> list[SlotReadings]:
+    """The template's slots, as the columns of its rows (one transpose, in C). A row
+    without units of its own (`own_units`: some row has) reads each value in the unit the
+    template writes; a column keeps the lines where it holds a number."""
+    columns = _columns_of(template_id, template)
+    if own_units:
+        written = tuple(unit for *_, unit in columns)
+        per_row = [written if units is None else units for units in map(_units, found)]
+        unit_columns: Iterable[tuple[str, ...]] = zip(*per_row, strict=True)
+    else:
+        unit_columns = (((unit,) * len(found)) for *_, unit in columns)
     shared = tuple(indexes)
-    return [
-        SlotReadings(key, template_id, position, group, shared, values, (unit,) * len(values))
-        for (key, position, group, unit), values in zip(
-            _columns_of(template_id, template), zip(*(values for values, _ in found), strict=True),
-            strict=True)
-    ]
-
-
-def _sparse_columns(template_id: str, template: str, indexes: list[int], found: list[Row]
-                    ) -> list[SlotReadings]:
     slots = []
-    for column, (key, position, group, unit) in enumerate(_columns_of(template_id, template)):
-        read, values, units = [], [], []
-        for index, (row, row_units) in zip(indexes, found, strict=True):
-            value = row[column]
-            if value is not None:
-                read.append(index)
-                values.append(value)
-                units.append(unit if row_units is None else row_units[column])
-        if read:
-            slots.append(SlotReadings(key, template_id, position, group, tuple(read),
-                                      tuple(values), tuple(units)))
+    for (key, position, group, _), values, units in zip(
+        columns, zip(*map(_values, found), strict=True), unit_columns, strict=True
+    ):
+        read = shared
+        if None in values:  # some lines hold no number there
+            kept = list(map(is_not, values, repeat(None)))
+            if not any(kept):
+                continue
+            read = tuple(compress(shared, kept))
+            values, units = tuple(compress(values, kept)), tuple(compress(units, kept))
+        slots.append(SlotReadings(key, template_id, position, group, read, values, units))
     return slots
 
 
@@ -363,18 +395,9 @@ _NUMBERS_SEEN = BoundedLru[tuple[str, str], Row](16_384, 4 * 2**20)
 _NUMBER_SIZE = 100  # bytes a kept reading takes, about: its float and its place in a tuple
 
 
-def _numbers_in(template_id: str, template: str, message: str, whole_line: bool) -> Row:
+def _read_row(template: str, message: str, whole_line: bool) -> Row:
     """The numbers the template's placeholders hold in the message (none when no slot
     of it lines up with the message); `whole_line`: read with the template's line regex."""
-    key = (template_id, message)
-    found = _NUMBERS_SEEN.get(key)
-    if found is None:
-        found = _read_row(template, message, whole_line)
-        _NUMBERS_SEEN.put(key, found, len(message) + _NUMBER_SIZE * len(found[0]))
-    return found
-
-
-def _read_row(template: str, message: str, whole_line: bool) -> Row:
     width, slots = _pattern(template)
     if not slots:
         return _NO_ROW

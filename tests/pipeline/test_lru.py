@@ -44,3 +44,14 @@ def test_no_entries_allowed_keeps_nothing() -> None:
     cache = BoundedLru[str, int](max_items=0, max_size=10)
     cache.put("a", 1, 1)
     assert cache.get("a") is None
+
+
+def test_getting_many_finds_as_get_does_and_uses_them_in_order() -> None:
+    cache = BoundedLru[str, object](max_items=4, max_size=100)
+    for key, value in (("a", 1), ("b", ()), ("c", 0), ("d", "d")):
+        cache.put(key, value, 1)
+    assert cache.get_many(["c", "x", "b", "c"]) == [0, None, (), 0]
+    cache.put("e", 5, 1)  # "a" and "d" were not used: "a" goes first, then "d"
+    cache.put("f", 6, 1)
+    assert [cache.get(k) for k in "adbc"] == [None, None, (), 0]
+    assert cache.get_many([]) == []

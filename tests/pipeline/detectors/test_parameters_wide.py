@@ -135,3 +135,51 @@ def test_wide_lines_give_the_findings_and_state_of_reading_each_number_alone():
             assert finding.evidence.entry_ids == tuple(
                 batch.entries[i].insert_id for i in indexes[:20])
         assert fired >= 3
+
+
+def slots_line_by_line(batch) -> list[parameters.SlotReadings]:
+    """The batch's slots as reading each line alone, token by token, gives them: in the
+    order of their first value read (entry order, then token order)."""
+    read: dict[str, tuple[str, int, int, list[int], list[float], list[str]]] = {}
+    for index, (e, tid) in enumerate(zip(batch.entries, batch.template_ids, strict=True)):
+        template = batch.templates.get(tid, "")
+        values, units = parameters._read_row(template, e.message, whole_line=False)
+        for column, (value, (key, position, group, unit)) in enumerate(
+                zip(values, parameters._columns_of(tid, template), strict=False)):
+            if value is not None:
+                slot = read.setdefault(key, (tid, position, group, [], [], []))
+                slot[3].append(index)
+                slot[4].append(value)
+                slot[5].append(unit if units is None else units[column])
+    return [parameters.SlotReadings(key, tid, position, group, tuple(i), tuple(v), tuple(u))
+            for key, (tid, position, group, i, v, u) in read.items()]
+
+
+def test_a_batch_reads_the_slots_of_reading_each_line_alone():
+    """Whatever the line cache holds (nothing, every line, some lines), with lines of
+    digits alone, of units and odd values, lines that do not line up with their template,
+    templates without a placeholder, and a template busy enough for its line regex."""
+    rng = random.Random(3)
+    lines = [wide_line(rng, rng.choice((2, 4)), hot=i % 9 == 0) for i in range(40)]
+    lines += [f"served {rng.randrange(100)} rows in {rng.randrange(900)} ms" for _ in range(40)]
+    lines += ["cache warmed", "served many rows in no time", "served 3 rows in 4 ms extra"]
+    lines += [f"took {rng.choice(['12', '1.5s', 'n/a', '7ms'])} for job {i}" for i in range(20)]
+    lines += lines[:30]  # lines met again within the batch
+    rng.shuffle(lines)
+
+    def template_of(message: str) -> str:
+        if message.startswith("served"):
+            return "served <*> rows in <*> ms"
+        return shape(re.sub(r"(?<=took )\S+|(?<=job )\d+", "<*>", message))
+
+    batch = mined((entry(m, n=i) for i, m in enumerate(lines)), template_of=template_of)
+    expected = slots_line_by_line(batch)
+    assert len({s.template_id for s in expected}) >= 3 and len(expected) > 10
+    parameters._NUMBERS_SEEN.clear()
+    for cached in ("nothing", "every line", "some lines"):
+        if cached == "some lines":
+            parameters._NUMBERS_SEEN.clear()
+            for e, tid in list(zip(batch.entries, batch.template_ids, strict=True))[::3]:
+                row = parameters._read_row(batch.templates[tid], e.message, False)
+                parameters._NUMBERS_SEEN.put((tid, e.message), row, 1)
+        assert list(parameters._read_batch(batch)) == expected, cached
