@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import compress, repeat
-from operator import attrgetter, is_not, itemgetter
+from operator import attrgetter, is_not, itemgetter, mul
 from typing import cast
 
 import msgspec
@@ -153,8 +153,14 @@ class ParameterDetector:
         return math.log1p(stat.quantile(self.high_quantile))
 
     def _excesses(self, log_high: float, values: tuple[float, ...]) -> list[float]:
-        """Per value, log(value / high quantile) when the value is an outlier, else 0."""
+        """Per value, log(value / high quantile) when the value is an outlier, else 0;
+        none when no value is one."""
         floor, log1p = math.log(self.min_ratio), math.log1p
+        top = max(values)
+        # Most slots: the largest value (log1p rises with it) falls short by more than any
+        # rounding, so every value does.
+        if top <= 0 or log1p(top) - log_high < floor - 1e-9:
+            return []
         found = []
         for value in values:
             excess = log1p(value) - log_high if value > 0 else 0.0
@@ -238,21 +244,40 @@ class ParameterDetector:
                  excesses: dict[str, list[float]], now: int) -> ParamStat:
         """The slot's histogram with this batch's values added (an outlier counts little)."""
         buckets = old.aged(now, self.tau_s) if old else {}
+        counts: Mapping[int, float]
+        unit: str | None
+        found = excesses.get(slot.key)
+        if found is None and min(slot.values) >= 0:  # most slots: every value counts 1
+            # Counted in C; a count of whole values adds to a bucket as its 1.0s summed do.
+            counts = Counter(map(int, map(_TO_BUCKET, map(math.log1p, slot.values))))
+            seen, unit = len(slot.values), slot.units[0]
+        else:
+            counts, seen, unit = self._weighed(slot, found)
+        for bucket, count in counts.items():
+            buckets[bucket] = buckets.get(bucket, 0.0) + count
+        n = (old.n if old else 0) + seen
+        return ParamStat(dict(sorted(buckets.items())), n, now, unit or "")
+
+    def _weighed(self, slot: SlotReadings, found: list[float] | None
+                 ) -> tuple[dict[int, float], int, str | None]:
+        """Per bucket, the weight of the slot's values of zero or more in it (an outlier's
+        is `outlier_weight`); how many there are, and the unit of the first."""
         outlier_weight, log1p = self.outlier_weight, math.log1p
-        found = excesses.get(slot.key) or [0.0] * len(slot.values)
         counts: dict[int, float] = {}
         seen, unit = 0, None
-        for value, excess, value_unit in zip(slot.values, found, slot.units, strict=True):
+        excesses = found or [0.0] * len(slot.values)
+        for value, excess, value_unit in zip(slot.values, excesses, slot.units, strict=True):
             if value < 0:
                 continue
             seen += 1
             unit = value_unit if unit is None else unit
             bucket = int(log1p(value) * BUCKETS_PER_E)  # see `_edge`, its upper edge
             counts[bucket] = counts.get(bucket, 0.0) + (outlier_weight if excess else 1.0)
-        for bucket, count in counts.items():
-            buckets[bucket] = buckets.get(bucket, 0.0) + count
-        n = (old.n if old else 0) + seen
-        return ParamStat(dict(sorted(buckets.items())), n, now, unit or "")
+        return counts, seen, unit
+
+
+# A value's bucket before rounding down: log1p(value) times BUCKETS_PER_E (see `_edge`).
+_TO_BUCKET = partial(mul, BUCKETS_PER_E)
 
 
 class SlotReadings(msgspec.Struct, frozen=True, gc=False):

@@ -183,3 +183,44 @@ def test_a_batch_reads_the_slots_of_reading_each_line_alone():
                 row = parameters._read_row(batch.templates[tid], e.message, False)
                 parameters._NUMBERS_SEEN.put((tid, e.message), row, 1)
         assert list(parameters._read_batch(batch)) == expected, cached
+
+
+def test_a_slot_learned_at_once_is_learned_as_value_by_value():
+    """A slot without outliers or negative values has its buckets counted in bulk: the
+    same histogram, bit for bit, as adding its values one at a time, bucket edges too."""
+    rng = random.Random(5)
+    detector, now = ParameterDetector(), 10**12
+    edges = [math.expm1(k / parameters.BUCKETS_PER_E) for k in range(120)]
+    for trial in range(300):
+        values = tuple(rng.choice([0.0, rng.uniform(0, 3), rng.lognormvariate(3, 3),
+                                   rng.choice(edges), float(rng.randrange(10**12))])
+                       for _ in range(rng.randrange(1, 40)))
+        slot = parameters.SlotReadings("t#0.0", "t", 0, 0, tuple(range(len(values))), values,
+                                       (rng.choice(["", "ms"]),) * len(values))
+        old = ParamStat({2: 1.5, 9: 0.25}, 7, now // 2, "ms") if trial % 2 else None
+        counts, seen, unit = detector._weighed(slot, None)  # value by value
+        buckets = old.aged(now, detector.tau_s) if old else {}
+        for bucket, count in counts.items():
+            buckets[bucket] = buckets.get(bucket, 0.0) + count
+        expected = ParamStat(dict(sorted(buckets.items())), (old.n if old else 0) + seen, now,
+                             unit or "")
+        got = detector._learned(old, slot, {}, now)
+        assert msgspec.json.encode(got) == msgspec.json.encode(expected)
+
+
+def test_a_slot_whose_largest_value_is_no_outlier_holds_none():
+    """Values just around the outlier line, read with and without the largest-value check."""
+    rng = random.Random(6)
+    detector = ParameterDetector()
+    floor = math.log(detector.min_ratio)
+    for _ in range(300):
+        log_high = rng.uniform(0, 20)
+        line = math.expm1(log_high + floor)
+        values = tuple(line * (1 + rng.choice([-1e-6, -1e-12, 0.0, 1e-12, 1e-6, -0.5]))
+                       for _ in range(rng.randrange(1, 6)))
+        plain = []
+        for value in values:
+            excess = math.log1p(value) - log_high if value > 0 else 0.0
+            plain.append(excess if excess >= floor else 0.0)
+        found = detector._excesses(log_high, values)
+        assert (found or [0.0] * len(values)) == plain
