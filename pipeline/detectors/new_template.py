@@ -69,13 +69,14 @@ class NewTemplateDetector:
         self, mined: MinedBatch, state: NewTemplateState
     ) -> tuple[list[Finding], NewTemplateState]:
         known = set(state.known)
+        # Each template of the batch judged once; most batches hold no template not known.
+        unknown = {t for t in set(mined.template_ids) if t not in known and not any(
+            a in known for a in mined.ancestors.get(t, ()))}
         fresh: dict[str, list[LogEntry]] = {}
-        for entry, template_id in zip(mined.entries, mined.template_ids, strict=True):
-            if template_id in known or any(
-                a in known for a in mined.ancestors.get(template_id, ())
-            ):
-                continue
-            fresh.setdefault(template_id, []).append(entry)
+        if unknown:
+            for entry, template_id in zip(mined.entries, mined.template_ids, strict=True):
+                if template_id in unknown:
+                    fresh.setdefault(template_id, []).append(entry)
         warm = state.entries >= self.warmup_entries and state.batches >= self.warmup_batches
         if not warm:  # everything seen while warming up is simply normal
             learned = [*state.known, *fresh][-self.max_known :]
