@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from itertools import pairwise
+from operator import sub
 
 import msgspec
 
@@ -64,10 +64,11 @@ class SilenceDetector:
         return quantile(state.quiet_s, self.typical_quantile) if state.quiet_s else 0.0
 
     def detect(self, mined: MinedBatch, state: SilenceState) -> tuple[list[Finding], SilenceState]:
-        times = sorted(e.timestamp_ns for e in mined.entries)
+        times = sorted([e.timestamp_ns for e in mined.entries])
         if not times:
             return [], state
-        inside = max((b - a for a, b in pairwise(times)), default=0) / 1e9
+        # The longest gap between consecutive entries, each gap taken in C.
+        inside = max(map(sub, times[1:], times[:-1]), default=0) / 1e9
         before = (times[0] - state.last_seen_ns) / 1e9 if state.last_seen_ns else 0.0
         findings = []
         threshold = self.threshold_s(state)
