@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from itertools import compress, repeat
-from operator import attrgetter, is_not, itemgetter, mul
+from operator import is_not, itemgetter, mul
 from typing import cast
 
 import msgspec
@@ -327,7 +327,7 @@ def read_slots(mined: MinedBatch) -> tuple[SlotReadings, ...]:
 
 def _read_batch(mined: MinedBatch) -> tuple[SlotReadings, ...]:
     template_ids = mined.template_ids
-    keys = list(zip(template_ids, map(_message, mined.entries), strict=True))
+    keys = list(zip(template_ids, [e.message for e in mined.entries], strict=True))
     cached = _NUMBERS_SEEN.get_many(keys)  # the lines met lately, looked up in C
     if None in cached:
         _read_missing(mined, keys, cached)
@@ -354,7 +354,6 @@ def _read_batch(mined: MinedBatch) -> tuple[SlotReadings, ...]:
     return tuple(slots)
 
 
-_message = attrgetter("message")
 _values = itemgetter(0)
 _units = itemgetter(1)
 

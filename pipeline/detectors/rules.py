@@ -7,7 +7,6 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from itertools import accumulate
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +179,7 @@ class RuleDetector:
         total = len(mined.entries)
         findings = []
         entries = mined.entries
-        words = _BatchText(list(map(_message, entries)), self._words)
+        words = _BatchText([e.message for e in entries], self._words)
         for compiled in self._rules:
             hits = [i for i in words.candidates(compiled.literals)
                     if compiled.matches(entries[i], None)]
@@ -236,9 +235,6 @@ class _BatchText:
         for word in words:
             found.update(self.holding.get(word, ()))
         return sorted(found)
-
-
-_message = attrgetter("message")
 
 
 def _lowered(entry: LogEntry) -> str | None:
