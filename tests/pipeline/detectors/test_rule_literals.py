@@ -3,10 +3,12 @@ odd cases and next to non-ASCII text, match the same rules as the plain regexes 
 
 from __future__ import annotations
 
+import pickle
+import random
 import re
 
 from pipeline.detectors.literals import required_literals
-from pipeline.detectors.rules import RuleDetector, load_rules
+from pipeline.detectors.rules import RuleDetector, _automaton, _BatchText, load_rules
 from pipeline.entry import LogEntry, Severity
 from tests.pipeline.detectors.factory import entry, mined
 from tests.pipeline.detectors.test_rulepack_loghub import FAILING
@@ -73,3 +75,20 @@ def test_a_batch_finds_the_entries_the_plain_regexes_find() -> None:
         assert got == expected, start
         fired += len(got)
     assert fired > 20
+
+
+def test_a_batch_text_finds_each_word_where_each_message_holds_it() -> None:
+    """Words inside, overlapping and next to one another, at a message's ends, in odd
+    case, and messages that are not ASCII (which every rule then reads)."""
+    words = ("disk ", " is full", "quota exceeded", "exceeded ", "oom", "oomkilled")
+    rng = random.Random(8)
+    pieces = ["Disk is full", "quota exceeded ", "OOMKilled", "oom", "é", "x", " ", "diskis full"]
+    messages = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 4)))
+                for _ in range(300)]
+    automaton = pickle.loads(pickle.dumps(_automaton(words)))  # a detector may be pickled
+    text = _BatchText(messages, automaton)
+    assert text.unfiltered == [i for i, m in enumerate(messages) if not m.isascii()]
+    for word in words:
+        holding = {i for i, m in enumerate(messages) if m.isascii() and word in m.lower()}
+        assert text.holding.get(word, set()) == holding, word
+        assert text.candidates((word,)) == sorted(holding | set(text.unfiltered))
