@@ -34,7 +34,7 @@ SCRIPT_LOCATION = Path(__file__).resolve().parent
 # The newest revision in versions/ (a test keeps it Alembic's head): a database that
 # records it is up to date, and `upgrade` returns without importing Alembic (about a
 # second of CPU at every start-up).
-HEAD = "0010_ledger_ids_bytewise"
+HEAD = "0011_outcome_rows_by_range"
 # Alembic keeps its running context in module globals: one migration per process at a time.
 # Across processes, env.py serializes Postgres migrations with an advisory lock.
 _IN_PROCESS = threading.Lock()

@@ -9,7 +9,8 @@ again, however Pub/Sub regroups its redeliveries.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -123,7 +124,7 @@ def add_outcomes(
             _insert_as_arrays(conn, batch_id, ordered, created_at)
         else:
             _insert_in_blocks(conn, batch_id, ordered, created_at)
-    except IntegrityError as error:
+    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as error:
         raise EntriesCountedMeanwhile(batch_id) from error
 
 
@@ -148,21 +149,44 @@ def _insert_as_arrays(conn: Connection, batch_id: str, outcomes: Sequence[EntryO
 # much again as the row itself. One statement text for every block, so the driver
 # prepares it once; the last rows of a batch, fewer than a block, go one at a time.
 _BLOCK = 100
+_LAST_ROW = f"SELECT ifnull(max(rowid), 0) FROM {OUTCOMES.name}"
+_ROWS_OF_BATCH = (f"UPDATE {LEDGER.name} SET first_outcome_row = ?, last_outcome_row = ? "
+                  "WHERE batch_id = ?")
 
 
 def _insert_in_blocks(conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome],
                       created_at: object) -> None:
+    """Writes the rows, and their range of rowids into the batch's ledger row (which the
+    audit and the pruning find them by). After the ledger claim, which took the database's
+    write lock: no one else adds rows meanwhile, so each row takes the next rowid.
+    Through the driver's cursor: SQLAlchemy's work on each statement cost more than
+    SQLite's on a block of rows."""
     kinds = _KINDS  # a dict look-up costs less than str() of an enum, 500 times a batch
     rows = [(o.delivery_id, batch_id, kinds[o.outcome], o.insert_key, created_at)
             for o in outcomes]
     whole = len(rows) - len(rows) % _BLOCK
-    mark = _placeholder(conn)
-    if whole:
-        block = _insert_sql(mark, _BLOCK)
-        for start in range(0, whole, _BLOCK):
-            conn.exec_driver_sql(block, tuple(chain.from_iterable(rows[start : start + _BLOCK])))
-    if whole < len(rows):
-        conn.exec_driver_sql(_insert_sql(mark, 1), rows[whole:])
+    cursor = _driver_cursor(conn)
+    try:
+        before = cursor.execute(_LAST_ROW).fetchone()[0]
+        if whole:
+            block = _insert_sql("?", _BLOCK)
+            for start in range(0, whole, _BLOCK):
+                cursor.execute(block, tuple(chain.from_iterable(rows[start : start + _BLOCK])))
+        if whole < len(rows):
+            cursor.executemany(_insert_sql("?", 1), rows[whole:])
+        last = cursor.execute(_LAST_ROW).fetchone()[0]
+        if last != before + len(rows):  # SQLite's rowids ran out: it picks them at random
+            raise RuntimeError(f"batch {batch_id}: outcome rows {before + 1} to {last}, "
+                               f"{len(rows)} written; the range would not hold them")
+        cursor.execute(_ROWS_OF_BATCH, (before + 1, last, batch_id))
+    finally:
+        cursor.close()
+
+
+def _driver_cursor(conn: Connection) -> Any:
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return driver.cursor()
 
 
 @cache
@@ -237,19 +261,12 @@ class Audit:
 
 
 def audit(conn: Connection, since: datetime) -> Audit:
-    col = OUTCOMES.c
-    recent: ColumnElement[bool]
     if conn.dialect.name == "sqlite":
-        # SQLite keeps no index of the rows' time (a B-tree fewer written per entry): the
-        # window's rows are those of the batches the ledger recorded in it, found by the
-        # batch index. A batch's rows share its time, written in its transaction.
-        recent = col.batch_id.in_(select(LEDGER.c.batch_id).where(LEDGER.c.created_at >= since))
-    else:
-        recent = col.created_at >= since
+        return _audit_by_ranges(conn, since)
+    col = OUTCOMES.c
+    recent = col.created_at >= since
     grouped = select(col.outcome, func.count()).where(recent).group_by(col.outcome)
     by_outcome = {str(outcome): int(n) for outcome, n in conn.execute(grouped)}
-    dead = conn.execute(select(func.count()).select_from(DEAD_LETTERS)
-                        .where(DEAD_LETTERS.c.received_at >= since)).scalar_one()
     rows = (select(col.batch_id, func.count().label("n")).where(recent)
             .group_by(col.batch_id).subquery())
     led = LEDGER.c
@@ -260,6 +277,45 @@ def audit(conn: Connection, since: datetime) -> Audit:
         .where(led.created_at >= since)
     )
     ledger = [(str(b), int(n), int(r)) for b, n, r in conn.execute(per_batch)]
+    return _audit(conn, since, by_outcome, ledger)
+
+
+# On SQLite, each batch recorded since `?` and the count of each kind of its outcome rows:
+# those of its range of rowids (and of its batch: the range is never the truth alone).
+# `+o.batch_id`, which no index can serve, keeps SQLite from building one for the join over
+# the whole table (it did, without statistics) rather than reading the ranges; grouped by
+# the kind first, the window's batches are found by their time's index, not by a walk of
+# the whole ledger in the order of its ids.
+_COUNTS_BY_RANGE = (
+    f"SELECT l.batch_id, l.processed + l.duplicates, o.outcome, count(o.batch_id) "
+    f"FROM {LEDGER.name} AS l LEFT JOIN {OUTCOMES.name} AS o "
+    "ON o.rowid BETWEEN l.first_outcome_row AND l.last_outcome_row "
+    "AND +o.batch_id = l.batch_id "
+    "WHERE l.created_at >= ? GROUP BY o.outcome, l.batch_id")
+
+
+def _audit_by_ranges(conn: Connection, since: datetime) -> Audit:
+    """The audit on SQLite, which keeps no index of the rows' time nor of their batch:
+    the window's rows are those of the batches the ledger recorded in it (a batch's rows
+    share its time, written in its transaction), each found by its range."""
+    by_outcome: Counter[str] = Counter()
+    counted: dict[str, int] = {}
+    found: Counter[str] = Counter()
+    window = (time_for(conn, LEDGER.c.created_at, since),)
+    for batch_id, n, outcome, rows in conn.exec_driver_sql(_COUNTS_BY_RANGE, window):
+        counted[batch_id] = n
+        found[batch_id] += rows
+        if outcome is not None:
+            by_outcome[outcome] += rows
+    ledger = [(batch_id, n, found[batch_id]) for batch_id, n in counted.items()]
+    return _audit(conn, since, by_outcome, ledger)
+
+
+def _audit(conn: Connection, since: datetime, by_outcome: Mapping[str, int],
+           ledger: Sequence[tuple[str, int, int]]) -> Audit:
+    """The Audit of these counts, with the dead letters received since `since`."""
+    dead = conn.execute(select(func.count()).select_from(DEAD_LETTERS)
+                        .where(DEAD_LETTERS.c.received_at >= since)).scalar_one()
     return Audit(since, by_outcome.get(Outcome.PROCESSED.value, 0),
                  by_outcome.get(Outcome.DUPLICATE.value, 0), int(dead), len(ledger),
                  tuple(row for row in ledger if row[1] != row[2]))
@@ -277,9 +333,22 @@ def prune(conn: Connection, before: datetime, limit: int) -> int:
 
     Batch and rows go together (they share their `created_at`), so an audit of any
     window still adds up. Dead letters stay: they are the input to replay."""
-    old = list(conn.execute(select(LEDGER.c.batch_id).where(LEDGER.c.created_at < before)
-                            .order_by(LEDGER.c.batch_id).limit(limit)).scalars())
-    if old:
-        conn.execute(delete(OUTCOMES).where(OUTCOMES.c.batch_id.in_(old)))
-        conn.execute(delete(LEDGER).where(LEDGER.c.batch_id.in_(old)))
+    led = LEDGER.c
+    old = conn.execute(select(led.batch_id, led.first_outcome_row, led.last_outcome_row)
+                       .where(led.created_at < before)
+                       .order_by(led.batch_id).limit(limit)).all()
+    if not old:
+        return 0
+    ids = [batch_id for batch_id, _, _ in old]
+    if conn.dialect.name == "sqlite":  # by each batch's range: no index of their batch
+        ranges = [(first, last, batch_id) for batch_id, first, last in old if first is not None]
+        if ranges:
+            conn.exec_driver_sql(_DELETE_RANGE, ranges)
+    else:
+        conn.execute(delete(OUTCOMES).where(OUTCOMES.c.batch_id.in_(ids)))
+    conn.execute(delete(LEDGER).where(led.batch_id.in_(ids)))
     return len(old)
+
+
+_DELETE_RANGE = (f"DELETE FROM {OUTCOMES.name} WHERE rowid BETWEEN ? AND ? "
+                 "AND batch_id = ?")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy import event
+from sqlalchemy import event, inspect, select
 
 import migrations
 from observability.metrics import Metrics
@@ -31,6 +31,7 @@ from pipeline.storage import (
     accounting,
     make_engine,
 )
+from pipeline.storage.models import LEDGER, OUTCOMES
 from pipeline.templates import TemplateMiner
 
 
@@ -199,11 +200,35 @@ def test_each_outcome_row_is_written_as_given_whatever_the_batch_size(
         rows = set(conn.exec_driver_sql(
             "SELECT delivery_id, batch_id, outcome, insert_key FROM entry_outcomes"))
     assert rows == {(o.delivery_id, "sized", o.outcome.value, o.insert_key) for o in outcomes}
+    if store.engine.dialect.name == "sqlite":  # the ledger's range holds every row, only them
+        with store.engine.connect() as conn:
+            first, last = conn.execute(select(LEDGER.c.first_outcome_row,
+                                              LEDGER.c.last_outcome_row)).one()
+            inside = conn.exec_driver_sql("SELECT count(*) FROM entry_outcomes "
+                                          "WHERE rowid BETWEEN ? AND ?", (first, last)).scalar()
+        assert inside == last - first + 1 == size
     late = outcomes_of("b", size)
     late[-1] = EntryOutcome(outcomes[-1].delivery_id, Outcome.DUPLICATE)  # a delivery counted
     with pytest.raises(EntriesCountedMeanwhile):
         record(store, "late", late)
     assert store.known_entries({o.delivery_id for o in late[:-1]}, ()) == (set(), set())
+
+
+def test_sqlite_rows_that_would_not_take_consecutive_rowids_are_not_written(
+    sqlite_url: str,
+) -> None:
+    """Past the largest rowid SQLite picks them at random: the range would not hold the
+    batch's rows, so the batch fails with nothing written rather than be found wrongly."""
+    migrations.upgrade(sqlite_url)
+    with opened_store(sqlite_url) as store:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO entry_outcomes (rowid, delivery_id, batch_id, "
+                                 "outcome, created_at) VALUES (9223372036854775807, 'm-last', "
+                                 "'elsewhere', 'duplicate', '2026-12-01 00:00:00.000000')")
+        with pytest.raises(RuntimeError, match="the range would not hold them"):
+            record(store, "random", outcomes_of("a", 3))
+        assert not store.batch_recorded("random")
+        assert store.known_entries({"a-m0001"}, ()) == (set(), set())
 
 
 def test_ids_holding_quotes_braces_commas_and_other_scripts_are_written_and_found_as_given(
@@ -285,9 +310,11 @@ def test_an_audit_counts_the_rows_of_the_batches_recorded_in_its_window(db_url: 
         store.close()
 
 
-def test_an_sqlite_audit_finds_its_rows_by_index_not_by_reading_every_row(
+def test_an_sqlite_audit_finds_its_rows_by_range_not_by_reading_every_row(
     sqlite_url: str,
 ) -> None:
+    """Each batch's rows by the range of rowids its ledger row holds (SQLite keeps no
+    index of their batch)."""
     migrations.upgrade(sqlite_url)
     store = Store(make_engine(sqlite_url))
     try:
@@ -301,13 +328,12 @@ def test_an_sqlite_audit_finds_its_rows_by_index_not_by_reading_every_row(
         assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(20) == []
         event.remove(store.engine, "before_cursor_execute", seen)
         reads = [(sql, params) for sql, params in statements if "entry_outcomes" in sql]
-        assert len(reads) == 2
+        assert len(reads) == 1
         with store.engine.connect() as conn:
-            for sql, params in reads:
-                plan = [row[-1] for row in conn.exec_driver_sql(
-                    f"EXPLAIN QUERY PLAN {sql}", params)]
-                assert "SCAN entry_outcomes" not in plan, plan
-                assert any("entry_outcomes USING" in step for step in plan), plan
+            plan = [row[-1] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {reads[0][0]}", reads[0][1])]
+        assert not [step for step in plan if step.startswith("SCAN")], plan
+        assert "SEARCH o USING INTEGER PRIMARY KEY (rowid>? AND rowid<?) LEFT-JOIN" in plan, plan
     finally:
         store.close()
 
@@ -322,31 +348,123 @@ def opened_store(url: str) -> Iterator[Store]:
         store.close()
 
 
+def record_as_before_0011(url: str, batch_id: str, outcomes: list[EntryOutcome]) -> None:
+    """Writes a batch's ledger and outcome rows as every revision from 0003 to 0010 holds
+    them (the store of today writes columns those revisions lack)."""
+    processed = sum(o.outcome is Outcome.PROCESSED for o in outcomes)
+    created_at = datetime(2020, 1, 1, tzinfo=UTC)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(LEDGER.insert().values(
+                batch_id=batch_id, stream="p/k8s_container/shop", entries=len(outcomes),
+                processed=processed, duplicates=len(outcomes) - processed, start_ns=0,
+                end_ns=0, created_at=created_at))
+            rows = [{"delivery_id": o.delivery_id, "batch_id": batch_id,
+                     "outcome": o.outcome.value, "insert_key": o.insert_key,
+                     "created_at": created_at} for o in outcomes]
+            if rows:
+                conn.execute(OUTCOMES.insert(), rows)
+    finally:
+        engine.dispose()
+
+
+def outcome_rows(url: str) -> list[Any]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.exec_driver_sql(
+                "SELECT delivery_id, batch_id, outcome, insert_key, created_at "
+                "FROM entry_outcomes ORDER BY delivery_id").all())
+    finally:
+        engine.dispose()
+
+
+def sqlite_indexes(url: str, table: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {name for (name,) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE tbl_name = ? AND type = 'index'",
+                (table,))}
+    finally:
+        engine.dispose()
+
+
 def test_the_migration_to_0009_keeps_every_sqlite_row_and_drops_only_the_time_index(
     sqlite_url: str,
 ) -> None:
     migrations.upgrade(sqlite_url, "0008_ledger_age")
-    with opened_store(sqlite_url) as store:
-        record(store, "before", outcomes_of("a", 30))
-        with store.engine.connect() as conn:
-            before = conn.exec_driver_sql(
-                "SELECT * FROM entry_outcomes ORDER BY delivery_id").all()
-            assert ("ix_entry_outcomes_created_at",) in conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'index'").all()
+    record_as_before_0011(sqlite_url, "before", outcomes_of("a", 30))
+    before = outcome_rows(sqlite_url)
+    assert "ix_entry_outcomes_created_at" in sqlite_indexes(sqlite_url, "entry_outcomes")
+    migrations.upgrade(sqlite_url, "0009_outcomes_age_postgres_only")
+    after = outcome_rows(sqlite_url)
+    indexes = sqlite_indexes(sqlite_url, "entry_outcomes")
+    assert after == before and len(after) == 30
+    assert "ix_entry_outcomes_created_at" not in indexes
+    assert "ix_entry_outcomes_batch_id" in indexes
     migrations.upgrade(sqlite_url)
     with opened_store(sqlite_url) as store:
-        with store.engine.connect() as conn:
-            after = conn.exec_driver_sql(
-                "SELECT * FROM entry_outcomes ORDER BY delivery_id").all()
-            indexes = {name for (name,) in conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE tbl_name = 'entry_outcomes' "
-                "AND type = 'index'")}
-        assert after == before and len(after) == 30
-        assert "ix_entry_outcomes_created_at" not in indexes
-        assert "ix_entry_outcomes_batch_id" in indexes
         record(store, "after", outcomes_of("b", 10))
         assert store.known_entries({"a-m0001"}, {"a-k0001"}) == ({"a-m0001"}, {"a-k0001"})
         assert store.audit(datetime(2000, 1, 1, tzinfo=UTC)).problems(40) == []
+
+
+def ranges(url: str) -> dict[str, tuple[int | None, int | None]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {b: (first, last) for b, first, last in conn.execute(
+                select(LEDGER.c.batch_id, LEDGER.c.first_outcome_row,
+                       LEDGER.c.last_outcome_row))}
+    finally:
+        engine.dispose()
+
+
+def test_the_migration_to_0011_gives_each_sqlite_batch_the_range_of_its_rows(
+    db_url: str,
+) -> None:
+    """Batches recorded before it are audited and pruned by their range on SQLite (by the
+    batch index on Postgres, where the ranges stay empty) with the rows of batches
+    recorded after it; going back down puts the batch index back on SQLite."""
+    migrations.upgrade(db_url, "0010_ledger_ids_bytewise")
+    record_as_before_0011(db_url, "old-1", outcomes_of("a", 30))  # 24 processed
+    record_as_before_0011(db_url, "old-none", [])  # every delivery counted before
+    record_as_before_0011(db_url, "old-2", outcomes_of("b", 7))  # 5 processed
+    before = outcome_rows(db_url)
+    migrations.upgrade(db_url)
+    assert outcome_rows(db_url) == before and len(before) == 37
+    sqlite = db_url.startswith("sqlite")
+    expected = {"old-1": (1, 30), "old-none": (None, None), "old-2": (31, 37)}
+    assert ranges(db_url) == (expected if sqlite else dict.fromkeys(expected, (None, None)))
+    if sqlite:
+        assert "ix_entry_outcomes_batch_id" not in sqlite_indexes(db_url, "entry_outcomes")
+    with opened_store(db_url) as store:
+        record(store, "new", outcomes_of("c", 5))  # 4 processed
+        if sqlite:
+            assert ranges(db_url)["new"] == (38, 42)
+        audit = store.audit(datetime(2000, 1, 1, tzinfo=UTC))
+        assert (audit.batches, audit.processed, audit.duplicates, audit.problems(42)) == (
+            4, 33, 9, [])
+        assert store.prune_accounting(timedelta(days=1)) == 3  # those of 2020
+        left = store.audit(datetime(2000, 1, 1, tzinfo=UTC))
+        assert (left.batches, left.processed, left.duplicates, left.problems(5)) == (
+            1, 4, 1, [])
+        assert store.known_entries({"a-m0001", "c-m0001"}, ()) == ({"c-m0001"}, set())
+    migrations.downgrade(db_url, "0010_ledger_ids_bytewise")
+    assert len(outcome_rows(db_url)) == 5
+    assert "first_outcome_row" not in {c["name"] for c in inspect_columns(db_url)}
+    if sqlite:
+        assert "ix_entry_outcomes_batch_id" in sqlite_indexes(db_url, "entry_outcomes")
+
+
+def inspect_columns(url: str) -> list[Any]:
+    engine = make_engine(url)
+    try:
+        return list(inspect(engine).get_columns("processed_batches"))
+    finally:
+        engine.dispose()
 
 
 _LEDGER_IDS = "SELECT table_name || '.' || column_name, collation_name FROM " \

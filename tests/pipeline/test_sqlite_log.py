@@ -56,7 +56,9 @@ def test_a_long_run_is_checkpointed_and_every_batch_stays_readable(tmp_path: Pat
         # 100 batches wrote far more than 10,000 pages to the log: it was checkpointed (and
         # reused from its start), so it never held much more than the configured pages.
         assert largest < (SQLITE_WAL_AUTOCHECKPOINT_PAGES + 2_000) * (PAGE + 24)
-        assert path.stat().st_size > 500 * batches * 100  # the rows reached the database
+        # The rows reached the database (an entry takes about 150 bytes there; the batches
+        # since the last checkpoint are still in the log).
+        assert path.stat().st_size > 500 * batches * 50
     finally:
         store.close()
     with sqlite3.connect(path) as db:
