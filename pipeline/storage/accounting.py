@@ -9,6 +9,7 @@ again, however Pub/Sub regroups its redeliveries.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,14 +38,44 @@ def known(
 ) -> tuple[set[str], set[str]]:
     """Of these, the deliveries already counted and the insert keys already processed.
 
-    One query a batch (on SQLite, per thousand of each): the rows holding either, sorted
-    out here. Plain driver SQL: for a batch of 500, building the statement in SQLAlchemy
-    cost more than running it. Two lookups joined by UNION ALL, not one OR: each half is a
-    lookup in a unique index.
+    One query a batch: the rows holding either, sorted out here. Two lookups joined by
+    UNION ALL, not one OR: each half is a lookup in a unique index.
     """
     if conn.dialect.name == "postgresql":
-        return _sort_out(_known_as_arrays(conn, delivery_ids, insert_keys),
-                         delivery_ids, insert_keys)
+        found = _known_as_arrays(conn, delivery_ids, insert_keys)
+    else:
+        found = _known_as_json(conn, delivery_ids, insert_keys)
+    return _sort_out(found, delivery_ids, insert_keys)
+
+
+# On SQLite each list travels as one JSON array, read by json_each, each id then looked up
+# in its column's unique index: for a batch of 500, 0.6 ms instead of 1.0 ms with lists of
+# 500 marks each (a thousand parameters to bind, and SQLite sorting each list into a
+# B-tree of its own before the lookups). Through the driver's cursor: SQLAlchemy's work
+# on a statement is a tenth of the read's.
+_KNOWN_JSON = " UNION ALL ".join(
+    f"SELECT o.delivery_id, o.insert_key FROM json_each(?) AS wanted "
+    f"JOIN {OUTCOMES.name} AS o ON o.{column} = wanted.value"
+    for column in ("delivery_id", "insert_key"))
+# SQLite's json_each cuts a string at an escaped NUL: ids holding one go as lists of marks.
+_ESCAPED_NUL = "\\u0000"
+
+
+def _known_as_json(conn: Connection, delivery_ids: Collection[str],
+                   insert_keys: Collection[str]) -> list[Sequence[Any]]:
+    deliveries, keys = json.dumps(list(delivery_ids)), json.dumps(list(insert_keys))
+    if _ESCAPED_NUL in deliveries or _ESCAPED_NUL in keys:
+        return _known_as_lists(conn, delivery_ids, insert_keys)
+    cursor = _driver_cursor(conn)
+    try:
+        return list(cursor.execute(_KNOWN_JSON, (deliveries, keys)).fetchall())
+    finally:
+        cursor.close()
+
+
+def _known_as_lists(conn: Connection, delivery_ids: Collection[str],
+                    insert_keys: Collection[str]) -> list[Sequence[Any]]:
+    """The same read with lists of parameter marks, per thousand of each."""
     mark = _placeholder(conn)
     deliveries, keys = sorted(delivery_ids), sorted(insert_keys)
     found: list[Sequence[Any]] = []
@@ -56,7 +87,7 @@ def known(
                f"UNION ALL SELECT delivery_id, insert_key FROM {OUTCOMES.name} "
                f"WHERE insert_key IN ({_marks(mark, len(some_keys))})")
         found.extend(conn.exec_driver_sql(sql, (*some_deliveries, *some_keys)))
-    return _sort_out(found, delivery_ids, insert_keys)
+    return found
 
 
 # On Postgres, one statement of constant text whatever the batch's size, so psycopg

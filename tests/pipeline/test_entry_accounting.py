@@ -246,6 +246,36 @@ def test_ids_holding_quotes_braces_commas_and_other_scripts_are_written_and_foun
     assert store.known_entries(deliveries | {"m-other"}, keys | {"k:other"}) == (deliveries, keys)
 
 
+def test_sqlite_finds_ids_holding_a_nul_which_its_json_reading_would_cut(
+    sqlite_url: str,
+) -> None:
+    """json_each reads an escaped NUL as the end of its string: ids holding one are looked
+    up as lists of parameters instead, and found."""
+    migrations.upgrade(sqlite_url)
+    outcomes = [EntryOutcome("m:a\x00b", Outcome.PROCESSED, "k:c\x00d"),
+                EntryOutcome("m:plain", Outcome.PROCESSED, "k:plain")]
+    with opened_store(sqlite_url) as store:
+        record(store, "nul", outcomes)
+        assert store.known_entries({"m:a\x00b", "m:a"}, {"k:c"}) == ({"m:a\x00b"}, set())
+        assert store.known_entries({"m:a"}, {"k:c\x00d", "k:c"}) == (set(), {"k:c\x00d"})
+        assert store.known_entries({"m:plain", "m:a"}, {"k:plain", "k:c"}) == (
+            {"m:plain"}, {"k:plain"})
+
+
+def test_the_sqlite_known_entries_read_looks_up_each_id_in_its_index(sqlite_url: str) -> None:
+    migrations.upgrade(sqlite_url)
+    with opened_store(sqlite_url) as store:
+        record(store, "one", outcomes_of("a", 20))
+        with store.engine.connect() as conn:
+            plan = [row[-1] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {accounting._KNOWN_JSON}", ('["a-m0001"]', '["a-k0001"]'))]
+    assert [step for step in plan if step.startswith(("SCAN", "SEARCH"))] == [
+        "SCAN wanted VIRTUAL TABLE INDEX 1:",
+        "SEARCH o USING INDEX sqlite_autoindex_entry_outcomes_1 (delivery_id=?)",
+        "SCAN wanted VIRTUAL TABLE INDEX 1:",
+        "SEARCH o USING INDEX sqlite_autoindex_entry_outcomes_2 (insert_key=?)"], plan
+
+
 @pytest.mark.integration
 def test_the_known_entries_read_looks_up_the_indexes_before_postgres_has_statistics(
     pg_url: str,
