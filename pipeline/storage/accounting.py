@@ -193,18 +193,19 @@ def _insert_in_blocks(conn: Connection, batch_id: str, outcomes: Sequence[EntryO
     Through the driver's cursor: SQLAlchemy's work on each statement cost more than
     SQLite's on a block of rows."""
     kinds = _KINDS  # a dict look-up costs less than str() of an enum, 500 times a batch
-    rows = [(o.delivery_id, batch_id, kinds[o.outcome], o.insert_key, created_at)
-            for o in outcomes]
+    rows = [(o.delivery_id, kinds[o.outcome], o.insert_key) for o in outcomes]
     whole = len(rows) - len(rows) % _BLOCK
     cursor = _driver_cursor(conn)
     try:
         before = cursor.execute(_LAST_ROW).fetchone()[0]
         if whole:
-            block = _insert_sql("?", _BLOCK)
+            block = _insert_sql(_BLOCK)
             for start in range(0, whole, _BLOCK):
-                cursor.execute(block, tuple(chain.from_iterable(rows[start : start + _BLOCK])))
+                cursor.execute(block, (batch_id, created_at,
+                                       *chain.from_iterable(rows[start : start + _BLOCK])))
         if whole < len(rows):
-            cursor.executemany(_insert_sql("?", 1), rows[whole:])
+            cursor.executemany(_insert_sql(1), [(batch_id, created_at, *row)
+                                                for row in rows[whole:]])
         last = cursor.execute(_LAST_ROW).fetchone()[0]
         if last != before + len(rows):  # SQLite's rowids ran out: it picks them at random
             raise RuntimeError(f"batch {batch_id}: outcome rows {before + 1} to {last}, "
@@ -221,10 +222,13 @@ def _driver_cursor(conn: Connection) -> Any:
 
 
 @cache
-def _insert_sql(mark: str, rows: int) -> str:
-    """An INSERT of `rows` outcome rows."""
-    row = f"({', '.join([mark] * 5)})"
-    return f"INSERT INTO {OUTCOMES.name} {_COLUMNS} VALUES {', '.join([row] * rows)}"
+def _insert_sql(rows: int) -> str:
+    """An INSERT of `rows` outcome rows on SQLite: the batch and the time, which every row
+    shares, then each row's delivery, outcome and insert key (three parameters a row to
+    bind, not five: a tenth of the insert's CPU)."""
+    values = ", ".join(["(?, ?, ?)"] * rows)
+    return (f"INSERT INTO {OUTCOMES.name} {_COLUMNS} "
+            f"SELECT column1, ?, column2, column3, ? FROM (VALUES {values})")
 
 
 _KINDS = {outcome: outcome.value for outcome in Outcome}
