@@ -16,12 +16,13 @@ from dataclasses import replace
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, bindparam, update
+from sqlalchemy.sql.dml import ReturningInsert
 
 from pipeline.anomaly import Anomaly, AnomalyStatus
 from pipeline.incidents import IncidentPolicy, group_key
 from pipeline.storage import accounting, codec, feedback, incidents
-from pipeline.storage.db import insert_for
+from pipeline.storage.db import dialect_insert, insert_for
 from pipeline.storage.models import ANOMALIES, LEDGER, LINEAGE, TEMPLATES
 from pipeline.storage.records import BatchRecord, BatchResult, EntryOutcome, TemplateRow
 
@@ -56,9 +57,7 @@ def record_batch(
     for anomaly in sorted(live, key=lambda a: (group_key(a.stream, policy.group_by), a.id)):
         alert_id, opened = incidents.fold(conn, anomaly, policy, due_now)
         (new_alerts if opened else updated).append(alert_id)
-        conn.execute(
-            update(ANOMALIES).where(ANOMALIES.c.id == anomaly.id).values(alert_id=alert_id)
-        )
+        conn.execute(_SET_INCIDENT, {"anomaly": anomaly.id, "incident": alert_id})
         alert_of[anomaly.id] = alert_id
     return BatchResult(
         already_recorded=False,
@@ -142,6 +141,17 @@ def _upsert_lineage(conn: Connection, lineage: Mapping[str, str]) -> None:
 
 
 def _insert_anomaly(conn: Connection, anomaly: Anomaly, now: datetime) -> bool:
-    stmt = insert_for(conn, ANOMALIES).values(codec.anomaly_values(anomaly, now))
-    stmt = stmt.on_conflict_do_nothing(index_elements=[ANOMALIES.c.id])
-    return conn.execute(stmt.returning(ANOMALIES.c.id)).first() is not None
+    inserted = conn.execute(_anomaly_insert(conn.dialect.name), codec.anomaly_values(anomaly, now))
+    return inserted.first() is not None
+
+
+# Each anomaly's statements are built once (per dialect) and run with its values: building
+# them for every anomaly cost more than running them.
+@cache
+def _anomaly_insert(dialect: str) -> ReturningInsert[tuple[str]]:
+    stmt = dialect_insert(dialect, ANOMALIES)
+    return stmt.on_conflict_do_nothing(index_elements=[ANOMALIES.c.id]).returning(ANOMALIES.c.id)
+
+
+_SET_INCIDENT = (update(ANOMALIES).where(ANOMALIES.c.id == bindparam("anomaly"))
+                 .values(alert_id=bindparam("incident")))

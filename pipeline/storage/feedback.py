@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select
 
 from pipeline.anomaly import Anomaly
 from pipeline.storage.models import ALERTS, FEEDBACK
@@ -60,15 +60,29 @@ def add(conn: Connection, incident_id: str, label: FeedbackLabel, *, author: str
 
 def suppresses(conn: Connection, anomaly: Anomaly, now: datetime) -> bool:
     """Whether feedback in force says this anomaly is expected on its stream."""
+    template = anomaly.lead_template_id
+    found = conn.execute(_SUPPRESSING[template is not None],
+                         {"stream": str(anomaly.stream), "now": now, "template": template,
+                          "anomaly_type": anomaly.anomaly_type})
+    return found.first() is not None
+
+
+def _suppressing(by_template: bool) -> Select[tuple[int]]:
+    """The read of feedback in force on a stream: for the anomaly's template, or for its
+    type when it has none. Built once: building it cost more than running it."""
     col = FEEDBACK.c
-    same = (col.template_id == anomaly.lead_template_id
-            if anomaly.lead_template_id is not None
-            else and_(col.template_id.is_(None), col.anomaly_type == anomaly.anomaly_type))
-    stmt = select(col.id).where(
-        col.stream == str(anomaly.stream), col.suppress.is_(True), same,
+    same = (col.template_id == bindparam("template", type_=col.template_id.type)
+            if by_template
+            else and_(col.template_id.is_(None),
+                      col.anomaly_type == bindparam("anomaly_type", type_=col.anomaly_type.type)))
+    now = bindparam("now", type_=col.expires_at.type)
+    return select(col.id).where(
+        col.stream == bindparam("stream", type_=col.stream.type), col.suppress.is_(True), same,
         or_(col.expires_at.is_(None), col.expires_at > now),
     ).limit(1)
-    return conn.execute(stmt).first() is not None
+
+
+_SUPPRESSING = {by_template: _suppressing(by_template) for by_template in (True, False)}
 
 
 def listed(conn: Connection, *, stream: str | None = None,

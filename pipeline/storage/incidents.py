@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from observability.metrics import get_metrics
 from pipeline.anomaly import Anomaly
@@ -59,9 +59,17 @@ def fold(
 
 def open_incident(conn: Connection, key: str) -> Mapping[Any, Any] | None:
     """The open incident of `key`, locked for this transaction (on Postgres)."""
-    stmt = select(ALERTS).where(ALERTS.c.group_key == key,
-                                ALERTS.c.status != IncidentState.RESOLVED.value)
-    return conn.execute(stmt.with_for_update()).mappings().first()
+    return conn.execute(_OPEN_INCIDENT, {"key": key}).mappings().first()
+
+
+# The statements run for every anomaly are built once and run with its values: building
+# them for each cost more than running them.
+_OPEN_INCIDENT = select(ALERTS).where(
+    ALERTS.c.group_key == bindparam("key", type_=ALERTS.c.group_key.type),
+    ALERTS.c.status != IncidentState.RESOLVED.value).with_for_update()
+# Sets the columns its parameters name (`incident` is the id, not a column).
+_UPDATE_INCIDENT = ALERTS.update().where(
+    ALERTS.c.id == bindparam("incident", type_=ALERTS.c.id.type))
 
 
 def _locked(conn: Connection, incident_id: str) -> Mapping[Any, Any]:
@@ -133,7 +141,7 @@ def _add(conn: Connection, row: Mapping[Any, Any], anomaly: Anomaly, policy: Inc
         values |= {"severity": severity, "anomaly_type": anomaly.anomaly_type,
                    "title": codec.alert_title(anomaly), "fingerprint": anomaly.fingerprint,
                    "lead_template_id": anomaly.lead_template_id}
-    conn.execute(ALERTS.update().where(ALERTS.c.id == row["id"]).values(values))
+    conn.execute(_UPDATE_INCIDENT, {"incident": row["id"], **values})
     if growth:
         _count("updated")
     if growth and row["status"] == IncidentState.FIRING.value:

@@ -6,6 +6,7 @@ process that wrote it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -226,6 +227,25 @@ def test_feedback_suppresses_the_template_on_its_stream_and_is_a_label(store: St
     # Another template on the stream still opens one.
     assert record(store, make_anomaly("b3", start_ns=T0 + 90 * SECOND, lead="tpl-other"))
     assert [f.label for f in store.incidents.feedback(stream=str(CHECKOUT))] == ["expected"]
+
+
+def test_feedback_on_an_incident_without_a_template_suppresses_its_type_until_it_expires(
+    store: Store, clock: Clock
+) -> None:
+    def untemplated(batch_id: str, at_s: int, anomaly_type: str = "http_5xx") -> Anomaly:
+        return replace(make_anomaly(batch_id, anomaly_type, start_ns=T0 + at_s * SECOND),
+                       lead_template_id=None)
+
+    incident = record(store, untemplated("b1", 0))
+    given = store.incidents.add_feedback(incident, FeedbackLabel.EXPECTED, author="ana",
+                                         duration=timedelta(hours=1))
+    assert given is not None and given.template_id is None
+    store.incidents.resolve(incident, "ana")
+    assert record_batch(store, "b2", [untemplated("b2", 60)]).alert_of == {}
+    assert record(store, untemplated("b3", 90, "latency"))  # another type still opens one
+    clock.now += timedelta(hours=2)  # the feedback expired
+    assert record(store, untemplated("b4", 7200))
+    assert [a.status for a in store.anomalies() if a.batch_id == "b2"] == ["suppressed"]
 
 
 def test_a_tenant_sees_and_touches_only_its_own_projects(store: Store) -> None:
