@@ -11,7 +11,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, case, exists, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    bindparam,
+    case,
+    exists,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from pipeline.storage import render
 from pipeline.storage.db import insert_for
@@ -36,7 +47,7 @@ def _none_waiting_before() -> ColumnElement[bool]:
 _IN_ORDER = _none_waiting_before()  # built once: building it costs more than running it
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
+def _claimable(now: ColumnElement[datetime]) -> ColumnElement[bool]:
     col = OUTBOX.c
     free = col.claimed_until.is_(None) | (col.claimed_until <= now)
     return col.status.in_(WAITING) & (col.next_attempt_at <= now) & free & _IN_ORDER
@@ -71,15 +82,20 @@ def _skip(conn: Connection, row: Row[Any], reason: str, now: datetime) -> None:
 
 
 def _claim_one(conn: Connection, now: datetime, lease: timedelta) -> Row[Any] | None:
-    """Claims the oldest due message for `lease`; None when nothing is due and free.
+    """Claims the oldest due message for `lease`; None when nothing is due and free."""
+    return conn.execute(_CLAIM, {"now": now, "until": now + lease}).first()
 
-    One statement, so it is atomic on both dialects. The picked id is a materialized CTE
-    (as an `IN (subquery)` Postgres may re-run it per row), locked with SKIP LOCKED on
-    Postgres so concurrent senders each take a different message; the due-and-free
-    condition is checked again in the UPDATE, so a message claimed or sent meanwhile by
-    another sender is not claimed twice.
+
+def _claim_statement() -> ReturningUpdate[Any]:
+    """The claim: one statement, so it is atomic on both dialects. The picked id is a
+    materialized CTE (as an `IN (subquery)` Postgres may re-run it per row), locked with
+    SKIP LOCKED on Postgres so concurrent senders each take a different message; the
+    due-and-free condition is checked again in the UPDATE, so a message claimed or sent
+    meanwhile by another sender is not claimed twice. Built once, run with the time and
+    the lease's end: building it cost six times what running it does when nothing is due.
     """
     col = OUTBOX.c
+    now = bindparam("now", type_=col.next_attempt_at.type)
     picked = (
         select(col.id)
         .where(_claimable(now))
@@ -91,14 +107,17 @@ def _claim_one(conn: Connection, now: datetime, lease: timedelta) -> Row[Any] | 
     )
     # SET sees the old values: a claim that was never released left `claimed_until` set.
     note = case((col.claimed_until.is_not(None), literal(UNRECORDED)), else_=col.last_error)
-    stmt = (
+    until = bindparam("until", type_=col.claimed_until.type)
+    return (
         update(OUTBOX)
         .where(col.id == picked.c.id, _claimable(now))
-        .values(claimed_until=now + lease, attempts=col.attempts + 1, last_error=note)
+        .values(claimed_until=until, attempts=col.attempts + 1, last_error=note)
         .returning(col.id, col.alert_id, col.channel, col.status, col.attempts, col.payload,
                    col.last_error, col.kind, col.revision)
     )
-    return conn.execute(stmt).first()
+
+
+_CLAIM = _claim_statement()
 
 
 def extend_claim(conn: Connection, outbox_id: int, attempt: int, until: datetime) -> bool:
