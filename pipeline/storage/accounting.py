@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -18,7 +19,7 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from pipeline.storage.models import DEAD_LETTERS, LEDGER, OUTCOMES
 from pipeline.storage.records import EntryOutcome, Outcome
@@ -65,11 +66,8 @@ def _known_as_json(conn: Connection, delivery_ids: Collection[str],
     deliveries, keys = json.dumps(list(delivery_ids)), json.dumps(list(insert_keys))
     if _ESCAPED_NUL in deliveries or _ESCAPED_NUL in keys:
         return _known_as_lists(conn, delivery_ids, insert_keys)
-    cursor = _driver_cursor(conn)
-    try:
+    with driver_cursor(conn) as cursor:
         return list(cursor.execute(_KNOWN_JSON, (deliveries, keys)).fetchall())
-    finally:
-        cursor.close()
 
 
 def _known_as_lists(conn: Connection, delivery_ids: Collection[str],
@@ -154,7 +152,7 @@ def add_outcomes(
             _insert_as_arrays(conn, batch_id, ordered, created_at)
         else:
             _insert_in_blocks(conn, batch_id, ordered, created_at)
-    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as error:
+    except IntegrityError as error:
         raise EntriesCountedMeanwhile(batch_id) from error
 
 
@@ -194,8 +192,7 @@ def _insert_in_blocks(conn: Connection, batch_id: str, outcomes: Sequence[EntryO
     kinds = _KINDS  # a dict look-up costs less than str() of an enum, 500 times a batch
     rows = [(o.delivery_id, kinds[o.outcome], o.insert_key) for o in outcomes]
     whole = len(rows) - len(rows) % _BLOCK
-    cursor = _driver_cursor(conn)
-    try:
+    with driver_cursor(conn) as cursor:
         before = cursor.execute(_LAST_ROW).fetchone()[0]
         if whole:
             block = _insert_sql(_BLOCK)
@@ -210,14 +207,24 @@ def _insert_in_blocks(conn: Connection, batch_id: str, outcomes: Sequence[EntryO
             raise RuntimeError(f"batch {batch_id}: outcome rows {before + 1} to {last}, "
                                f"{len(rows)} written; the range would not hold them")
         cursor.execute(_ROWS_OF_BATCH, (before + 1, last, batch_id))
-    finally:
-        cursor.close()
 
 
-def _driver_cursor(conn: Connection) -> Any:
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """The driver's own cursor on `conn`'s connection, inside its transaction, closed
+    afterwards: for the statements run for every batch, where SQLAlchemy's work on each
+    execution cost more than SQLite's. The driver's errors come out as SQLAlchemy's, as
+    every other statement's do (an IntegrityError, an OperationalError to retry on)."""
+    dbapi = conn.dialect.loaded_dbapi
     driver = conn.connection.driver_connection
     assert driver is not None
-    return driver.cursor()
+    cursor = driver.cursor()
+    try:
+        yield cursor
+    except dbapi.Error as error:
+        raise DBAPIError.instance(None, None, error, dbapi.Error) from error
+    finally:
+        cursor.close()
 
 
 @cache

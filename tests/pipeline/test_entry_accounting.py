@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import event, inspect, select
+from sqlalchemy.exc import OperationalError
 
 import migrations
 from observability.metrics import Metrics
@@ -260,6 +261,21 @@ def test_sqlite_finds_ids_holding_a_nul_which_its_json_reading_would_cut(
         assert store.known_entries({"m:a"}, {"k:c\x00d", "k:c"}) == (set(), {"k:c\x00d"})
         assert store.known_entries({"m:plain", "m:a"}, {"k:plain", "k:c"}) == (
             {"m:plain"}, {"k:plain"})
+
+
+def test_sqlite_errors_on_the_driver_s_cursor_come_out_as_sqlalchemy_s(sqlite_url: str) -> None:
+    """The ledger's per-batch statements run on the driver's cursor; what fails there is
+    raised as every other statement's failure is (the fleet's tasks retry on
+    OperationalError, the CLI names a database problem)."""
+    migrations.upgrade(sqlite_url)
+    with opened_store(sqlite_url) as store:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE entry_outcomes RENAME TO elsewhere")
+        with pytest.raises(OperationalError, match="no such table"):
+            store.known_entries({"m1"}, {"k1"})
+        with pytest.raises(OperationalError, match="no such table"):
+            record(store, "b1", outcomes_of("a", 3))
+        assert not store.batch_recorded("b1")
 
 
 def test_the_sqlite_known_entries_read_looks_up_each_id_in_its_index(sqlite_url: str) -> None:
