@@ -108,7 +108,12 @@ def _upsert_templates(conn: Connection, templates: Sequence[TemplateRow]) -> Non
         return
     rows = [(t.id, t.text, t.count, t.first_seen_ns, t.last_seen_ns)
             for t in (merged[key] for key in sorted(merged))]
-    conn.exec_driver_sql(_templates_sql(conn.dialect.paramstyle), rows)
+    sql = _templates_sql(conn.dialect.paramstyle)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(sql, rows)
+    else:  # SQLAlchemy's part of an executemany was as long as SQLite's upserts
+        with accounting.driver_cursor(conn) as cursor:
+            cursor.executemany(sql, rows)
 
 
 @cache
