@@ -109,9 +109,7 @@ def _known_as_arrays(conn: Connection, delivery_ids: Collection[str],
     batch, as it did the lists of marks. A prepared statement's generic plan, chosen while
     the table was new and small, scanned the whole table for every batch once it had grown
     (a prepared read of a new table took 14 times the database's CPU)."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor:
+    with driver_cursor(conn) as cursor:
         cursor.execute(_KNOWN_ARRAYS, (list(delivery_ids), list(insert_keys)), prepare=False)
         return list(cursor.fetchall())
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import event, inspect, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 import migrations
 from observability.metrics import Metrics
@@ -263,17 +263,19 @@ def test_sqlite_finds_ids_holding_a_nul_which_its_json_reading_would_cut(
             {"m:plain"}, {"k:plain"})
 
 
-def test_sqlite_errors_on_the_driver_s_cursor_come_out_as_sqlalchemy_s(sqlite_url: str) -> None:
+def test_errors_on_the_driver_s_cursor_come_out_as_sqlalchemy_s(db_url: str) -> None:
     """The ledger's per-batch statements run on the driver's cursor; what fails there is
     raised as every other statement's failure is (the fleet's tasks retry on
-    OperationalError, the CLI names a database problem)."""
-    migrations.upgrade(sqlite_url)
-    with opened_store(sqlite_url) as store:
+    OperationalError, the CLI names a database problem). A missing table is an
+    OperationalError on SQLite, a ProgrammingError on Postgres: both SQLAlchemy's."""
+    migrations.upgrade(db_url)
+    missing = OperationalError if db_url.startswith("sqlite") else ProgrammingError
+    with opened_store(db_url) as store:
         with store.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE entry_outcomes RENAME TO elsewhere")
-        with pytest.raises(OperationalError, match="no such table"):
+        with pytest.raises(missing, match="entry_outcomes"):
             store.known_entries({"m1"}, {"k1"})
-        with pytest.raises(OperationalError, match="no such table"):
+        with pytest.raises(missing, match="entry_outcomes"):
             record(store, "b1", outcomes_of("a", 3))
         assert not store.batch_recorded("b1")
 
