@@ -40,6 +40,7 @@ with imports_for_good():  # the pipeline's modules
         message_extras,
         prune_past_retention,
         startup_heap_frozen,
+        young_collections_spaced,
     )
     from workers.settings import Settings
 
@@ -154,6 +155,7 @@ def run_embedded(
         _progress_bar(size_hint, progress) as bar,
         _one_blas_thread(),
         startup_heap_frozen(),  # as the fleet's processes do: the run collects what it makes
+        young_collections_spaced(),
     ):
         for item in items:
             if not isinstance(item, Rejection):

@@ -60,6 +60,32 @@ def startup_heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+# Young objects a run lets pile up before the collector looks at them: Python's default
+# is 700. A batch lives for a few hundred entries and makes a few objects each (batches,
+# outcomes, detector rows), so at 700 the collector walked most of them before they were
+# freed: 600-odd young collections, 50-odd middle ones and, as those add up, full walks of
+# the heap (one right after the first forest fit's imports, 50 ms alone). At 10,000 the
+# dense run of 200,000 entries spent 10-15 ms collecting outside those imports instead of
+# 120-150 ms. Safe: nothing is left uncollected, only collected later; the young garbage
+# that waits longer is at most 10,000 objects, a few megabytes at worst, and the dense run
+# makes about 60 cyclic objects a thousand entries.
+RUN_YOUNG_THRESHOLD = 10_000
+
+
+@contextmanager
+def young_collections_spaced() -> Iterator[None]:
+    """The collector's young generation at `RUN_YOUNG_THRESHOLD` at least while a run
+    lasts, then as it was (the other two thresholds as they are; a threshold of 0, the
+    automatic collection off, stays off)."""
+    before = gc.get_threshold()
+    if 0 < before[0] < RUN_YOUNG_THRESHOLD:
+        gc.set_threshold(RUN_YOUNG_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def setup_logging(settings: Settings) -> None:
     """The one logging set-up of every long-running process: JSON lines (unless
     `log_json` is off), secrets redacted, trace ids for Cloud Logging."""

@@ -154,6 +154,29 @@ def test_a_run_freezes_the_start_up_heap_while_it_lasts_and_gives_it_back(tmp_pa
     assert during and all(count > 0 for count in during)
 
 
+def test_a_run_spaces_the_young_collections_while_it_lasts_and_restores_them(tmp_path):
+    """The young generation's threshold is raised for the run only; a caller's own
+    thresholds, the collector's automatic runs turned off (0) among them, come back."""
+    import gc
+
+    from workers.runtime import RUN_YOUNG_THRESHOLD
+
+    during: list[tuple[int, int, int]] = []
+    settings, path = _three_lines(tmp_path)
+    before = gc.get_threshold()
+    try:
+        for young in (700, 0):
+            gc.set_threshold(young, 11, 12)
+            with path.open("rb") as stream:
+                run_embedded(stream, source_name="lines", settings=settings, progress=False,
+                             on_outcome=lambda *_: during.append(gc.get_threshold()))
+            assert gc.get_threshold() == (young, 11, 12)
+    finally:
+        gc.set_threshold(*before)
+    assert during[0] == (RUN_YOUNG_THRESHOLD, 11, 12)
+    assert during[-1] == (0, 11, 12)
+
+
 @pytest.mark.parametrize(("progress", "shown"), [(True, True), (None, False), (False, False)])
 def test_the_bar_shows_when_asked_for_and_stays_hidden_off_a_terminal(
     tmp_path, capfd, progress, shown
