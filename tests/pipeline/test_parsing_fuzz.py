@@ -8,6 +8,7 @@ edited as bytes and as structure; envelopes and text lines get the same treatmen
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import json
 from typing import Any
@@ -33,6 +34,7 @@ from tests.fuzzing import (
     mutated_entry,
     real_entries,
     real_entry,
+    real_objects,
 )
 
 TEXT_LINE = b"2024-05-01 12:00:00,123 ERROR [main] c.a.Service: failed to connect to 10.0.0.1"
@@ -129,3 +131,63 @@ def test_a_file_of_mixed_lines_yields_one_result_a_line(lines: list[bytes]) -> N
     stream = io.BytesIO(b"\n".join(lines))
     for item in iter_lines(stream, source_name="f", project="p", service="s", now_ns=0):
         check(item)
+
+
+
+_SHAPE_FIELDS = {
+    "textPayload": st.text(max_size=20),
+    "jsonPayload": st.dictionaries(st.sampled_from(["message", "msg", "x"]), st.text(max_size=5)),
+    "protoPayload": st.just({"@type": "type.googleapis.com/x.Y", "a": 1}),
+    "timestamp": st.just("2024-05-01T12:00:00.5Z"),
+    "receiveTimestamp": st.just("2024-05-01T12:00:01Z"),
+    "httpRequest": st.just({"requestMethod": "GET", "status": 503}),
+    "resource": st.just({"type": "k8s_container", "labels": {"container_name": "web"}}),
+    "labels": st.just({"app": "shop"}),
+    "logName": st.sampled_from(["projects/p/logs/stdout", "organizations/1/logs/a%2Fb", ""]),
+}
+
+
+@st.composite
+def entry_shapes(draw: st.DrawFn) -> bytes:
+    """A real entry with payload, time, resource and name fields taken away or put in."""
+    entry = copy.deepcopy(draw(st.sampled_from(real_objects())))
+    for field, values in _SHAPE_FIELDS.items():
+        how = draw(st.integers(0, 2))  # 0: as it is, 1: without it, 2: with a value of ours
+        if how == 1:
+            entry.pop(field, None)
+        elif how == 2:
+            entry[field] = draw(values)
+    return json.dumps(entry).encode()
+
+
+@FUZZ
+@given(st.one_of(mutated_entry(), entry_shapes()))
+def test_the_usual_entry_s_short_ways_give_what_the_general_ones_give(raw: bytes) -> None:
+    """A textPayload and a timestamp alone skip the helpers that sort out other entries:
+    any entry parses to the message, payload, times and names those helpers give."""
+    from pipeline.parsing.fields import labelled_service, log_name_parts
+    from pipeline.parsing.logentry import _times
+    from pipeline.parsing.payloads import message_and_payload
+    from pipeline.parsing.wire import decode_entry
+
+    entry = parse_entry(raw, receive_ns=7)
+    if not isinstance(entry, LogEntry) or not raw.isascii() or b"\\u0000" in raw:
+        return  # (a BOM, invalid UTF-8 or an escaped NUL: the wire decoded is another)
+    wire = decode_entry(raw)
+    assert (entry.message, entry.payload) == message_and_payload(wire, raw)
+    assert (entry.timestamp_ns, entry.receive_timestamp_ns, entry.time_assumed) == _times(
+        wire, 7, 7)
+    log_project, log_service = log_name_parts(entry.log_name)
+    labelled = labelled_service(entry.resource_labels, entry.labels)
+    assert entry.project == (entry.resource_labels.get("project_id", "") or log_project)
+    assert entry.service == (labelled or log_service or entry.resource_type)
+
+
+def test_entry_shapes_reach_every_way_through_the_parser() -> None:
+    """The shapes above are what make the test before it bite: they hold a textPayload
+    with another payload, and a timestamp with and without receiveTimestamp."""
+    from hypothesis import find
+
+    find(entry_shapes(), lambda raw: b"textPayload" in raw and b"jsonPayload" in raw)
+    find(entry_shapes(), lambda raw: b'"timestamp"' in raw and b"receiveTimestamp" not in raw)
+    find(entry_shapes(), lambda raw: b'"timestamp"' in raw and b"receiveTimestamp" in raw)
