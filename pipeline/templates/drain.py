@@ -130,9 +130,9 @@ class ParameterDrain(Drain):
                 cluster.log_template_tokens, tokens, self.param_str)
         return found
 
-    def touch(self, cluster: LogCluster) -> None:
-        """What `add` does to a cluster a line matches unchanged."""
-        cluster.size += 1
+    def touch(self, cluster: LogCluster, lines: int = 1) -> None:
+        """What `add` does to a cluster a line matches unchanged (`lines` times over)."""
+        cluster.size += lines
         self.id_to_cluster[cluster.cluster_id]  # touch: Drain's LRU order
 
     def _leaf(self, tokens: list[str]) -> Node | None:

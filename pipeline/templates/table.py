@@ -84,11 +84,17 @@ class TemplateTable:
             self.lineage.link(old_id, new_id)
 
     def record(self, template_id: str, timestamp_ns: int) -> None:
+        self.record_many(template_id, 1, timestamp_ns, timestamp_ns)
+
+    def record_many(self, template_id: str, count: int, earliest_ns: int, latest_ns: int
+                    ) -> None:
+        """`count` sightings of the template, from `earliest_ns` to `latest_ns` (`record`
+        of each of them, in one step)."""
         entry = self._entries[template_id]
-        if entry.count == 0 or timestamp_ns < entry.first_seen_ns:
-            entry.first_seen_ns = timestamp_ns
-        entry.last_seen_ns = max(entry.last_seen_ns, timestamp_ns)
-        entry.count += 1
+        if entry.count == 0 or earliest_ns < entry.first_seen_ns:
+            entry.first_seen_ns = earliest_ns
+        entry.last_seen_ns = max(entry.last_seen_ns, latest_ns)
+        entry.count += count
         self._entries.move_to_end(template_id)
 
     def stats(self, template_id: str) -> TemplateStats | None:

@@ -87,6 +87,32 @@ def test_lines_met_before_get_the_answer_a_tree_walk_gives() -> None:
     assert cached.snapshot() == walked.snapshot()
 
 
+@pytest.mark.parametrize("max_templates", [10_000, 12])
+def test_lines_mined_together_leave_the_miner_as_lines_mined_one_by_one(
+    max_templates: int,
+) -> None:
+    """`mine_many` settles the lines met before once per template: the answers, the
+    counts and times (out of order here), the LRU orders that decide which template goes
+    first (12: many go) and the snapshot come out as `mine`'s, line by line."""
+    rng = random.Random(5)
+    logs = [log for log in load_all() if log.system in ("Android", "Mac", "HPC")]
+    lines = [(m, rng.randrange(10**9)) for log in logs for m in log.messages] * 2
+    together, one_by_one = TemplateMiner(max_templates), TemplateMiner(max_templates)
+    batches = (lines[start : start + 97] for start in range(0, len(lines), 97))
+    assert [m for batch in batches for m in together.mine_many(batch)] == [
+        one_by_one.mine(message, at) for message, at in lines
+    ]
+    assert together.templates() == one_by_one.templates()
+    assert together.snapshot() == one_by_one.snapshot()
+    assert _drain_lru_order(together) == _drain_lru_order(one_by_one)
+
+
+def _drain_lru_order(miner: TemplateMiner) -> list[int]:
+    """The ids of Drain's clusters, least recently used first (emptying its cache)."""
+    clusters = miner._drain.id_to_cluster
+    return [clusters.popitem()[0] for _ in range(len(clusters))]
+
+
 def test_two_kinds_of_value_at_one_place_are_one_variable() -> None:
     miner = TemplateMiner()  # 7 tokens: one that differs is below the similarity alone
     a = miner.mine("close, 120 bytes sent, 9 bytes received, lifetime 00:01", 0)
