@@ -66,9 +66,9 @@ def startup_heap_frozen() -> Iterator[None]:
 # freed: 600-odd young collections, 50-odd middle ones and, as those add up, full walks of
 # the heap (one right after the first forest fit's imports, 50 ms alone). At 10,000 the
 # dense run of 200,000 entries spent 10-15 ms collecting outside those imports instead of
-# 120-150 ms. Safe: nothing is left uncollected, only collected later; the young garbage
+# 90-100 ms. Safe: nothing is left uncollected, only collected later; the young garbage
 # that waits longer is at most 10,000 objects, a few megabytes at worst, and the dense run
-# makes about 60 cyclic objects a thousand entries.
+# leaves a few hundred cyclic objects in all.
 RUN_YOUNG_THRESHOLD = 10_000
 
 
