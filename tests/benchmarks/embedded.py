@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
     from pipeline.batch import Batch
     from pipeline.processing import BatchOutcome
+    from workers.embedded import RunSummary
 
 REPO = Path(__file__).resolve().parents[2]
 LOGHUB = REPO / ".." / "shared" / "data" / "loghub"
@@ -158,18 +159,26 @@ def _ceiling(path: Path) -> dict[str, float]:
     return {"entries": entries, "batches": 0}
 
 
-def _embedded(path: Path) -> dict[str, float]:
+def run_into(workdir: Path, path: Path) -> tuple[RunSummary, float]:
+    """`run_embedded` on `path` (JSON lines, gzipped or not), into a new SQLite database and
+    alerts file in `workdir`, as every embedded benchmark runs it; with the CPU seconds the
+    run took, its imports and settings apart."""
     from workers.embedded import run_embedded
     from workers.settings import Settings
 
+    settings = Settings(database_url=f"sqlite:///{workdir}/bench.db", channels=["file"],
+                        alerts_file=workdir / "alerts.jsonl")
+    with _open(path) as stream:
+        started = time.process_time()
+        summary = run_embedded(stream, source_name="bench", settings=settings, progress=False)
+        return summary, time.process_time() - started
+
+
+def _embedded(path: Path) -> dict[str, float]:
     timings, imports = _time_each_batch()
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", channels=["file"],
-                            alerts_file=Path(tmp) / "alerts.jsonl")
-        with _open(path) as stream:
-            summary = run_embedded(stream, source_name="bench", settings=settings,
-                                   progress=False)
+        summary, _ = run_into(Path(tmp), path)
     fixed_s, per_entry_s = _fit_line([(n, s) for n, s, _ in timings])
     apart_s, _ = _fit_line([(n, s - one_off) for n, s, one_off in timings])
     return {"entries": summary.entries, "batches": summary.batches,

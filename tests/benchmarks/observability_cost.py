@@ -31,7 +31,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.embedded import LOGHUB, write_dense
+from tests.benchmarks.embedded import LOGHUB, run_into, write_dense
 
 SETUPS = ("bare", "metrics", "multiprocess", "traced")
 
@@ -91,16 +91,7 @@ def _child(setup: str, path: Path) -> None:
     started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         _set_up(setup, Path(tmp))
-        from workers.embedded import run_embedded
-        from workers.settings import Settings
-
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", channels=["file"],
-                            alerts_file=Path(tmp) / "alerts.jsonl")
-        run_cpu = time.process_time()
-        with path.open("rb") as stream:
-            summary = run_embedded(stream, source_name="bench", settings=settings,
-                                   progress=False)
-        run_seconds = time.process_time() - run_cpu
+        summary, run_seconds = run_into(Path(tmp), path)
         seconds = time.process_time() - cpu
         costs = _costs_per_call(setup)
         if setup == "traced":

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.embedded import write_dense
+from tests.benchmarks.embedded import run_into, write_dense
 
 STEPS = (  # (module, attribute): an attribute "Class.method" is timed on the class
     ("pipeline.storage.repository", "Store.known_entries"),
@@ -70,20 +70,11 @@ def main() -> None:
     parser.add_argument("--input", type=Path, help="JSON lines to run instead")
     args = parser.parse_args()
     _time_steps()
-    from workers.embedded import run_embedded
-    from workers.settings import Settings
-
     with tempfile.TemporaryDirectory() as tmp:
         source = args.input or Path(tmp) / "dense.jsonl"
         if args.input is None:
             write_dense(source, args.lines, args.seed)
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", channels=["file"],
-                            alerts_file=Path(tmp) / "alerts.jsonl")
-        started = time.process_time()
-        with source.open("rb") as stream:
-            summary = run_embedded(stream, source_name="bench", settings=settings,
-                                   progress=False)
-        run = time.process_time() - started
+        summary, run = run_into(Path(tmp), source)
     entries, batches = summary.entries, max(summary.batches, 1)
     print(f"{entries:,} entries, {summary.batches} batches: {run:.2f} s of CPU, "
           f"{run / entries * 1e6:.1f} µs an entry (imports not included)")
