@@ -10,7 +10,9 @@ from urllib.parse import unquote
 from pipeline.entry import Severity
 from pipeline.parsing.rejection import InvalidInput, RejectReason, quote
 
-_SEVERITY_BY_NAME: dict[str, Severity] = {
+# The names as written; `severity_of` reads any other spelling, and numbers. Any wire value
+# may be looked up in it (a number or None finds nothing).
+SEVERITY_BY_NAME: dict[str | int | None, Severity] = {
     **{s.name: s for s in Severity},
     "WARN": Severity.WARNING,
     "FATAL": Severity.CRITICAL,
@@ -44,7 +46,7 @@ def severity_of(value: str | int | None) -> Severity:
     if isinstance(value, int):
         found = _SEVERITY_BY_NUMBER.get(value)
     else:
-        found = _SEVERITY_BY_NAME.get(value) or _SEVERITY_BY_NAME.get(value.strip().upper())
+        found = SEVERITY_BY_NAME.get(value) or SEVERITY_BY_NAME.get(value.strip().upper())
         if found is None and value.strip().isdecimal():
             found = _SEVERITY_BY_NUMBER.get(int(value))
     if found is None:

@@ -90,7 +90,7 @@ def json_entry(
     if line[-1:] == b"\n":
         line = line[:-2] if line[-2:-1] == b"\r" else line[:-1]
     item = parse_entry_or_reject(line, source, max_bytes, now_ns, now_ns)
-    if isinstance(item, LogEntry) and not item.project and project:
+    if project and isinstance(item, LogEntry) and not item.project:
         item = msgspec.structs.replace(item, project=project)
     return item
 

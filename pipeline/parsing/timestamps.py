@@ -32,11 +32,12 @@ _DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 _HOUR_CACHE: dict[str, int] = {}  # "2024-05-01T12" -> its seconds since the epoch
 _HOUR_CACHE_SIZE = 4096
-# "2024-05-01T12:00:00" -> its seconds since the epoch, for the seconds of UTC times
+# "2024-05-01T12:00:00" -> its nanoseconds since the epoch, for the seconds of UTC times
 # ("Z") parsed whole and in range. A burst of entries shares a handful of seconds.
 _SECOND_CACHE: dict[str, int] = {}
 _SECOND_CACHE_SIZE = 4096
 _SECOND_LEN = len("2024-05-01T12:00:00")
+_NANOS_LEN = len("2024-05-01T12:00:00.123456789Z")  # the times Cloud Logging writes
 _SCALE = tuple(10 ** (9 - digits) for digits in range(10))  # fraction digits -> ns factor
 
 
@@ -50,17 +51,21 @@ def rfc3339_ns(text: str) -> int:
     Raises TimestampError when the text is not RFC 3339, names an impossible date or time,
     or lies outside 1970..2100.
     """
-    seconds = _SECOND_CACHE.get(text[:_SECOND_LEN])
-    if seconds is not None:  # a second already parsed whole: only the rest is new
+    second_ns = _SECOND_CACHE.get(text[:_SECOND_LEN])
+    if second_ns is not None:  # a second already parsed whole: only the rest is new
+        # Most times: nine digits and "Z", read with the fewest new objects (each costs).
+        if len(text) == _NANOS_LEN and text[_SECOND_LEN] == "." and text[-1] == "Z":
+            digits = text[_SECOND_LEN + 1 : -1]
+            if digits.isdigit() and digits.isascii():
+                return second_ns + int(digits)
         rest = text[_SECOND_LEN:]
         if rest[:1] == "." and rest[-1] in "Zz":
             digits = rest[1:-1]
-            # Up to nine digits (longer ones are cut): _fraction_ns inline, as most times
-            # come here.
+            # Up to nine digits (longer ones are cut): _fraction_ns inline.
             if len(digits) <= 9 and digits.isdigit() and digits.isascii():
-                return seconds * NS + int(digits) * _SCALE[len(digits)]
+                return second_ns + int(digits) * _SCALE[len(digits)]
         elif rest == "Z" or rest == "z":
-            return seconds * NS
+            return second_ns
     return _parsed_ns(text)
 
 
@@ -85,7 +90,7 @@ def _parsed_ns(text: str) -> int:
     if sign is None:  # no offset: the second alone gives the time, and it is in range
         if len(_SECOND_CACHE) >= _SECOND_CACHE_SIZE:
             _SECOND_CACHE.clear()
-        _SECOND_CACHE[text[:_SECOND_LEN]] = seconds
+        _SECOND_CACHE[text[:_SECOND_LEN]] = seconds * NS
     return stamp
 
 

@@ -76,9 +76,11 @@ class WirePushEnvelope(msgspec.Struct, gc=False):
     subscription: str | None = None
 
 
-_ENTRY_DECODER = msgspec.json.Decoder(WireEntry)
+ENTRY_DECODER = msgspec.json.Decoder(WireEntry)
 _ENVELOPE_DECODER = msgspec.json.Decoder(WirePushEnvelope)
 _ANY_DECODER = msgspec.json.Decoder()
+# What decoding raises for input that is not what it should be (see `decoding_error`).
+DECODING_ERRORS = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 
 
 def decode_entry(data: bytes | str) -> WireEntry:
@@ -86,20 +88,20 @@ def decode_entry(data: bytes | str) -> WireEntry:
     # The decoder is called here, not in a helper shared with decode_envelope: that was one
     # more Python call an entry. Only the failures share one.
     try:
-        return _ENTRY_DECODER.decode(data)
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
-        raise _decoding_error(error, data, "entry") from None
+        return ENTRY_DECODER.decode(data)
+    except DECODING_ERRORS as error:
+        raise decoding_error(error, data, "entry") from None
 
 
 def decode_envelope(data: bytes | str) -> WirePushEnvelope:
     """Decodes a push envelope; raises InvalidInput for anything that is not one."""
     try:
         return _ENVELOPE_DECODER.decode(data)
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
-        raise _decoding_error(error, data, "push body") from None
+    except DECODING_ERRORS as error:
+        raise decoding_error(error, data, "push body") from None
 
 
-def _decoding_error(error: Exception, data: bytes | str, what: str) -> InvalidInput:
+def decoding_error(error: Exception, data: bytes | str, what: str) -> InvalidInput:
     """The InvalidInput for a failed decode (msgspec.ValidationError is a DecodeError)."""
     if isinstance(error, msgspec.ValidationError):
         return _validation_error(data, str(error), what)

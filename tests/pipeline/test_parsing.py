@@ -343,6 +343,19 @@ def test_severity_names_and_numbers(value: object, severity: Severity) -> None:
     assert parsed(source).severity is severity
 
 
+def test_the_table_of_severity_names_reads_as_severity_of_does() -> None:
+    """Parsing looks a severity up in the table first, and asks `severity_of` only when
+    the table has no answer: where it has one, it is `severity_of`'s."""
+    from pipeline.parsing.fields import SEVERITY_BY_NAME, severity_of
+
+    values: list[str | int | None] = [*SEVERITY_BY_NAME, None, 0, 200, 999, "200", " info"]
+    values += [name.lower() for name in SEVERITY_BY_NAME if isinstance(name, str)]
+    for value in values:
+        found = SEVERITY_BY_NAME.get(value)
+        assert found is None or found is severity_of(value), value
+    assert all(SEVERITY_BY_NAME.get(v) is None for v in (None, 0, 200, 999))
+
+
 # --- names --------------------------------------------------------------------------
 
 

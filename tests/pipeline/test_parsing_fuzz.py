@@ -164,8 +164,9 @@ def entry_shapes(draw: st.DrawFn) -> bytes:
 @given(st.one_of(mutated_entry(), entry_shapes()))
 def test_the_usual_entry_s_short_ways_give_what_the_general_ones_give(raw: bytes) -> None:
     """A textPayload and a timestamp alone skip the helpers that sort out other entries:
-    any entry parses to the message, payload, times and names those helpers give."""
-    from pipeline.parsing.fields import labelled_service, log_name_parts
+    any entry parses to the message, payload, times, names and severity those helpers
+    give."""
+    from pipeline.parsing.fields import labelled_service, log_name_parts, severity_of
     from pipeline.parsing.logentry import _times
     from pipeline.parsing.payloads import message_and_payload
     from pipeline.parsing.wire import decode_entry
@@ -181,6 +182,7 @@ def test_the_usual_entry_s_short_ways_give_what_the_general_ones_give(raw: bytes
     labelled = labelled_service(entry.resource_labels, entry.labels)
     assert entry.project == (entry.resource_labels.get("project_id", "") or log_project)
     assert entry.service == (labelled or log_service or entry.resource_type)
+    assert entry.severity is severity_of(wire.severity)
 
 
 def test_entry_shapes_reach_every_way_through_the_parser() -> None:
