@@ -392,8 +392,10 @@ def _columns(template_id: str, template: str, indexes: list[int], found: list[Ro
     template writes; a column keeps the lines where it holds a number."""
     columns = _columns_of(template_id, template)
     if own_units:
-        written = tuple(unit for *_, unit in columns)
-        per_row = [written if units is None else units for units in map(_units, found)]
+        per_row = list(map(_units, found))
+        if None in per_row:
+            written = tuple(unit for *_, unit in columns)
+            per_row = [written if units is None else units for units in per_row]
         unit_columns: Iterable[tuple[str, ...]] = zip(*per_row, strict=True)
     else:
         unit_columns = (((unit,) * len(found)) for *_, unit in columns)
@@ -404,9 +406,9 @@ def _columns(template_id: str, template: str, indexes: list[int], found: list[Ro
     ):
         read = shared
         if None in values:  # some lines hold no number there
-            kept = list(map(is_not, values, repeat(None)))
-            if not any(kept):
+            if values.count(None) == len(values):  # most such slots: none does
                 continue
+            kept = list(map(is_not, values, repeat(None)))
             read = tuple(compress(shared, kept))
             values, units = tuple(compress(values, kept)), tuple(compress(units, kept))
         slots.append(SlotReadings(key, template_id, position, group, read, values, units))

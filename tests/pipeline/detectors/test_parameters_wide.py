@@ -158,18 +158,22 @@ def slots_line_by_line(batch) -> list[parameters.SlotReadings]:
 def test_a_batch_reads_the_slots_of_reading_each_line_alone():
     """Whatever the line cache holds (nothing, every line, some lines), with lines of
     digits alone, of units and odd values, lines that do not line up with their template,
-    templates without a placeholder, and a template busy enough for its line regex."""
+    templates without a placeholder, a placeholder that never holds a number, and a
+    template busy enough for its line regex."""
     rng = random.Random(3)
     lines = [wide_line(rng, rng.choice((2, 4)), hot=i % 9 == 0) for i in range(40)]
     lines += [f"served {rng.randrange(100)} rows in {rng.randrange(900)} ms" for _ in range(40)]
     lines += ["cache warmed", "served many rows in no time", "served 3 rows in 4 ms extra"]
     lines += [f"took {rng.choice(['12', '1.5s', 'n/a', '7ms'])} for job {i}" for i in range(20)]
+    lines += [f"user {rng.choice(['ann', 'bob'])} in after {rng.randrange(9)} ms" for _ in range(9)]
     lines += lines[:30]  # lines met again within the batch
     rng.shuffle(lines)
 
     def template_of(message: str) -> str:
         if message.startswith("served"):
             return "served <*> rows in <*> ms"
+        if message.startswith("user"):
+            return "user <*> in after <*> ms"
         return shape(re.sub(r"(?<=took )\S+|(?<=job )\d+", "<*>", message))
 
     batch = mined((entry(m, n=i) for i, m in enumerate(lines)), template_of=template_of)
