@@ -16,32 +16,36 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar, cast
 
-import msgspec
+from pipeline import imports_for_good
 
-from observability.metrics import CHANGE_KIND, Metrics, get_metrics
-from pipeline.anomaly import Anomaly, anomaly_id
-from pipeline.batch import Batch
-from pipeline.changes import Change, ChangeState, latest_change
-from pipeline.changes import describe as describe_change
-from pipeline.changes import observe as observe_changes
-from pipeline.detectors.base import AnyDetector, MinedBatch
-from pipeline.detectors.silence import silence_window_id
-from pipeline.entry import LogEntry, StreamKey
-from pipeline.findings import Finding
-from pipeline.incidents import IncidentPolicy, StaticRouter
-from pipeline.parsing import RejectReason
-from pipeline.samples import with_samples
-from pipeline.scoring import ScoringPolicy, score_batch
-from pipeline.state import LiveStateStore, StateStore
-from pipeline.storage import (
-    BatchRecord,
-    DeadLetterRow,
-    EntryOutcome,
-    Outcome,
-    Store,
-    TemplateRow,
-)
-from pipeline.templates import TemplateMatch, TemplateStats
+# The pipeline's modules, whichever entry point imports this first: they stay for good.
+with imports_for_good():
+    import msgspec
+
+    from observability.metrics import CHANGE_KIND, Metrics, get_metrics
+    from pipeline.anomaly import Anomaly, anomaly_id
+    from pipeline.batch import Batch
+    from pipeline.changes import Change, ChangeState, latest_change
+    from pipeline.changes import describe as describe_change
+    from pipeline.changes import observe as observe_changes
+    from pipeline.detectors.base import AnyDetector, MinedBatch
+    from pipeline.detectors.silence import silence_window_id
+    from pipeline.entry import LogEntry, StreamKey
+    from pipeline.findings import Finding
+    from pipeline.incidents import IncidentPolicy, StaticRouter
+    from pipeline.parsing import RejectReason
+    from pipeline.samples import with_samples
+    from pipeline.scoring import ScoringPolicy, score_batch
+    from pipeline.state import LiveStateStore, StateStore
+    from pipeline.storage import (
+        BatchRecord,
+        DeadLetterRow,
+        EntryOutcome,
+        Outcome,
+        Store,
+        TemplateRow,
+    )
+    from pipeline.templates import TemplateMatch, TemplateStats
 
 log = logging.getLogger(__name__)
 

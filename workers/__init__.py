@@ -1,34 +1,7 @@
 """The composition root: settings, the CLI, the Celery app and the ingest processes."""
 
-import gc
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+# Imported first by every entry point here: the pipeline's package tells numpy's BLAS to
+# start one thread before numpy loads, and keeps `imports_for_good` for both layers.
+from pipeline import imports_for_good
 
-# numpy's BLAS computes with one thread in every Logwarden process (the run and the pool
-# processes limit it so). Told before numpy loads, OpenBLAS starts no other threads: those
-# spun idle, about 0.1 s of CPU at every start of `logwarden run`. A value the user set
-# stands.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
-@contextmanager
-def imports_for_good() -> Iterator[None]:
-    """Imports that stay for the process's life, kept out of the garbage collector's walks.
-
-    The collector is off while they run, and what is alive after is frozen, as a worker's
-    start-up heap is (`workers.runtime.freeze_startup_heap`, but without its collection
-    first). `logwarden run` imports about 85,000 objects that never become garbage: the
-    collector's passes over them as they came, and again once in the older generations,
-    cost 60-80 ms of CPU, a tenth of the run's start. The few hundred objects a
-    collection would have freed stay until the heap is unfrozen (a run unfreezes it when
-    it ends, `workers.runtime.startup_heap_frozen`)."""
-    if not gc.isenabled():  # off already (nested, or by the caller): left as it is
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
+__all__ = ["imports_for_good"]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +63,13 @@ def test_a_failed_import_leaves_the_collector_on() -> None:
         assert gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+def test_the_pipelines_modules_are_imported_for_good_by_whichever_module_comes_first() -> None:
+    """A process that imports `pipeline.processing` before anything of `workers` (a Celery
+    task module, a script) imports the pipeline's modules with the collector off too."""
+    probe = "import gc, pipeline.processing; print(gc.isenabled(), gc.get_freeze_count())"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parents[2],
+                         check=True, capture_output=True, text=True).stdout
+    enabled, frozen = out.split()
+    assert enabled == "True" and int(frozen) > 50_000  # frozen, out of the collector's walks
