@@ -34,6 +34,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.sql.base import _DialectArgDict
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -68,6 +70,29 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 METADATA = MetaData(naming_convention=NAMING)
+
+
+class PartialIndex(Index):
+    """An index of the rows `where` holds, on SQLite and Postgres alike: the index
+    `Index(name, *columns, postgresql_where=where, sqlite_where=where)` declares. Its WHERE
+    joins a dialect's options when that dialect first reads them, not at the declaration:
+    SQLAlchemy checks a `postgresql_` keyword by importing its Postgres dialect, which
+    brings every driver of it along, 20 ms of every SQLite process's start. (A test
+    compares the DDL of both on both dialects.)"""
+
+    WHERE_ON = ("postgresql", "sqlite")
+
+    def __init__(self, name: str, *columns: str, where: TextClause, unique: bool = False) -> None:
+        self.where = where
+        super().__init__(name, *columns, unique=unique)
+
+    def _kw_reg_for_dialect_cls(self, dialect_name: str) -> _DialectArgDict:  # type: ignore[override]
+        """A dialect's options of this index, with the WHERE: SQLAlchemy builds them here
+        when the dialect first reads them."""
+        options = super()._kw_reg_for_dialect_cls(dialect_name)
+        if dialect_name in self.WHERE_ON:
+            options["where"] = self.where
+        return options
 
 
 def _required(name: str, kind: Any, *args: Any, **kwargs: Any) -> Column[Any]:
@@ -210,8 +235,7 @@ ALERTS = Table(
     Column("resolved_by", String(256)),
     # When an anomaly last joined it, by the store's clock (log time in a replay).
     _time("active_at"),
-    Index("uq_alerts_open_group_key", "group_key", unique=True,
-          postgresql_where=OPEN_INCIDENT, sqlite_where=OPEN_INCIDENT),
+    PartialIndex("uq_alerts_open_group_key", "group_key", unique=True, where=OPEN_INCIDENT),
     Index(None, "service", "status"),
 )
 
