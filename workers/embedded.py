@@ -27,7 +27,6 @@ with imports_for_good():  # the pipeline's modules
     from alerting.outbox import deliver_due
     from pipeline.batch import Batch, Batcher, BatchLimits
     from pipeline.entry import LogEntry
-    from pipeline.escalation.ledger import InMemoryLedger
     from pipeline.ingest import Ingest, keep_rejections
     from pipeline.parsing import InputKind, Rejection, RejectReason, read_input
     from pipeline.processing import BatchOutcome, BatchProcessor, keep_failed_batch
@@ -192,6 +191,7 @@ def _escalate_with_llm(
 ) -> None:
     """Gives `processor` the LLM escalation when the settings allow it; its ledger runs on
     the log's clock. The escalation's modules are imported by the runs that escalate only."""
+    from pipeline.escalation.ledger import InMemoryLedger
     from workers.escalation import build_escalation, llm_enabled
 
     if llm_enabled(settings, asked=True):

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.detectors.rules import Rule, RuleConfigError, load_rules
+from pipeline.detectors.rules import _PACK_LOADER, Rule, RuleConfigError, load_rules
 from tests.fuzzing import FEW, JSON_VALUES, mutated_bytes
 
 RULEPACK = resources.files("pipeline.detectors").joinpath("rulepack.yaml").read_bytes()
@@ -63,3 +63,11 @@ def test_the_good_rule_loads() -> None:
         path = Path(folder) / "rules.yaml"
         path.write_text(yaml.safe_dump({"rules": [GOOD_RULE]}))
         assert "payment-declines" in {rule.name for rule in load_rules(path)}
+
+
+def test_the_built_in_pack_is_the_same_whichever_reader_reads_it() -> None:
+    """The pack is read by libyaml where PyYAML has it; the pure-Python reader, which
+    reads a user's file, finds the same rules in it."""
+    pure = yaml.safe_load(RULEPACK)
+    assert yaml.load(RULEPACK, Loader=_PACK_LOADER) == pure
+    assert load_rules() == [r for r in map(Rule.model_validate, pure["rules"]) if r.enabled]
