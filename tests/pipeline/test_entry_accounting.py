@@ -80,6 +80,26 @@ def test_copies_redeliveries_and_regroupings_are_each_counted_once(store: Store)
     assert value("logwarden_entries_redelivered_total") == 1
 
 
+def test_a_batch_of_new_entries_counts_each_as_the_general_loop_does(
+    store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch whose deliveries and insert ids are all new, each there once, takes a short
+    way to its outcomes: the same as the loop's, which an unrelated known delivery forces."""
+    count = processor(store, CollectorRegistry())._count_entries
+    batches = [batch(delivery("a", "m1"), delivery("b", "m2"), delivery("c", "m3")),
+               batch(delivery("a", "m1"), delivery("a", "m2")),  # a copy: a duplicate
+               batch(delivery("a", "m1"), delivery("a", "m1"))]  # the same delivery twice
+    short = [count(b) for b in batches]
+    known = store.known_entries
+    monkeypatch.setattr(store, "known_entries",
+                        lambda d, k: (known(d, k)[0] | {"unrelated"}, known(d, k)[1]))
+    assert short == [count(b) for b in batches]
+    assert short[0] == (batches[0], [EntryOutcome(e.delivery_key, Outcome.PROCESSED, e.insert_key)
+                                     for e in batches[0].entries])
+    assert [o.outcome for o in short[1][1]] == [Outcome.PROCESSED, Outcome.DUPLICATE]
+    assert len(short[2][1]) == 1
+
+
 def test_a_batch_that_raced_another_for_an_entry_stores_nothing(store: Store) -> None:
     """What a second worker's record meets when another recorded the same insert id
     between its check and its record: an error to retry on, and nothing written."""
@@ -193,8 +213,8 @@ def test_every_outcome_row_of_a_large_batch_is_written_and_a_clash_anywhere_writ
 def test_each_outcome_row_is_written_as_given_whatever_the_batch_size(
     store: Store, size: int
 ) -> None:
-    """SQLite takes the rows in blocks of a hundred and the rest one by one: every row is
-    written once, as given; a clash in the rows after the last block writes none."""
+    """SQLite takes the rows in blocks of a hundred and the rest in smaller blocks: every
+    row is written once, as given; a clash in the rows after the last block writes none."""
     outcomes = outcomes_of("a", size)
     record(store, "sized", outcomes)
     with store.engine.connect() as conn:
@@ -213,6 +233,15 @@ def test_each_outcome_row_is_written_as_given_whatever_the_batch_size(
     with pytest.raises(EntriesCountedMeanwhile):
         record(store, "late", late)
     assert store.known_entries({o.delivery_id for o in late[:-1]}, ()) == (set(), set())
+
+
+def test_sqlite_blocks_of_rows_cover_every_row_once_in_few_statements() -> None:
+    for rows in range(0, 1000):
+        blocks = list(accounting._blocks(rows))
+        covered = [i for start, size in blocks for i in range(start, start + size)]
+        assert covered == list(range(rows)), rows
+        assert len(blocks) <= rows // accounting._BLOCK + 7, rows
+        assert {size for _, size in blocks} <= set(accounting._SIZES)
 
 
 def test_sqlite_rows_that_would_not_take_consecutive_rowids_are_not_written(
@@ -245,6 +274,26 @@ def test_ids_holding_quotes_braces_commas_and_other_scripts_are_written_and_foun
     deliveries = {o.delivery_id for o in outcomes}
     keys = {o.insert_key for o in outcomes if o.insert_key is not None}
     assert store.known_entries(deliveries | {"m-other"}, keys | {"k:other"}) == (deliveries, keys)
+
+
+def test_sqlite_reads_the_json_arrays_of_ids_back_as_the_ids_json_dumps_gave(
+    sqlite_url: str,
+) -> None:
+    """The known-entries read sends each list of ids as a JSON array for json_each: what
+    SQLite reads out of it is each id as given, as from json.dumps's array, whatever the
+    characters. A lone surrogate, which UTF-8 cannot hold, goes as json.dumps writes it."""
+    odd = ['a"b', "c\\d", "{e,f}", "", "é漢字", "x'y", "[1]", "\t\n\r\x1f\x7f", "\u2028\u2029",
+           "\U0001f600", "\\u0041", "\ufeff", "/"]
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        def read(array: str) -> list[str]:
+            return [row[0] for row in conn.exec_driver_sql("SELECT value FROM json_each(?)",
+                                                           (array,))]
+
+        for ids in [[text] for text in odd] + [odd]:
+            assert read(accounting._json_array(ids)) == read(json.dumps(ids)) == ids
+    engine.dispose()
+    assert accounting._json_array({"a\ud800b"}) == json.dumps(["a\ud800b"])
 
 
 def test_sqlite_finds_ids_holding_a_nul_which_its_json_reading_would_cut(
