@@ -11,7 +11,6 @@ from celery import signals
 
 from observability.metrics import get_metrics, mark_process_dead
 from observability.tracing import configure_tracing, instrument_celery
-from pipeline.detectors.forest import isolation_forest
 from workers import tasks  # noqa: F401  (registers the tasks with the app)
 from workers.celery_app import make_app
 from workers.runtime import freeze_startup_heap, serve_metrics, setup_logging
@@ -39,16 +38,6 @@ def _logging(**_: Any) -> None:
 def _serve_metrics(**_: Any) -> None:
     # The worker's main process serves its children's sum; beat serves its own.
     serve_metrics(settings)
-
-
-@signals.worker_init.connect
-def _import_forest_fitting(sender: Any = None, **_: Any) -> None:
-    # A detect worker fits forests for as long as it runs: scikit-learn is imported once,
-    # at start-up and before the pool forks (the children share it), not inside the
-    # first batch that fits a forest. A notify-only worker never fits one.
-    queues = sender.app.amqp.queues.consume_from if sender is not None else {"detect": None}
-    if "detect" in queues:
-        isolation_forest()
 
 
 @signals.worker_init.connect

@@ -10,10 +10,11 @@ numbers are the same as walking each tree with scikit-learn's own `apply`; a tes
 them to `score_samples`.
 
 `fit_forest` fits the same trees as `IsolationForest.fit`, with the same random numbers,
-and gives the training rows' scores as `score_samples` does, without the estimator
-around the trees: most of a fit's time went to building a new `RandomState` (its
-seeding costs about 0.2-0.5 ms) three times a tree, and to cloning, checking and
-converting for every tree. A test holds the trees to `IsolationForest`'s, node by node.
+and gives the training rows' scores as `score_samples` does, without scikit-learn: its
+import (with SciPy's) costs most of a second of CPU, more than a short run spends on
+anything else, and only a forest pickled by an older version still needs it (see
+`isolation_forest`). The trees are grown by `isolation_tree`, as scikit-learn grows them.
+A test holds the trees to `IsolationForest`'s, node by node.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
-if TYPE_CHECKING:  # sklearn takes seconds to import; a run that fits no forest skips it
+from pipeline.detectors.isolation_tree import LEAF, RAND_R_MAX, Rows, Tree, draw_rows, grow
+
+if TYPE_CHECKING:  # sklearn takes a second to import: only reading an old pickle needs it
     from collections.abc import Sequence
 
     from sklearn.ensemble import IsolationForest
@@ -73,14 +76,14 @@ class ForestScorer:
 
     @classmethod
     def from_forest(cls, forest: IsolationForest) -> ForestScorer:
-        trees = [estimator.tree_ for estimator in forest.estimators_]
+        trees = [sklearn_tree(estimator.tree_) for estimator in forest.estimators_]
         return cls.from_trees(trees, forest.estimators_features_, forest.max_samples_)
 
     @classmethod
     def from_trees(
-        cls, trees: Sequence[Any], columns: Sequence[np.ndarray], max_samples: int
+        cls, trees: Sequence[Tree], columns: Sequence[np.ndarray], max_samples: int
     ) -> ForestScorer:
-        """From scikit-learn's fitted trees (`Tree`), each with the columns it was fitted on."""
+        """From fitted trees, each with the columns it was fitted on."""
         parts = [
             _tree_nodes(tree, np.asarray(used)) for tree, used in zip(trees, columns, strict=True)
         ]
@@ -144,30 +147,52 @@ class ForestScorer:
         total = float(np.add.accumulate(self.value[nodes])[-1])
         return float(2.0 ** (-total / self.denominator))
 
+    def leaves(self, rows: np.ndarray) -> np.ndarray:
+        """The node each row ends at in each tree (rows by trees), as `isolation` walks."""
+        x = np.asarray(rows, dtype=np.float32)
+        missing = np.isnan(x)
+        at = np.arange(len(x))[:, None]
+        nodes = np.broadcast_to(self.roots, (len(x), len(self.roots)))
+        for _ in range(self.depth):
+            column = self.feature[nodes]
+            goes_left = x[at, column] <= self.value[nodes]  # compared in float64
+            goes_left |= missing[at, column] & self.nan_left[nodes]
+            nodes = np.where(goes_left, self.left[nodes], self.right[nodes])
+        return nodes
 
-def _tree_nodes(tree: object, columns: np.ndarray) -> tuple[np.ndarray, ...]:
+
+def sklearn_tree(tree: Any) -> Tree:
+    """The nodes of one of scikit-learn's fitted trees (`sklearn.tree._tree.Tree`)."""
+    return Tree(
+        children_left=tree.children_left,
+        children_right=tree.children_right,
+        feature=tree.feature,
+        threshold=tree.threshold,
+        missing_go_to_left=np.asarray(tree.missing_go_to_left, dtype=np.bool_),
+        n_node_samples=tree.n_node_samples,
+        impurity=tree.impurity,
+        depth=tree.compute_node_depths() - 1,  # scikit-learn gives the root depth 1
+    )
+
+
+def _tree_nodes(tree: Tree, columns: np.ndarray) -> tuple[np.ndarray, ...]:
     """One tree's nodes: feature (a column of the full row), value, children, NaN side
     and depth, children numbered within the tree."""
-    left = np.asarray(tree.children_left)  # type: ignore[attr-defined]
-    right = np.asarray(tree.children_right)  # type: ignore[attr-defined]
-    leaf = left == -1
-    # scikit-learn gives the root depth 1.
-    depth: np.ndarray = tree.compute_node_depths() - 1.0  # type: ignore[attr-defined]
+    left, right = tree.children_left, tree.children_right
+    leaf = left == LEAF
     # sklearn counts the nodes on the path (depth + 1), then subtracts 1 again.
-    path = depth + average_path_length(tree.n_node_samples)  # type: ignore[attr-defined]
+    path = tree.depth + average_path_length(tree.n_node_samples)
     here = np.arange(len(left))
-    feature = np.where(leaf, 0, columns[np.maximum(tree.feature, 0)])  # type: ignore[attr-defined]
-    value = np.where(leaf, path, tree.threshold)  # type: ignore[attr-defined]
-    nan_left = np.asarray(tree.missing_go_to_left, dtype=np.bool_)  # type: ignore[attr-defined]
+    feature = np.where(leaf, 0, columns[np.maximum(tree.feature, 0)])
+    value = np.where(leaf, path, tree.threshold)
     return (feature, value, np.where(leaf, here, left), np.where(leaf, here, right),
-            nan_left, depth)
+            tree.missing_go_to_left, tree.depth)
 
 
 @cache
 def isolation_forest() -> type[IsolationForest]:
-    """scikit-learn's IsolationForest class, imported at the first call: the import costs
-    a second or two of CPU, which a long-running worker pays at start-up
-    (`workers.worker`) and a short run that never fits a forest does not pay at all."""
+    """scikit-learn's IsolationForest class, imported at the first call: only a forest an
+    older version stored as a pickle needs it (a second of CPU to import)."""
     from sklearn.ensemble import IsolationForest
 
     return IsolationForest
@@ -181,57 +206,57 @@ def fit_forest(
     (`-score_samples(rows)`), the same numbers to the last bit.
 
     Each random number is drawn as `IsolationForest` and its bagging draw it: the targets
-    and the trees' seeds from `random_state`; for each tree, its own seed, then its columns
-    and samples, from the tree's seed. One `RandomState` is seeded again for each draw
-    instead of a new one built: the same numbers. Each tree is built by the builder, the
-    splitter and the criterion `ExtraTreeRegressor(max_features=1, splitter="random")`
-    builds it with, given what its `fit` gives them (without the checks and conversions
-    around them, a few tenths of a millisecond a tree). These are scikit-learn's own
-    classes, not its public interface: the tests hold the trees to `IsolationForest`'s.
+    and the trees' seeds from `random_state`; for each tree, its own seed, then its rows,
+    from the tree's seed, and the seed of the tree builder's generator from its own. One
+    `RandomState` is seeded again for each draw instead of a new one built: the same
+    numbers. Each tree is grown as scikit-learn grows it (`isolation_tree`); the tests
+    hold the trees to `IsolationForest`'s.
     """
-    builder, splitter, criterion, tree_type, draw = _tree_fitting()
     x = np.ascontiguousarray(rows, dtype=np.float32)
-    n, width = x.shape
+    trees = isolation_trees(
+        x, n_estimators=n_estimators, max_samples=max_samples, random_state=random_state
+    )
+    scorer = ForestScorer.from_trees(trees, [np.arange(x.shape[1])] * len(trees), max_samples)
+    return scorer, _training_scores(scorer, trees, x, max_samples)
+
+
+def isolation_trees(
+    x: np.ndarray, *, n_estimators: int, max_samples: int, random_state: int
+) -> list[Tree]:
+    """The trees of `fit_forest`, each fitted on all the columns."""
+    n = len(x)
     if not 1 <= max_samples <= n:
         raise ValueError(f"max_samples={max_samples} with {n} rows")
     rng = np.random.RandomState(random_state)
     # Random targets: only a node's impurity reads them (a leaf once it is zero).
-    targets = np.ascontiguousarray(np.reshape(rng.uniform(size=n), (-1, 1)), dtype=np.float64)
+    data = Rows.of(x, rng.uniform(size=n))
     rng.seed(random_state)
     seeds = rng.randint(MAX_SEED, size=n_estimators)
     max_depth = int(np.ceil(np.log2(max(max_samples, 2))))
-    outputs = np.array([1], dtype=np.intp)  # one output, as a regressor has
-    trees, columns = [], []
+    trees = []
     for seed in seeds:
         rng.seed(seed)
         tree_seed = rng.randint(MAX_SEED)
         rng.seed(seed)
-        columns.append(draw(width, width, random_state=rng))
-        chosen = draw(n, max_samples, random_state=rng)
-        # The rows not drawn weigh nothing, as in the bagging.
-        weights = np.bincount(chosen, minlength=n).astype(np.float64)
+        # The bagging draws the columns first: all of them, which takes no random number.
+        chosen = draw_rows(n, max_samples, rng)
         rng.seed(tree_seed)
-        # max_features=1, min_samples_leaf=1, min_weight_leaf=0, no monotonic constraints;
-        # then min_samples_split=2, min_impurity_decrease=0.
-        split = splitter(criterion(1, n), 1, 1, 0.0, rng, None)
-        tree = tree_type(width, outputs, 1)
-        builder(split, 2, 1, 0.0, max_depth, 0.0).build(tree, x, targets, weights, None)
-        trees.append(tree)
-    return ForestScorer.from_trees(trees, columns, max_samples), _training_scores(
-        trees, x, max_samples
-    )
+        trees.append(grow(data, chosen, max_depth, int(rng.randint(0, RAND_R_MAX))))
+    return trees
 
 
-def _training_scores(trees: Sequence[Any], x: np.ndarray, max_samples: int) -> np.ndarray:
+def _training_scores(
+    scorer: ForestScorer, trees: Sequence[Tree], x: np.ndarray, max_samples: int
+) -> np.ndarray:
     """`IsolationForest._compute_score_samples`, step for step (its rounding too): each
     tree's path lengths are added in turn, as it adds them."""
+    depth = np.concatenate([tree.depth for tree in trees])
+    count = np.concatenate([tree.n_node_samples for tree in trees])
+    # Its path length at each node: the depth counted from 1, plus c(n), less 1.
+    path = (depth + 1) + _sklearn_path_length(count) - 1.0
     depths = np.zeros(len(x), order="F")
-    for tree in trees:
-        leaves = tree.apply(x)
-        depths += (
-            tree.compute_node_depths()[leaves] + _sklearn_path_length(tree.n_node_samples)[leaves]
-            - 1.0
-        )
+    for leaves in scorer.leaves(x).T:
+        depths += path[leaves]
     denominator = len(trees) * _sklearn_path_length(np.array([max_samples]))
     scores: np.ndarray = 2 ** (
         -np.divide(depths, denominator, out=np.ones_like(depths), where=denominator != 0)
@@ -250,15 +275,3 @@ def _sklearn_path_length(n_samples_leaf: np.ndarray) -> np.ndarray:
     lengths[two] = 1.0
     lengths[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
     return lengths.reshape(np.asarray(n_samples_leaf).shape)
-
-
-@cache
-def _tree_fitting() -> tuple[Any, Any, Any, Any, Any]:
-    """What `fit_forest` builds trees with, from scikit-learn, imported at the first fit
-    (see `isolation_forest`)."""
-    from sklearn.tree._criterion import MSE
-    from sklearn.tree._splitter import RandomSplitter
-    from sklearn.tree._tree import DepthFirstTreeBuilder, Tree
-    from sklearn.utils.random import sample_without_replacement
-
-    return DepthFirstTreeBuilder, RandomSplitter, MSE, Tree, sample_without_replacement

@@ -23,10 +23,11 @@ a fixed cost per batch and a cost per entry: the intercept and slope of a least-
 line through each batch's CPU time against its number of entries (the bundled sample's
 batches range from one entry to hundreds; the dense workload's are all 500 entries, so
 no line can be drawn through them). Importing scikit-learn and SciPy, which the first
-forest fit of a run does (a worker does it at start-up instead), is timed on its own:
-once a process, not once a batch, it is given apart, and the line drawn again without
-it. `python -m tests.benchmarks.memory` measures RSS over a long run. Times include each
-path's imports and set-up, and are the process's CPU time (user + system): on a shared
+forest fit of a run did while the trees were grown with scikit-learn (reading a forest
+pickled by an older version still does), is timed on its own: once a process, not once a
+batch, it is given apart, and the line drawn again without it. `python -m
+tests.benchmarks.memory` measures RSS over a long run. Times include each path's imports
+and set-up, and are the process's CPU time (user + system): on a shared
 machine, wall time measures the neighbours too. Wall-clock entries/s is printed beside it.
 
 Logwarden's own modules are compiled to bytecode first, as an installed package's are
@@ -366,7 +367,7 @@ def _report_startup(rounds: list[dict[str, dict[str, float]]],
                for kind in STARTUPS}
     print("\nstart-up, each path on an input of no lines (median CPU s): "
           + ", ".join(f"{kind} {seconds:.2f}" for kind, seconds in startup.items()))
-    # A run long enough to fit a forest imports scikit-learn then; a worker, at start-up.
+    # A run that imports scikit-learn (to read an old pickled forest) pays it once.
     after = {path: (results[path]["seconds"] - startup[kind] - results[path].get("import_s", 0))
              / results[path]["entries"] for kind, path in STARTUPS.items()}
     print(f"after start-up and the scikit-learn import: dense {1e6 * after['dense']:.1f} "

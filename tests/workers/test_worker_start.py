@@ -15,16 +15,6 @@ def started(*queues: str) -> SimpleNamespace:
         queues=SimpleNamespace(consume_from=consume_from))))
 
 
-@pytest.mark.parametrize(("queues", "imported"), [
-    (("detect", "llm", "notify"), True), (("detect",), True), (("notify",), False),
-])
-def test_a_detect_worker_imports_the_forest_fitting_at_start_up(monkeypatch, queues, imported):
-    calls: list[None] = []
-    monkeypatch.setattr(worker, "isolation_forest", lambda: calls.append(None))
-    worker._import_forest_fitting(sender=started(*queues))
-    assert bool(calls) is imported
-
-
 def test_the_start_up_heap_is_frozen_after_its_garbage_is_collected() -> None:
     import gc
     import weakref
