@@ -64,9 +64,8 @@ def startup_heap_frozen() -> Iterator[None]:
 # is 700. A batch lives for a few hundred entries and makes a few objects each (batches,
 # outcomes, detector rows), so at 700 the collector walked most of them before they were
 # freed: 600-odd young collections, 50-odd middle ones and, as those add up, full walks of
-# the heap (one right after the first forest fit's imports, 50 ms alone). At 10,000 the
-# dense run of 200,000 entries spent 10-15 ms collecting outside those imports instead of
-# 90-100 ms. Safe: nothing is left uncollected, only collected later; the young garbage
+# the heap. At 10,000 the dense run of 200,000 entries spent 10-15 ms collecting instead
+# of 90-100 ms. Safe: nothing is left uncollected, only collected later; the young garbage
 # that waits longer is at most 10,000 objects, a few megabytes at worst, and the dense run
 # leaves a few hundred cyclic objects in all.
 RUN_YOUNG_THRESHOLD = 10_000
