@@ -11,7 +11,13 @@ import re
 import re._parser as sre_parse
 from typing import Any
 
+_OPCODE = type(sre_parse.LITERAL)
 _LITERAL = sre_parse.LITERAL
+_NOT_LITERAL = sre_parse.NOT_LITERAL
+_RANGE = sre_parse.RANGE
+_CATEGORY = sre_parse.CATEGORY
+# The only classes whose Unicode and ASCII meanings part on ASCII text.
+_SPACES = (sre_parse.CATEGORY_SPACE, sre_parse.CATEGORY_NOT_SPACE)
 _BRANCH = sre_parse.BRANCH
 _SUBPATTERN = sre_parse.SUBPATTERN
 _REPEATS = (sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT)
@@ -71,3 +77,37 @@ def _branches(branches: list[Any]) -> set[str] | None:
             return None
         union |= found
     return union
+
+
+def ascii_twin(pattern: str) -> re.Pattern[str] | None:
+    """`pattern` compiled for ASCII text (`re.ASCII`), when it matches ASCII text exactly
+    as `pattern` does; None when it may not (or does not compile).
+
+    The ASCII forms of ignoring case and of \\b and \\w cost less than the Unicode ones:
+    the rule pack's regexes run nearly twice as fast. On ASCII text the two agree unless
+    the pattern names a character past ASCII (the Kelvin sign folds to "k") or uses \\s
+    or \\S (which in Unicode also holds \\x1c-\\x1f).
+    """
+    try:
+        parsed = sre_parse.parse(pattern)
+        return re.compile(pattern, re.ASCII) if _ascii_alike(parsed.data) else None
+    except (re.error, ValueError):  # ValueError: an explicit (?u), which re.ASCII refuses
+        return None
+
+
+def _ascii_alike(node: object) -> bool:
+    """Whether a parsed pattern (or a part of it) names nothing past ASCII and no \\s."""
+    if isinstance(node, sre_parse.SubPattern):
+        node = node.data
+    if isinstance(node, tuple) and len(node) == 2 and isinstance(node[0], _OPCODE):
+        op, av = node
+        if op is _LITERAL or op is _NOT_LITERAL:
+            return bool(av < 128)
+        if op is _RANGE:
+            return bool(av[1] < 128)
+        if op is _CATEGORY:
+            return av not in _SPACES
+        return _ascii_alike(av)
+    if isinstance(node, list | tuple):
+        return all(map(_ascii_alike, node))
+    return True  # a count, a group number, a flag

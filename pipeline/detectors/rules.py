@@ -6,7 +6,8 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from itertools import accumulate
+from itertools import accumulate, compress, repeat
+from operator import add, attrgetter, is_not
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.detectors.base import MinedBatch
-from pipeline.detectors.literals import required_literals
+from pipeline.detectors.literals import ascii_twin, required_literals
 from pipeline.entry import LogEntry, Severity
 from pipeline.findings import Evidence, Finding
 
@@ -104,11 +105,13 @@ def _parse(text: str, origin: str, *, pack: bool = False) -> list[Rule]:
 
 
 class _CompiledRule:
-    __slots__ = ("fields", "literals", "regex", "rule")
+    __slots__ = ("ascii_regex", "fields", "literals", "regex", "rule")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.regex = re.compile(rule.regex) if rule.regex else None
+        # A faster form of the regex that matches ASCII messages alike, if there is one.
+        self.ascii_regex = ascii_twin(rule.regex) if rule.regex else None
         self.literals = required_literals(rule.regex) if rule.regex else None
         self.fields = [(path.split("."), re.compile(rx)) for path, rx in rule.fields.items()]
 
@@ -128,6 +131,26 @@ class _CompiledRule:
             for path, rx in self.fields
         )
 
+    def hits(self, candidates: list[int], entries: Sequence[LogEntry],
+             messages: list[str]) -> list[int]:
+        """The `candidates` (entry indexes, ascending) that `matches` says match: each
+        condition is tested on its own, the severity and HTTP status mostly in C, so most
+        entries cost no call."""
+        rule = self.rule
+        if rule.severity_at_least is not None:
+            candidates = _at_least(candidates, list(map(_severity, entries)),
+                                   rule.severity_at_least)
+        if rule.http_status_at_least is not None:
+            candidates = _at_least(candidates, list(map(_http_status, entries)),
+                                   rule.http_status_at_least)
+        if self.fields:
+            return [i for i in candidates if self.matches(entries[i], None)]
+        if self.regex is None:
+            return candidates
+        search, ascii_search = self.regex.search, (self.ascii_regex or self.regex).search
+        return [i for i in candidates
+                if (ascii_search if (m := messages[i]).isascii() else search)(m) is not None]
+
     def _regex_matches(self, message: str, lowered: str | None) -> bool:
         if self.regex is None:
             return True
@@ -138,6 +161,18 @@ class _CompiledRule:
         ):
             return False  # the regex cannot match: each match holds one of these words
         return self.regex.search(message) is not None
+
+
+def _at_least(among: list[int], values: list[Any], level: int) -> list[int]:
+    """The indexes in `among` (ascending) whose value is set and at least `level`."""
+    if len(among) == len(values):  # every entry: those without a value are dropped in C
+        among = list(compress(range(len(values)), map(is_not, values, repeat(None))))
+    return [i for i in among if (value := values[i]) is not None and value >= level]
+
+
+_severity = attrgetter("severity")
+_http_status = attrgetter("http_status")
+_message = attrgetter("message")
 
 
 def _field(entry: LogEntry, path: list[str]) -> str | None:
@@ -186,10 +221,10 @@ class RuleDetector:
         total = len(mined.entries)
         findings = []
         entries = mined.entries
-        words = _BatchText([e.message for e in entries], self._words)
+        messages = list(map(_message, entries))
+        words = _BatchText(messages, self._words)
         for compiled in self._rules:
-            hits = [i for i in words.candidates(compiled.literals)
-                    if compiled.matches(entries[i], None)]
+            hits = compiled.hits(words.candidates(compiled.literals), entries, messages)
             rule = compiled.rule
             if len(hits) >= rule.min_count and len(hits) >= rule.min_share * total:
                 findings.append(_finding(rule, mined, hits, total))
@@ -242,7 +277,8 @@ class _BatchText:
         found = words.found(text.lower().encode("ascii"))
         if not found:  # most batches: the entries' places are not needed
             return
-        starts = list(accumulate((len(m) + 1 for m in messages[:-1]), initial=0))
+        # Where each message starts in the text: after the ones before it and their separators.
+        starts = list(accumulate(map(add, map(len, messages[:-1]), repeat(1)), initial=0))
         for word, start in found:
             self.holding.setdefault(word, set()).add(bisect_right(starts, start) - 1)
 

@@ -7,8 +7,8 @@ import pickle
 import random
 import re
 
-from pipeline.detectors.literals import required_literals
-from pipeline.detectors.rules import RuleDetector, _automaton, _BatchText, load_rules
+from pipeline.detectors.literals import ascii_twin, required_literals
+from pipeline.detectors.rules import Rule, RuleDetector, _automaton, _BatchText, load_rules
 from pipeline.entry import LogEntry, Severity
 from tests.pipeline.detectors.factory import entry, mined
 from tests.pipeline.detectors.test_rulepack_loghub import FAILING
@@ -92,3 +92,71 @@ def test_a_batch_text_finds_each_word_where_each_message_holds_it() -> None:
         holding = {i for i, m in enumerate(messages) if m.isascii() and word in m.lower()}
         assert text.holding.get(word, set()) == holding, word
         assert text.candidates((word,)) == sorted(holding | set(text.unfiltered))
+
+
+# Patterns whose ASCII form must match ASCII text as they do: case, classes, word edges,
+# ranges, lookarounds, back references and the rule pack's own.
+TWINNED = [
+    r"(?i)\bfailed password\b", r"(?i)[a-z]+_\d{2,}", r"(?i)(ab|AC)\1", r"\w+\W\d\D",
+    r"(?i)[^a-f]x", r"(?i)(?<!k)ey(?=s)", r"\bK\b", r"(?i)[Z-a]+", r"[\x00-\x7f]{3}",
+    r"(?i)(?P<x>k)(?P=x)", r"(?a)\w+", r"^(?i:k)\B.$", r"(?i)\N{LATIN SMALL LETTER K}",
+    r"(?i)x(?u:\w)",
+    *[r.regex for r in load_rules() if r.regex and r.name != "disk-full"],
+]
+# Those whose ASCII form may not: a letter past ASCII folds to an ASCII one ("\u212a", the
+# Kelvin sign, to "k"; "\u017f", the long s, to "s"), \s holds \x1c-\x1f in Unicode only.
+NOT_TWINNED = [r"(?i)\u212a", "(?i)\u017f", r"(?i)[\u0100-\u017f]", r"a\sb", r"[^\S]",
+               r"(?u)x", "é", r"(?i)[^\u212a]", r"["]
+
+
+def test_an_ascii_twin_matches_ascii_text_as_its_pattern_does() -> None:
+    rng = random.Random(4)
+    alphabet = "".join(map(chr, range(128)))
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(2000)]
+    letters = "kKsSxyzabcefsAB_ 0123\x1c\x1f-:"
+    texts += ["".join(rng.choice(letters) for _ in range(rng.randrange(12))) for _ in range(3000)]
+    texts += [line for line in _lines() if line.isascii()][:3000]
+    for pattern in TWINNED:
+        twin, plain = ascii_twin(pattern), re.compile(pattern)
+        assert twin is not None, pattern
+        for text in texts:
+            got, expected = twin.search(text), plain.search(text)
+            assert (got and (got.span(), got.groups())) == (
+                expected and (expected.span(), expected.groups())), (pattern, text)
+    for pattern in NOT_TWINNED:
+        assert ascii_twin(pattern) is None, pattern
+
+
+def test_a_rules_hits_are_the_entries_it_matches() -> None:
+    """`hits` tests a rule's conditions apart (the severity and status of every entry at
+    once); it keeps the entries `matches` keeps, in order, among any candidates."""
+    rng = random.Random(6)
+    rules = [Rule(name=f"r{i}", anomaly_type="t", description="d", **conditions)
+             for i, conditions in enumerate([
+                 {"regex": r"(?i)\bfail(ed)?\b"},
+                 {"regex": r"(?i)\bstop\b|kill"},  # "\u017ftop" and "\u212aill" match too
+                 {"http_status_at_least": 500},
+                 {"severity_at_least": Severity.ERROR},
+                 {"severity_at_least": Severity.WARNING, "http_status_at_least": 400,
+                  "regex": "(?i)timeout"},
+                 {"fields": {"labels.env": "^prod$"}, "regex": "fail"},
+                 {"fields": {"labels.env": "prod"}, "severity_at_least": Severity.ERROR},
+                 {},
+             ])]
+    words = ["fail", "FAILED", "failure", "stop", "kill", "timeout", "x", "é", "\u017ftop",
+             "\u212aill"]
+    for _ in range(30):
+        entries = [
+            entry(" ".join(rng.choices(words, k=rng.randrange(4))), n=i,
+                  severity=rng.choice(list(Severity)),
+                  http_status=rng.choice([None, None, 200, 404, 500, 503]),
+                  labels=rng.choice([{}, {"env": "prod"}, {"env": "dev"}]))
+            for i in range(rng.randrange(1, 40))
+        ]
+        messages = [e.message for e in entries]
+        for rule in rules:
+            compiled = RuleDetector([rule])._rules[0]
+            everything = list(range(len(entries)))
+            for candidates in (everything, sorted(rng.sample(everything, len(everything) // 2))):
+                expected = [i for i in candidates if compiled.matches(entries[i], None)]
+                assert compiled.hits(list(candidates), entries, messages) == expected, rule
