@@ -128,7 +128,8 @@ class TemplateRateDetector:
             return [], state
         templates = _merge_ancestors(state.templates, mined.ancestors, self.tau_s)
         seconds = window_seconds(mined.batch, state.last_end_ns, self.max_gap_s)
-        runs = self._runs(mined, templates, state, seconds) if seconds else {}
+        counts = Counter(mined.template_ids)  # each template's lines in this batch
+        runs = self._runs(mined, counts, templates, state, seconds) if seconds else {}
         surges = [s for t, run in runs.items() if (s := self._judge(t, run, mined)) is not None]
         surges.sort(key=lambda s: (-s.raw, s.template_id))
         findings = [
@@ -137,11 +138,12 @@ class TemplateRateDetector:
             if (group := [s for s in surges if s.kind == kind])
         ]
         minutes = (seconds or max(60.0, (mined.batch.end_ns - mined.batch.start_ns) / 1e9)) / 60
-        return findings, self._learn(mined, state, templates, runs, surges, minutes)
+        return findings, self._learn(mined, counts, state, templates, runs, surges, minutes)
 
     def _runs(
         self,
         mined: MinedBatch,
+        counts: Counter[str],
         templates: dict[str, TemplateRate],
         state: TemplateRateState,
         seconds: float,
@@ -149,7 +151,6 @@ class TemplateRateDetector:
         """The runs this window starts or extends; a template back at its rate ends one."""
         now = mined.batch.end_ns
         stream_expected = max(state.stream.usual(now, seconds, self.tau_s)[0], 1e-9)
-        counts = Counter(mined.template_ids)
         runs = {}
         for template_id, count in counts.items():
             known = templates.get(template_id)
@@ -235,6 +236,7 @@ class TemplateRateDetector:
     def _learn(
         self,
         mined: MinedBatch,
+        counts: Counter[str],
         state: TemplateRateState,
         templates: dict[str, TemplateRate],
         runs: dict[str, Run],
@@ -249,7 +251,7 @@ class TemplateRateDetector:
             for s in surges
         }
         grown = dict(templates)
-        for template_id, count in Counter(mined.template_ids).items():
+        for template_id, count in counts.items():
             known = grown.get(template_id, NEVER)
             weight = weights.get(template_id, 1.0)
             grown[template_id] = known.add(count, minutes, now, self.tau_s, weight)
@@ -272,6 +274,8 @@ def _merge_ancestors(
     """Templates the miner generalized hand their history to the template they became."""
     merged = dict(templates)
     for template_id, olds in ancestors.items():
+        if not any(t in merged for t in olds):  # most: nothing kept of an older template
+            continue
         parts = [merged.pop(t) for t in (template_id, *olds) if t in merged]
         if parts:
             at = max(p.at_ns for p in parts)
