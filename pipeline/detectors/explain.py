@@ -73,33 +73,51 @@ def count_fields(
     max_values: int = 24,
     max_total: int = 20_000,
 ) -> FieldCounts:
-    """`counts` with `entries` added; bounded in fields, values per field and total.
+    """`counts` (as this function returned them) with `entries` added; bounded in fields,
+    values per field and total.
 
     Past `max_total` entries every count is halved, so the baseline follows recent
     behaviour; values past `max_values` are folded into `OTHER`.
     """
-    grown: dict[str, Counter[str]] = {f: Counter(v) for f, v in counts.items()}
-    total, pairs = _field_pairs(entries)
+    grown: dict[str, Mapping[str, int]] = dict(counts)
+    added: dict[str, Counter[str]] = {}  # the fields these entries add to
+    total, pairs = field_pairs(entries)
     if total:
-        grown.setdefault(TOTAL, Counter())[TOTAL] += total
+        _adding(grown, added, TOTAL)[TOTAL] += total
     # A field's fate is decided where it first appears, so adding each distinct pair's
     # count in first-seen order bounds the fields exactly as entry by entry would.
     for (key, value), count in pairs.items():
         if key in grown or len(grown) <= max_fields:
-            grown.setdefault(key, Counter())[value] += count
-    if grown.get(TOTAL, Counter())[TOTAL] > max_total:
-        grown = {f: Counter({v: c // 2 for v, c in vs.items() if c > 1}) for f, vs in grown.items()}
-    return {f: _bounded(vs, max_values) for f, vs in grown.items() if vs}
+            _adding(grown, added, key)[value] += count
+    if grown.get(TOTAL, {}).get(TOTAL, 0) > max_total:
+        halved = {f: Counter({v: c // 2 for v, c in vs.items() if c > 1})
+                  for f, vs in grown.items()}
+        return {f: _bounded(vs, max_values) for f, vs in halved.items() if vs}
+    # A field nothing was added to stays as it was bounded before: copied, not ranked again.
+    return {f: _bounded(added[f], max_values) if f in added else dict(vs)
+            for f, vs in grown.items() if vs}
+
+
+def _adding(grown: dict[str, Mapping[str, int]], added: dict[str, Counter[str]],
+            field: str) -> Counter[str]:
+    """The counts of `field` to add to: its counts so far, copied the first time."""
+    values = added.get(field)
+    if values is None:
+        values = added[field] = Counter(grown.get(field, {}))
+        grown[field] = values
+    return values
 
 
 _last_counted: tuple[object, int, dict[tuple[str, str], int]] | None = None
 
 
-def _field_pairs(entries: Iterable[LogEntry]) -> tuple[int, dict[tuple[str, str], int]]:
-    """The number of entries and each (field, value)'s count, in first-seen order.
+def field_pairs(entries: Iterable[LogEntry]) -> tuple[int, dict[tuple[str, str], int]]:
+    """The number of entries and each (field, value)'s count, in first-seen order (the
+    values as `fields_of` gives them).
 
-    Several detectors count the same batch's fields; the last batch's counts are kept
-    (keyed by the very tuple of entries, which batches never change) so that is done once.
+    Several detectors count the same batch's fields, and the change tracker reads their
+    names; the last batch's counts are kept (keyed by the very tuple of entries, which
+    batches never change) so that is done once.
     """
     global _last_counted
     last = _last_counted
@@ -204,10 +222,9 @@ def overrepresented(
     base_total = baseline_counts.get(TOTAL, {}).get(TOTAL, 0)
     if len(anomalous) < min_count or base_total < min_baseline:
         return []
-    now: dict[str, Counter[str]] = {}
-    for entry in anomalous:
-        for key, value in fields_of(entry):
-            now.setdefault(key, Counter())[value] += 1
+    now: dict[str, dict[str, int]] = {}
+    for (key, value), count in field_pairs(anomalous)[1].items():
+        now.setdefault(key, {})[value] = count
     ranked = []
     for key, values in now.items():
         value, count = min(values.items(), key=lambda kv: (-kv[1], kv[0]))

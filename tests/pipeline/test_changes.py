@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import random
+
 import msgspec
 import pytest
 
+import pipeline.changes as changes_module
 from pipeline.batch import Batch
-from pipeline.changes import Change, ChangeState, describe, latest_change, observe
+from pipeline.changes import (
+    Change,
+    ChangeState,
+    ChangeTracker,
+    describe,
+    latest_change,
+    observe,
+)
 from tests.pipeline.detectors.factory import STREAM, T0, entry
 
 AUDIT_LOG = "projects/acme-prod/logs/cloudaudit.googleapis.com%2Factivity"
@@ -77,6 +87,36 @@ def test_each_sign_of_a_version_is_read_among_entries_that_show_none(shown):
     changes, _ = observe(batch(*plain, entry("GET /", at_s=90, n=2, **shown("two"))), state)
     assert [c.subject.split()[-1] for c in changes] == ["two"]
     assert observe(batch(*plain), state)[0] == []
+
+
+def test_passing_over_batches_that_can_show_no_change_changes_no_result(monkeypatch):
+    """Every batch read entry by entry finds the same changes and keeps the same state:
+    version keys with and without values, in resource or entry labels, and a tracker
+    that takes a label the explanations' counts leave out (project_id) as a version."""
+    rng = random.Random(5)
+    keys = ["revision_name", "version", "project_id", "zone"]
+
+    def labels() -> dict[str, str]:
+        return {k: rng.choice(["", "a", "b", "c"]) for k in rng.sample(keys, rng.randrange(3))}
+
+    batches = [batch(*(entry("GET /", at_s=10 * b + i, n=i, resource_labels=labels(),
+                             labels=labels() if rng.random() < 0.2 else {})
+                       for i in range(rng.randrange(1, 6))))
+               for b in range(300)]
+    trackers = [ChangeTracker(), ChangeTracker(version_keys=("project_id", "zone"))]
+    passed = [_run(t, batches) for t in trackers]
+    monkeypatch.setattr(changes_module, "_may_show_changes", lambda entries, keys: True)
+    assert [_run(t, batches) for t in trackers] == passed
+    assert all(found for found, _ in passed)
+
+
+def _run(tracker: ChangeTracker, batches: list[Batch]) -> tuple[list[Change], ChangeState]:
+    found: list[Change] = []
+    state = ChangeState()
+    for b in batches:
+        changes, state = tracker.observe(b, state)
+        found += changes
+    return found, state
 
 
 def test_an_audit_entry_that_replaces_a_service_is_a_change():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 from pipeline.detectors.explain import (
     OTHER,
     SKIPPED_LABELS,
     TOTAL,
+    _bounded,
     _raw_counts,
     clip,
     count_fields,
@@ -165,3 +167,68 @@ def test_runs_of_resource_labels_only_count_as_in_one_pass():
         assert got == _entry_by_entry({}, list(batch), max_fields)
         seen = list(dict.fromkeys(k for e in batch for k, _ in fields_of(e)))
         assert [f for f in got if f != TOTAL] == [f for f in seen if f in got]
+
+
+def _count_afresh(counts: dict, entries: list, max_fields: int, max_values: int,
+                  max_total: int) -> dict:
+    """`count_fields` as it was first written (the oracle): every field counted and
+    bounded again, whether or not the batch added to it."""
+    grown = {f: Counter(v) for f, v in _entry_by_entry(counts, entries, max_fields).items()}
+    if grown.get(TOTAL, Counter())[TOTAL] > max_total:
+        grown = {f: Counter({v: c // 2 for v, c in vs.items() if c > 1}) for f, vs in grown.items()}
+    return {f: _bounded(vs, max_values) for f, vs in grown.items() if vs}
+
+
+def test_fields_a_batch_adds_nothing_to_are_kept_as_counting_afresh_keeps_them():
+    rng = random.Random(3)
+    for max_fields, max_values, max_total in ((4, 3, 150), (30, 5, 400), (8, 1000, 10**6)):
+        counts: dict = {}
+        expected: dict = {}
+        for n in range(120):
+            batch = [entry("x", n=100 * n + i,
+                           resource_labels={f"k{rng.randrange(9)}": str(rng.randrange(12))
+                                            for _ in range(rng.randrange(3))},
+                           payload={"logger": f"l{rng.randrange(4)}"} if rng.random() < .3
+                           else None)
+                     for i in range(rng.randrange(12))]
+            counts = count_fields(counts, tuple(batch), max_fields=max_fields,
+                                  max_values=max_values, max_total=max_total)
+            expected = _count_afresh(expected, batch, max_fields, max_values, max_total)
+            assert [(f, list(vs.items())) for f, vs in counts.items()] == [
+                (f, list(vs.items())) for f, vs in expected.items()]
+        assert any(OTHER in vs for vs in counts.values()) or max_values == 1000
+
+
+def test_overrepresented_counts_the_anomalous_entries_as_entry_by_entry():
+    rng = random.Random(9)
+    baseline = _baseline()
+    for _ in range(200):
+        entries = [entry("GET /", n=i,
+                         resource_labels={"pod_name": rng.choice(["web-1", "web-2", "web-9"]),
+                                          "project_id": "p", "zone": rng.choice(["", "a"])},
+                         labels=rng.choice([{}, {"zone": "b"}, {"pod_name": "web-9"}]),
+                         payload=rng.choice([None, {"userAgent": rng.choice(["web", "bot"])}]))
+                   for i in range(rng.randrange(30))]
+        for anomalous in (entries, tuple(entries)):
+            assert overrepresented(anomalous, baseline, limit=5) == _overrepresented_entry_by_entry(
+                anomalous, baseline)
+
+
+def _overrepresented_entry_by_entry(anomalous, baseline) -> list[str]:
+    """`overrepresented` as it was first written, each entry's fields counted in turn."""
+    base_total = baseline[TOTAL][TOTAL]
+    if len(anomalous) < 5:
+        return []
+    now: dict = {}
+    for e in anomalous:
+        for key, value in fields_of(e):
+            now.setdefault(key, Counter())[value] += 1
+    ranked = []
+    for key, values in now.items():
+        value, count = min(values.items(), key=lambda kv: (-kv[1], kv[0]))
+        share = count / len(anomalous)
+        usual = baseline.get(key, {}).get(value, 0) / base_total
+        if count >= 5 and share >= 0.5 and share >= 2.0 * usual:
+            text = f"{key}={value} ({share:.0%} vs {usual:.0%} usually)"
+            ranked.append((usual - share, key, text))
+    return [text for *_, text in sorted(ranked)[:5]]
