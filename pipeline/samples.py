@@ -23,8 +23,13 @@ MAX_LINE = 500  # characters kept of one sample line
 def with_samples(anomaly: Anomaly, mined: MinedBatch) -> Anomaly:
     """`anomaly` with up to three sample lines from the batch it was found in."""
     picked: list[str] = []
+    tried: set[str] = set()  # redacted again, a line would come out the same: not taken
     for entry in _candidates(anomaly, mined):
-        line = redact(" ".join(entry.message.split()))[:MAX_LINE]
+        text = " ".join(entry.message.split())
+        if text in tried:
+            continue
+        tried.add(text)
+        line = redact(text)[:MAX_LINE]
         if line and line not in picked:
             picked.append(line)
         if len(picked) == MAX_SAMPLES:
