@@ -81,6 +81,9 @@ class Labelled(Generic[M]):
         self.metric = metric
         self.declared = tuple(labels)
         self._names = frozenset(label.name for label in labels)
+        # The children asked for, by their values as given: one entry per series the
+        # metric holds anyway (values are checked first), found without checking again.
+        self._children: dict[tuple[tuple[str, str], ...], M] = {}
         if not labels:
             raise ValueError(f"{metric} has no labels: use it without Labelled")
         if all(label.values for label in labels):
@@ -91,6 +94,13 @@ class Labelled(Generic[M]):
 
     def labels(self, **values: str) -> M:
         """The child metric for these label values; raises `InvalidLabelValue` on a bad one."""
+        key = tuple(values.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._checked_child(values)
+        return child
+
+    def _checked_child(self, values: dict[str, str]) -> M:
         if values.keys() != self._names:
             raise InvalidLabelValue(f"expected labels {sorted(self._names)}, got {sorted(values)}")
         checked = {label.name: label.check(values[label.name]) for label in self.declared}

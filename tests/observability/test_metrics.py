@@ -151,6 +151,24 @@ def test_closed_sets_reject_other_values_and_wrong_names(metrics: Metrics) -> No
         metrics.deliveries_total.labels(channel="slack")
 
 
+def test_a_child_asked_for_again_is_the_metrics_own_and_a_bad_value_fails_each_time(
+    metrics: Metrics,
+) -> None:
+    changes = metrics.changes_total
+    for _ in range(2):
+        for kind, service in (("deploy", "checkout"), ("config", "checkout"), ("deploy", "cart")):
+            child = changes.metric.labels(kind, service)
+            assert changes.labels(kind=kind, service=service) is child
+            assert changes.labels(service=service, kind=kind) is child
+        for _ in range(2):
+            with pytest.raises(InvalidLabelValue):
+                changes.labels(kind="rollout", service="checkout")
+            with pytest.raises(InvalidLabelValue):
+                changes.labels(kind="deploy", service="Not A Name")
+    reason = metrics.dead_letters_total
+    assert reason.labels(reason=Reason.INVALID_JSON) is reason.labels(reason="invalid_json")
+
+
 def test_closed_label_sets_are_exposed_at_zero_before_any_event(
     registry: CollectorRegistry, metrics: Metrics
 ) -> None:
