@@ -240,7 +240,12 @@ class _Words:
 
     def __init__(self, words: tuple[str, ...]) -> None:
         self.words = words
-        self.automaton = ahocorasick_rs.BytesAhoCorasick([w.encode() for w in words])
+        patterns = [w.encode() for w in words]
+        self.automaton = ahocorasick_rs.BytesAhoCorasick(patterns)
+        # Matches one at a time, leftmost first: a scan that skips ahead to where a word
+        # may start, about five times as fast as finding every match (overlapping ones).
+        self.skimmer = ahocorasick_rs.BytesAhoCorasick(
+            patterns, matchkind=ahocorasick_rs.MatchKind.LeftmostFirst)
 
     def __reduce__(self) -> tuple[type[_Words], tuple[tuple[str, ...]]]:
         return _Words, (self.words,)  # the automaton itself does not pickle: built anew
@@ -250,6 +255,10 @@ class _Words:
         words = self.words
         return [(words[index], start) for index, start, _ in
                 self.automaton.find_matches_as_indexes(text, overlapping=True)]
+
+    def any_in(self, text: bytes) -> bool:
+        """Whether `text` holds any of the words."""
+        return bool(self.skimmer.find_matches_as_indexes(text))
 
 
 def _automaton(words: Iterable[str]) -> _Words | None:
@@ -274,12 +283,12 @@ class _BatchText:
             messages = [m if m.isascii() else "" for m in messages]
             text = _SEPARATOR.join(messages)
         # Lowercased in one call, not a message at a time: ASCII keeps every length.
-        found = words.found(text.lower().encode("ascii"))
-        if not found:  # most batches: the entries' places are not needed
+        lowered = text.lower().encode("ascii")
+        if not words.any_in(lowered):  # most batches: the entries' places are not needed
             return
         # Where each message starts in the text: after the ones before it and their separators.
         starts = list(accumulate(map(add, map(len, messages[:-1]), repeat(1)), initial=0))
-        for word, start in found:
+        for word, start in words.found(lowered):
             self.holding.setdefault(word, set()).add(bisect_right(starts, start) - 1)
 
     def candidates(self, words: tuple[str, ...] | None) -> list[int]:

@@ -160,3 +160,15 @@ def test_a_rules_hits_are_the_entries_it_matches() -> None:
             for candidates in (everything, sorted(rng.sample(everything, len(everything) // 2))):
                 expected = [i for i in candidates if compiled.matches(entries[i], None)]
                 assert compiled.hits(list(candidates), entries, messages) == expected, rule
+
+
+def test_a_text_holds_a_word_when_any_word_is_found_in_it() -> None:
+    """The one-match-at-a-time scan says a text holds a word exactly when the search for
+    every (overlapping) match finds one: words inside, across and at the ends of others."""
+    words = _automaton(("disk ", " is full", "disk is", "oom", "oomkilled", "killed", "k"))
+    assert words is not None
+    rng = random.Random(3)
+    pieces = ["dis", "k ", "is full", " is", "oomk", "illed", "x", "\x00", "o", "m"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(5))).encode()
+        assert words.any_in(text) == bool(words.found(text)), text
