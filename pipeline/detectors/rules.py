@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from itertools import accumulate, compress, repeat
-from operator import add, attrgetter, is_not
+from operator import add, is_not
 from pathlib import Path
 from typing import Any
 
@@ -138,10 +138,10 @@ class _CompiledRule:
         entries cost no call."""
         rule = self.rule
         if rule.severity_at_least is not None:
-            candidates = _at_least(candidates, list(map(_severity, entries)),
+            candidates = _at_least(candidates, [e.severity for e in entries],
                                    rule.severity_at_least)
         if rule.http_status_at_least is not None:
-            candidates = _at_least(candidates, list(map(_http_status, entries)),
+            candidates = _at_least(candidates, [e.http_status for e in entries],
                                    rule.http_status_at_least)
         if self.fields:
             return [i for i in candidates if self.matches(entries[i], None)]
@@ -168,11 +168,6 @@ def _at_least(among: list[int], values: list[Any], level: int) -> list[int]:
     if len(among) == len(values):  # every entry: those without a value are dropped in C
         among = list(compress(range(len(values)), map(is_not, values, repeat(None))))
     return [i for i in among if (value := values[i]) is not None and value >= level]
-
-
-_severity = attrgetter("severity")
-_http_status = attrgetter("http_status")
-_message = attrgetter("message")
 
 
 def _field(entry: LogEntry, path: list[str]) -> str | None:
@@ -221,7 +216,7 @@ class RuleDetector:
         total = len(mined.entries)
         findings = []
         entries = mined.entries
-        messages = list(map(_message, entries))
+        messages = [e.message for e in entries]
         words = _BatchText(messages, self._words)
         for compiled in self._rules:
             hits = compiled.hits(words.candidates(compiled.literals), entries, messages)
