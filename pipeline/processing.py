@@ -306,18 +306,17 @@ class BatchProcessor:
         """Every state kept for the stream, raw (or, from a live store, as it was saved),
         in one read (one Redis round trip)."""
         names = [CHANGES, *(detector.name for detector in self.detectors)]
-        keys = [_state_key(name, stream) for name in names]
+        keys = _state_keys(names, stream)
         state = self.state
         values = state.get_live(keys) if isinstance(state, LiveStateStore) else state.get_many(keys)
         return dict(zip(names, values, strict=True))
 
     def _save_states(self, batch: Batch, states: dict[str, Any]) -> None:
+        keyed = zip(_state_keys(states, batch.key), states.values(), strict=True)
         if isinstance(self.state, LiveStateStore):  # embedded: kept as they are, not encoded
-            self.state.put_live({_state_key(name, batch.key): state
-                                 for name, state in states.items()})  # fmt: skip
+            self.state.put_live(dict(keyed))
             return
-        self.state.put_many({_state_key(name, batch.key): msgspec.msgpack.encode(state)
-                             for name, state in states.items()})
+        self.state.put_many({key: msgspec.msgpack.encode(state) for key, state in keyed})
 
 
 def _decode_state(
@@ -406,3 +405,9 @@ def _one_per_silence(anomaly: Anomaly) -> Anomaly:
 
 def _state_key(name: str, stream: StreamKey) -> str:
     return f"detector:{name}:{stream}"
+
+
+def _state_keys(names: Iterable[str], stream: StreamKey) -> list[str]:
+    """`_state_key` of each name, the stream's text made once."""
+    suffix = f":{stream}"
+    return [f"detector:{name}{suffix}" for name in names]
