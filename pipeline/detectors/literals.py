@@ -111,3 +111,12 @@ def _ascii_alike(node: object) -> bool:
     if isinstance(node, list | tuple):
         return all(map(_ascii_alike, node))
     return True  # a count, a group number, a flag
+
+
+def max_width(pattern: str) -> int | None:
+    """The most characters a match of `pattern` spans; None when there is no such bound."""
+    try:
+        longest = sre_parse.parse(pattern).getwidth()[1]
+    except re.error:
+        return None
+    return None if longest >= sre_parse.MAXREPEAT else int(longest)

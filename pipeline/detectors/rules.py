@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from itertools import accumulate, compress, repeat
 from operator import add, is_not
@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.detectors.base import MinedBatch
-from pipeline.detectors.literals import ascii_twin, required_literals
+from pipeline.detectors.literals import ascii_twin, max_width, required_literals
 from pipeline.entry import LogEntry, Severity
 from pipeline.findings import Evidence, Finding
 
@@ -105,7 +105,7 @@ def _parse(text: str, origin: str, *, pack: bool = False) -> list[Rule]:
 
 
 class _CompiledRule:
-    __slots__ = ("ascii_regex", "fields", "literals", "regex", "rule")
+    __slots__ = ("ascii_regex", "fields", "literals", "regex", "rule", "width")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -113,6 +113,9 @@ class _CompiledRule:
         # A faster form of the regex that matches ASCII messages alike, if there is one.
         self.ascii_regex = ascii_twin(rule.regex) if rule.regex else None
         self.literals = required_literals(rule.regex) if rule.regex else None
+        # The most characters a match spans (None: no bound): a match holds one of the
+        # literals, so it starts at most this far before the first of them.
+        self.width = max_width(rule.regex) if self.literals and rule.regex else None
         self.fields = [(path.split("."), re.compile(rx)) for path, rx in rule.fields.items()]
 
     def matches(self, entry: LogEntry, lowered: str | None = None) -> bool:
@@ -131,11 +134,12 @@ class _CompiledRule:
             for path, rx in self.fields
         )
 
-    def hits(self, candidates: list[int], entries: Sequence[LogEntry],
-             messages: list[str]) -> list[int]:
+    def hits(self, candidates: list[int], entries: Sequence[LogEntry], messages: list[str],
+             firsts: Mapping[int, int] | None = None) -> list[int]:
         """The `candidates` (entry indexes, ascending) that `matches` says match: each
         condition is tested on its own, the severity and HTTP status mostly in C, so most
-        entries cost no call."""
+        entries cost no call. `firsts` has, for some ASCII messages, where the first of the
+        rule's literals starts in it: the regex is sought from a little before."""
         rule = self.rule
         if rule.severity_at_least is not None:
             candidates = _at_least(candidates, [e.severity for e in entries],
@@ -148,8 +152,15 @@ class _CompiledRule:
         if self.regex is None:
             return candidates
         search, ascii_search = self.regex.search, (self.ascii_regex or self.regex).search
+        if self.width is None or not firsts:
+            return [i for i in candidates
+                    if (ascii_search if (m := messages[i]).isascii() else search)(m) is not None]
+        # Sought from a position on, a regex still sees the text before it (\b, lookbehinds;
+        # ^ matches at the start only): it finds what a search of the whole message finds.
+        width = self.width
         return [i for i in candidates
-                if (ascii_search if (m := messages[i]).isascii() else search)(m) is not None]
+                if (ascii_search if (m := messages[i]).isascii() else search)(
+                    m, max(0, firsts.get(i, 0) - width)) is not None]
 
     def _regex_matches(self, message: str, lowered: str | None) -> bool:
         if self.regex is None:
@@ -219,7 +230,9 @@ class RuleDetector:
         messages = [e.message for e in entries]
         words = _BatchText(messages, self._words)
         for compiled in self._rules:
-            hits = compiled.hits(words.candidates(compiled.literals), entries, messages)
+            literals = compiled.literals
+            hits = compiled.hits(words.candidates(literals), entries, messages,
+                                 words.firsts(literals))
             rule = compiled.rule
             if len(hits) >= rule.min_count and len(hits) >= rule.min_share * total:
                 findings.append(_finding(rule, mined, hits, total))
@@ -269,7 +282,8 @@ class _BatchText:
     def __init__(self, messages: list[str], words: _Words | None) -> None:
         self.size = len(messages)
         self.unfiltered: list[int] = []  # non-ASCII messages: every rule reads them
-        self.holding: dict[str, set[int]] = {}  # word -> the entries it is found in
+        # word -> the entries it is found in, and where it first starts in each
+        self.holding: dict[str, dict[int, int]] = {}
         if words is None:
             return
         text = _SEPARATOR.join(messages)
@@ -284,7 +298,10 @@ class _BatchText:
         # Where each message starts in the text: after the ones before it and their separators.
         starts = list(accumulate(map(add, map(len, messages[:-1]), repeat(1)), initial=0))
         for word, start in words.found(lowered):
-            self.holding.setdefault(word, set()).add(bisect_right(starts, start) - 1)
+            entry = bisect_right(starts, start) - 1
+            at = start - starts[entry]
+            places = self.holding.setdefault(word, {})
+            places[entry] = min(places.get(entry, at), at)
 
     def candidates(self, words: tuple[str, ...] | None) -> list[int]:
         """The entries that hold one of `words` (all entries when there are none)."""
@@ -294,6 +311,18 @@ class _BatchText:
         for word in words:
             found.update(self.holding.get(word, ()))
         return sorted(found)
+
+    def firsts(self, words: tuple[str, ...] | None) -> dict[int, int]:
+        """Where the first of `words` starts in each entry holding one (none, when some
+        word is not sought in the text)."""
+        first: dict[int, int] = {}
+        if words is None or any(_SEPARATOR in w for w in words):
+            return first
+        for word in words:
+            for entry, start in self.holding.get(word, {}).items():
+                if start < first.get(entry, start + 1):
+                    first[entry] = start
+        return first
 
 
 def _lowered(entry: LogEntry) -> str | None:

@@ -89,9 +89,15 @@ def test_a_batch_text_finds_each_word_where_each_message_holds_it() -> None:
     text = _BatchText(messages, automaton)
     assert text.unfiltered == [i for i, m in enumerate(messages) if not m.isascii()]
     for word in words:
-        holding = {i for i, m in enumerate(messages) if m.isascii() and word in m.lower()}
-        assert text.holding.get(word, set()) == holding, word
-        assert text.candidates((word,)) == sorted(holding | set(text.unfiltered))
+        holding = {i: m.lower().find(word) for i, m in enumerate(messages)
+                   if m.isascii() and word in m.lower()}
+        assert text.holding.get(word, {}) == holding, word
+        assert text.candidates((word,)) == sorted(holding.keys() | set(text.unfiltered))
+    for pair in (words[:2], words[2:5], words):
+        at = [[p for w in pair if (p := m.lower().find(w)) >= 0] for m in messages]
+        firsts = {i: min(at[i]) for i, m in enumerate(messages) if m.isascii() and at[i]}
+        assert text.firsts(pair) == firsts, pair
+    assert text.firsts((words[0], "a\x00b")) == {}  # a word the text is not searched for
 
 
 # Patterns whose ASCII form must match ASCII text as they do: case, classes, word edges,
@@ -172,3 +178,31 @@ def test_a_text_holds_a_word_when_any_word_is_found_in_it() -> None:
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randrange(5))).encode()
         assert words.any_in(text) == bool(words.found(text)), text
+
+
+def test_a_regex_sought_from_near_its_first_literal_finds_what_a_whole_search_finds() -> None:
+    """A match holds a literal, so it starts at most its widest span before the first one:
+    sought from there, word edges, anchors and lookbehinds still see the text before."""
+    patterns = [r"(?i)\bdisk \w{0,6} is full\b", r"(?<=id=)\d{1,4} failed", r"^\w{1,3} timed out",
+                r"(?i)(?<!no )quota exceeded", r"\b[a-z]{2} (oom|killed)\b", r"(?i)x{0,30}abort",
+                r"(?<=code=\d{3} )failed"]
+    every_hit = {"anomaly_type": "t", "description": "d", "min_count": 1}
+    rules = [Rule(name=f"r{i}", regex=p, **every_hit) for i, p in enumerate(patterns)]
+    detector = RuleDetector(rules)
+    assert all(c.width is not None for c in detector._rules)
+    rng = random.Random(11)
+    pieces = ["disk ", "sda1 ", " is full", "id=", "42", " failed", "ab", " timed out", "no ",
+              "quota exceeded", "QUOTA EXCEEDED", " oom", " killed", "xxxxxxxx", "abort", " ",
+              "é", "code=", "500 ", "failed"]
+    fired: set[str] = set()
+    for start in range(0, 4000, 200):
+        messages = ["".join(rng.choice(pieces) for _ in range(rng.randrange(8)))
+                    for _ in range(200)]
+        batch = mined([entry(m, n=start + i) for i, m in enumerate(messages)])
+        findings, _ = detector.detect(batch, detector.initial_state())
+        got = {f.detector: f.evidence.numbers["matches"] for f in findings}
+        expected = {f"rules/{r.name}": n for r in rules
+                    if (n := sum(bool(re.search(r.regex or "", m)) for m in messages))}
+        assert got == expected
+        fired |= got.keys()
+    assert len(fired) == len(rules)
