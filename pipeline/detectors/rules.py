@@ -105,7 +105,7 @@ def _parse(text: str, origin: str, *, pack: bool = False) -> list[Rule]:
 
 
 class _CompiledRule:
-    __slots__ = ("ascii_regex", "fields", "literals", "regex", "rule", "width")
+    __slots__ = ("ascii_regex", "fields", "literals", "regex", "rule", "sought", "width")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
@@ -113,6 +113,10 @@ class _CompiledRule:
         # A faster form of the regex that matches ASCII messages alike, if there is one.
         self.ascii_regex = ascii_twin(rule.regex) if rule.regex else None
         self.literals = required_literals(rule.regex) if rule.regex else None
+        # The literals a batch's text is searched for (None: the rule reads every entry).
+        self.sought = self.literals
+        if self.literals and any(_SEPARATOR in w for w in self.literals):
+            self.sought = None
         # The most characters a match spans (None: no bound): a match holds one of the
         # literals, so it starts at most this far before the first of them.
         self.width = max_width(rule.regex) if self.literals and rule.regex else None
@@ -230,9 +234,9 @@ class RuleDetector:
         messages = [e.message for e in entries]
         words = _BatchText(messages, self._words)
         for compiled in self._rules:
-            literals = compiled.literals
-            hits = compiled.hits(words.candidates(literals), entries, messages,
-                                 words.firsts(literals))
+            sought = compiled.sought
+            hits = compiled.hits(words.candidates(sought), entries, messages,
+                                 words.firsts(sought))
             rule = compiled.rule
             if len(hits) >= rule.min_count and len(hits) >= rule.min_share * total:
                 findings.append(_finding(rule, mined, hits, total))
@@ -305,20 +309,19 @@ class _BatchText:
 
     def candidates(self, words: tuple[str, ...] | None) -> list[int]:
         """The entries that hold one of `words` (all entries when there are none)."""
-        if words is None or any(_SEPARATOR in w for w in words):
+        if words is None:
             return list(range(self.size))
+        if not self.holding:  # most batches
+            return list(self.unfiltered)
         found = set(self.unfiltered)
         for word in words:
             found.update(self.holding.get(word, ()))
         return sorted(found)
 
     def firsts(self, words: tuple[str, ...] | None) -> dict[int, int]:
-        """Where the first of `words` starts in each entry holding one (none, when some
-        word is not sought in the text)."""
+        """Where the first of `words` starts in each entry holding one."""
         first: dict[int, int] = {}
-        if words is None or any(_SEPARATOR in w for w in words):
-            return first
-        for word in words:
+        for word in words if self.holding and words else ():
             for entry, start in self.holding.get(word, {}).items():
                 if start < first.get(entry, start + 1):
                     first[entry] = start

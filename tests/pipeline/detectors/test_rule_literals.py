@@ -97,7 +97,17 @@ def test_a_batch_text_finds_each_word_where_each_message_holds_it() -> None:
         at = [[p for w in pair if (p := m.lower().find(w)) >= 0] for m in messages]
         firsts = {i: min(at[i]) for i, m in enumerate(messages) if m.isascii() and at[i]}
         assert text.firsts(pair) == firsts, pair
-    assert text.firsts((words[0], "a\x00b")) == {}  # a word the text is not searched for
+
+
+def test_a_literal_holding_the_separator_is_not_sought_and_its_rule_reads_every_entry() -> None:
+    rule = Rule(name="nul", anomaly_type="t", description="d", regex=r"(?i)disk\x00full",
+                min_count=1)
+    detector = RuleDetector([rule])
+    assert detector._rules[0].literals == ("disk\x00full",)
+    assert detector._rules[0].sought is None
+    batch = mined([entry("DISK\x00FULL"), entry("disk full", n=1), entry("é disk\x00full", n=2)])
+    findings, _ = detector.detect(batch, detector.initial_state())
+    assert findings[0].evidence.numbers["matches"] == 2
 
 
 # Patterns whose ASCII form must match ASCII text as they do: case, classes, word edges,
