@@ -63,8 +63,19 @@ class ServiceNames:
     def __init__(self, limit: int = 200) -> None:
         self.limit = limit
         self._seen: set[str] = set()
+        # Each service's value as given before: a name keeps its value once given one.
+        # Bounded, as stray names may be many: past the bound, newcomers are shaped anew.
+        self._given: dict[str, str] = {}
 
     def __call__(self, service: str) -> str:
+        name = self._given.get(service)
+        if name is None:
+            name = self._value(service)
+            if len(self._given) < 4 * self.limit:
+                self._given[service] = name
+        return name
+
+    def _value(self, service: str) -> str:
         name = _UNNAMED.sub("_", service.lower()).strip("_.-")[:MAX_NAME_LENGTH] or "unknown"
         if name in self._seen:
             return name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from enum import StrEnum
 from typing import Any
 
@@ -219,6 +220,15 @@ def test_service_names_past_the_limit_all_count_as_other() -> None:
     services = ServiceNames(limit=3)
     assert [services(f"svc-{i}") for i in range(5)] == ["svc-0", "svc-1", "svc-2", "other", "other"]
     assert services("svc-1") == "svc-1"  # one seen before stays itself
+
+
+def test_a_service_asked_for_again_gets_the_value_it_got_and_the_names_kept_are_bounded() -> None:
+    rng = random.Random(1)
+    names = [f"{rng.choice(['Svc', 'svc', 'SVC-'])}{rng.randrange(40)}" for _ in range(3000)]
+    services, shaped = ServiceNames(limit=10), ServiceNames(limit=10)
+    got = [services(name) for name in names]
+    assert got == [shaped._value(name) for name in names]  # each shaped afresh
+    assert "other" in got and len(services._given) <= 40
 
 
 def test_every_task_the_workers_run_has_its_own_retry_series(
