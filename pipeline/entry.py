@@ -62,7 +62,10 @@ class LogEntry(msgspec.Struct, frozen=True, gc=False):
     service: str = ""
     log_name: str = ""
     resource_type: str = "global"
-    resource_labels: dict[str, str] = {}  # msgspec gives each entry its own empty dict
+    # Entries share equal label dicts (the parser gives the entries of a stream one copy,
+    # and all entries without labels one empty dict): never change one in place; build
+    # a new dict and a new entry instead.
+    resource_labels: dict[str, str] = {}
     labels: dict[str, str] = {}
     payload: dict[str, Any] | None = None
     receive_timestamp_ns: int | None = None

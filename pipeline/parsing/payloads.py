@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from pipeline.parsing.rejection import InvalidInput, RejectReason, quote
-from pipeline.parsing.wire import WireEntry, WireHttpRequest, decode_any
+from pipeline.parsing.wire import WireFields, WireHttpRequest, decode_any
 
 MESSAGE_KEYS = ("message", "msg", "log")  # where structured loggers put the human text
 _ENCODE = msgspec.json.Encoder().encode
@@ -23,7 +23,7 @@ _REQUEST_LOG_TYPE = "type.googleapis.com/google.appengine.logging.v1.RequestLog"
 Payload = dict[str, Any] | None
 
 
-def message_and_payload(wire: WireEntry, data: bytes) -> tuple[str, Payload]:
+def message_and_payload(wire: WireFields, data: bytes) -> tuple[str, Payload]:
     """The entry's message text and its structured payload (None for textPayload).
 
     An entry with httpRequest and no payload (a request log) gets a message made of it.
@@ -130,7 +130,7 @@ def _wrong(field: str, value: object, expected: str) -> InvalidInput:
     )
 
 
-def _no_single_payload(wire: WireEntry, data: bytes) -> InvalidInput:
+def _no_single_payload(wire: WireFields, data: bytes) -> InvalidInput:
     kinds = (
         ("text", wire.text_payload),
         ("json", wire.json_payload),

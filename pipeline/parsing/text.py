@@ -19,6 +19,7 @@ from pipeline.parsing.rejection import (
     stored_bytes,
 )
 from pipeline.parsing.timestamps import leading_timestamp_ns
+from pipeline.parsing.wire import NO_LABELS
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _DECLARED_WITHIN = 100  # a line's own level word sits near its start, after the time
@@ -114,6 +115,8 @@ def _text_entry(
         message=text,
         project=project,
         service=service,
+        resource_labels=NO_LABELS,
+        labels=NO_LABELS,
         receive_timestamp_ns=now_ns,
         size=len(data),
         time_assumed=stamp is None,

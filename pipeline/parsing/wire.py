@@ -7,7 +7,7 @@ skipped unvalidated. Decoding failures become InvalidInput with the reason they 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -44,8 +44,9 @@ class WireHttpRequest(msgspec.Struct, rename="camel", gc=False):
     latency: str | None = None
 
 
-class WireEntry(msgspec.Struct, rename="camel", gc=False):
-    """The fields of a LogEntry that Logwarden reads, with the JSON types they may hold."""
+class WireFields(msgspec.Struct, rename="camel", gc=False):
+    """The fields of a LogEntry that Logwarden reads, with the JSON types they may hold,
+    but for its labels (see the two kinds of entry below)."""
 
     insert_id: str | None = None
     log_name: str | None = None
@@ -55,11 +56,24 @@ class WireEntry(msgspec.Struct, rename="camel", gc=False):
     text_payload: str | None = None
     json_payload: dict[str, Any] | None = None
     proto_payload: dict[str, Any] | None = None
-    resource: WireResource | None = None
-    labels: dict[str, str] | None = None
     http_request: WireHttpRequest | None = None
     trace: str | None = None
     span_id: str | None = None
+
+
+class WireEntry(WireFields):
+    """A LogEntry with its labels decoded."""
+
+    resource: WireResource | None = None
+    labels: dict[str, str] | None = None
+
+
+class RawLabelsEntry(WireFields):
+    """A LogEntry with its resource and labels still JSON, for `shared_resource` and
+    `shared_labels` (empty when absent)."""
+
+    resource: msgspec.Raw = msgspec.Raw()
+    labels: msgspec.Raw = msgspec.Raw()
 
 
 class WirePushMessage(msgspec.Struct, gc=False):
@@ -77,6 +91,9 @@ class WirePushEnvelope(msgspec.Struct, gc=False):
 
 
 ENTRY_DECODER = msgspec.json.Decoder(WireEntry)
+RAW_LABELS_DECODER = msgspec.json.Decoder(RawLabelsEntry)
+_RESOURCE_DECODER = msgspec.json.Decoder(WireResource | None)
+_LABELS_DECODER = msgspec.json.Decoder(dict[str, str] | None)
 _ENVELOPE_DECODER = msgspec.json.Decoder(WirePushEnvelope)
 _ANY_DECODER = msgspec.json.Decoder()
 # What decoding raises for input that is not what it should be (see `decoding_error`).
@@ -91,6 +108,64 @@ def decode_entry(data: bytes | str) -> WireEntry:
         return ENTRY_DECODER.decode(data)
     except DECODING_ERRORS as error:
         raise decoding_error(error, data, "entry") from None
+
+
+# The entries of a stream repeat one resource (and mostly one set of labels, or none): the
+# entries share one decoded copy of each, found by its JSON. Hashing the JSON costs less
+# than decoding it, and every pass over the entries' labels then meets a few dicts rather
+# than one an entry. Bounded: emptied when full, and a long JSON is decoded each time.
+SHARED_MAX = 4096
+SHARED_MAX_BYTES = 1024
+NO_LABELS: dict[str, str] = {}  # shared; entries never change their labels in place
+_V = TypeVar("_V")
+_resources: dict[bytes, WireResource] = {}
+_labels: dict[bytes, dict[str, str]] = {}
+
+
+def shared_resource(raw: msgspec.Raw) -> WireResource | None:
+    """The resource of a RawLabelsEntry, the one copy of it; raises what decoding does."""
+    if not raw:
+        return None
+    key = bytes(raw)
+    found = _resources.get(key)
+    if found is None:
+        found = _RESOURCE_DECODER.decode(key)
+        if found is not None:  # (null: None, not kept)
+            _keep(_resources, key, found)
+    return found
+
+
+def shared_labels(raw: msgspec.Raw) -> dict[str, str]:
+    """The labels of a RawLabelsEntry, the one copy of them (NO_LABELS for none or
+    empty); raises what decoding does."""
+    if not raw:
+        return NO_LABELS
+    key = bytes(raw)
+    found = _labels.get(key)
+    if found is None:
+        found = _LABELS_DECODER.decode(key) or NO_LABELS
+        _keep(_labels, key, found)
+    return found
+
+
+def _keep(table: dict[bytes, _V], key: bytes, value: _V) -> None:
+    """Keeps `value` for later entries with this JSON, but for a long one (memory)."""
+    if len(key) <= SHARED_MAX_BYTES:
+        if len(table) >= SHARED_MAX:
+            table.clear()
+        table[key] = value
+
+
+def entry_error(data: bytes, error: Exception) -> InvalidInput:
+    """The InvalidInput for an entry RAW_LABELS_DECODER or the shared labels failed on:
+    the one decoding it whole with ENTRY_DECODER gives, which names the first field in
+    the entry that is wrong, wherever it is (`error`, which may be another, only if that
+    decoding succeeds, which it should not)."""
+    try:
+        ENTRY_DECODER.decode(data)
+    except DECODING_ERRORS as first:
+        return decoding_error(first, data, "entry")
+    return decoding_error(error, data, "entry")
 
 
 def decode_envelope(data: bytes | str) -> WirePushEnvelope:
