@@ -11,7 +11,7 @@ from collections import OrderedDict, deque
 from collections.abc import Hashable, Sequence
 from itertools import compress, repeat
 from operator import is_not, itemgetter
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -44,6 +44,27 @@ class BoundedLru(Generic[K, V]):
               maxlen=0)
         return list(map(_value, found))
 
+    def get_run(self, keys: Sequence[K], start: int = 0) -> list[V]:
+        """`get` of `keys[start]`, `keys[start + 1]` and on, up to the first key not held:
+        the values found. In C, a few keys at a time and more while all are found, so a
+        run that ends early looks up few keys past its end (those are not used)."""
+        items = self._items
+        values: list[V] = []
+        chunk = _FIRST_CHUNK
+        while start < len(keys):
+            part = keys[start : start + chunk]
+            found = list(map(items.get, part))
+            if None in found:
+                del found[found.index(None) :]
+            held = cast(list[tuple[V, int]], found)  # none missing now
+            deque(map(items.move_to_end, part[: len(held)]), maxlen=0)
+            values += map(_value, held)
+            if len(held) < len(part):
+                break
+            start += chunk
+            chunk *= 4
+        return values
+
     def put(self, key: K, value: V, size: int) -> None:
         if size > self.max_size:
             return
@@ -69,5 +90,6 @@ class BoundedLru(Generic[K, V]):
         return self._size
 
 
+_FIRST_CHUNK = 16  # keys `get_run` looks up at first; then four times as many each time
 _ABSENT = (None, 0)  # what `get_many` reads for a key not held: no value
 _value = itemgetter(0)

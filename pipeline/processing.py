@@ -261,10 +261,12 @@ class BatchProcessor:
     ) -> tuple[MinedBatch, list[TemplateRow], dict[str, str]]:
         entries = fresh.entries
         matches = self.miner.mine_many(map(_line_of, entries))
-        lineage = {m.previous_id: m.template_id for m in matches if m.previous_id}
+        generalized = filter(_previous_id, matches)  # the few that name one, found in C
+        lineage = {cast(str, m.previous_id): m.template_id for m in generalized}
+        named = list(map(_template_id, matches))
         # A template generalized later in the batch: every line names what it became.
-        current = {t: self.miner.resolve(t) for t in {m.template_id for m in matches}}
-        ids = tuple(current[m.template_id] for m in matches)
+        current = {t: self.miner.resolve(t) for t in set(named)}
+        ids = tuple(map(current.__getitem__, named))
         texts = {t: self.miner.template_text(t) or "" for t in set(ids)}
         ancestors = {t: self.miner.ancestors(t) for t in texts}
         change = latest_change(changes, before_ns=batch.end_ns)
@@ -371,6 +373,9 @@ def failed_batch_letters(batch: Batch, error: BaseException) -> list[DeadLetterR
 
 
 _line_of = attrgetter("message", "timestamp_ns")  # what the miner reads of an entry, in C
+_timestamp_ns = attrgetter("timestamp_ns")
+_template_id = attrgetter("template_id")
+_previous_id = attrgetter("previous_id")
 
 
 def _template_rows(
@@ -378,8 +383,12 @@ def _template_rows(
 ) -> list[TemplateRow]:
     """This batch's count and first/last sighting of each template (the store adds them up)."""
     times: dict[str, list[int]] = {}
-    for entry, template_id in zip(entries, ids, strict=True):
-        times.setdefault(template_id, []).append(entry.timestamp_ns)
+    for template_id, at_ns in zip(ids, map(_timestamp_ns, entries), strict=True):
+        at = times.get(template_id)
+        if at is None:
+            times[template_id] = [at_ns]
+        else:
+            at.append(at_ns)
     return [TemplateRow(t, texts[t], len(at), min(at), max(at)) for t, at in times.items()]
 
 

@@ -104,7 +104,6 @@ def run_embedded(
     progress bar follows how far `source` has been read.
     """
     started = time.perf_counter()
-    log_time = [time.time()]  # cool-downs and rate limits run on the log's clock
     clock = ReplayClock()
     store = build_store(settings, migrate=True, schedule_clock=clock)
     processor = build_processor(settings, LiveStateStore(), store)
@@ -112,8 +111,8 @@ def run_embedded(
     summary = RunSummary()
     lifecycle = ReplayLifecycle(settings, processor, clock, summary)
     deliver, beat = lifecycle.deliver, lifecycle.beat
-    if llm:
-        _escalate_with_llm(settings, store, processor, lambda: log_time[0])
+    if llm:  # cool-downs and rate limits run on the log's clock
+        _escalate_with_llm(settings, store, processor, clock.line_clock(time.time()))
 
     def process(batch: Batch) -> None:
         if time.monotonic() >= prune.due:  # between batches: one clock reading a batch
@@ -160,8 +159,7 @@ def run_embedded(
             if not isinstance(item, Rejection):
                 at_s = item.timestamp_ns / 1e9
                 if at_s >= log_clock:  # the log's clock only goes forward: else nothing moves
-                    log_clock = log_time[0] = at_s
-                    clock.at(at_s)
+                    log_clock = clock.line_s = at_s
                 if bar is not None:
                     _advance(bar, source)
             ingest.feed(item, log_clock)
@@ -349,17 +347,34 @@ class AccountingPrune:
 
 
 class ReplayClock:
-    """The lifecycle's clock in a replay: the log's time once lines came, else now."""
+    """The lifecycle's clock in a replay: the log's time once lines came, else now.
+
+    The replay moves it on with `at`, and sets `line_s` to each line's time that moves
+    the log's clock on: a plain attribute, as it is set for nearly every line."""
 
     def __init__(self) -> None:
         self._at: float | None = None
+        self.line_s: float | None = None
 
     def at(self, seconds: float) -> None:
         if self._at is None or seconds > self._at:
             self._at = seconds
 
+    def seconds(self) -> float | None:
+        """The latest of `at` and `line_s`; None before either."""
+        at, line_s = self._at, self.line_s
+        if line_s is not None and (at is None or line_s > at):
+            return line_s
+        return at
+
+    def line_clock(self, start_s: float) -> Callable[[], float]:
+        """A clock in seconds: the time of the line that last moved the log's clock on,
+        `start_s` before any did."""
+        return lambda: start_s if self.line_s is None else self.line_s
+
     def __call__(self) -> datetime:
-        return datetime.now(UTC) if self._at is None else datetime.fromtimestamp(self._at, UTC)
+        at = self.seconds()
+        return datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
 
 
 def _delivery_source(source_name: str) -> str:

@@ -90,18 +90,24 @@ _GATE_DATE = r"[-/]\d{1,2}[-/]\d"
 _GATE_CLOCK = r":\d\d"
 _GATE_PATH_RELATIVE = r"/[\w.-]++/[\w.-]"
 _GATE_SIZE = "[Bb](?:ytes?)?(?![A-Za-z0-9])"
+# The unit's first letter is taken at once (each branch looks back at it): most digits
+# are followed by none, and fail there rather than in each of the units in turn.
 _GATE_DURATION = (
-    r"\d\s?(?:[nuµm]?s|secs?|seconds?|mins?|minutes?|h|hrs?|hours?|days?)(?![A-Za-z0-9])"
+    r"\d\s?[nuµmshd](?:(?<=[nuµm])s|(?<=s)(?:ec(?:ond)?s?)?|(?<=m)in(?:ute)?s?"
+    r"|(?<=h)(?:rs?|ours?)?|(?<=d)ays?)(?![A-Za-z0-9])"
 )
 # A run of hex digits that holds a digit and a letter has the two side by side somewhere.
 _GATE_HEX = "[0-9](?:(?<=[a-fA-F][0-9])|(?=[a-fA-FxX]))"
 _GATE_MIXED_ID = r"\d\d|[._-]\d|\d[._-]"
+# A gate that starts with a literal lets the engine skip ahead to it.
+_GATE_EMAIL = r"@[a-zA-Z0-9-]++\."  # the domain's first label and its dot
+_GATE_SIGN = "<NUM>(?<=[-+]<NUM>)"
 
 
 DEFAULT_RULES: tuple[MaskRule, ...] = (
     _rule("url", "<URL>", URL, needs="://"),
     _rule("path", "<PATH>", PATH_ABSOLUTE, needs="/"),
-    _rule("email", "<EMAIL>", EMAIL, needs="@"),
+    _rule("email", "<EMAIL>", EMAIL, needs="@", gate=_GATE_EMAIL),
     _rule("uuid", "<UUID>", UUID, needs="-", digit=True, gate=_GATE_UUID),
     _rule("ipv6", "<HOST>", IPV6, needs=":", gate=_GATE_IPV6),
     _rule("ipv4", "<HOST>", IPV4, needs=".", digit=True, gate=_GATE_IPV4),
@@ -118,7 +124,7 @@ DEFAULT_RULES: tuple[MaskRule, ...] = (
     _rule("duration", "<DURATION>", DURATION, digit=True, gate=_GATE_DURATION),
     _rule("hex", "<NUM>", HEX_ID, digit=True, gate=_GATE_HEX),
     _rule("number", "<NUM>", NUMBER, digit=True),
-    _rule("sign", "", SIGNED, gate="[-+]<NUM>"),
+    _rule("sign", "", SIGNED, gate=_GATE_SIGN),
     _rule("id", "<ID>", MIXED_ID, digit=True, gate=_GATE_MIXED_ID),
     _rule("value", "(<VAL>)", PAREN_VALUE, needs="("),
 )

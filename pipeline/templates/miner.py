@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from operator import attrgetter, itemgetter
 
 from drain3.drain import LogCluster
 
@@ -76,33 +77,25 @@ class TemplateMiner:
         """`mine` for each (message, timestamp_ns) pair, in order, with the same answers
         and the same miner after.
 
-        A line whose masked text was met before (in `_seen`) is only noted: what `mine`
-        does for it (its cluster's count, Drain's and our LRU orders, its template's
-        stats) is done once per template, in the order of their last lines, before
-        anything that reads it (a line Drain must walk) and at the end. Line by line, it
-        was two thirds of the cost of mining a line met before."""
+        The lines met before (their masked text in `_seen`) come in runs, each ended by a
+        line Drain must walk: a run is looked up at once, and what `mine` does for its
+        lines (their clusters' counts, Drain's and our LRU orders, their templates' stats)
+        is done once per template, in the order of their last lines, before the walk.
+        Line by line, it was most of the cost of mining a line met before."""
+        pairs = list(lines)
+        messages: list[str] = list(map(_first, pairs))
+        times: list[int] = list(map(_second, pairs))
+        masked = self._masked_many(messages)
         matches: list[TemplateMatch] = []
-        met: dict[int, _Sightings] = {}  # the clusters met again since the last settling
-        order: list[int] = []  # their ids, a line each
-        try:
-            for message, timestamp_ns in lines:
-                masked = self._masked(message)
-                cluster = self._seen.get(masked)
-                if cluster is None:
-                    self._settle(met, order)
-                    matches.append(self._walked(masked, timestamp_ns))
-                    continue
-                cluster_id = cluster.cluster_id
-                sightings = met.get(cluster_id)
-                if sightings is None:
-                    met[cluster_id] = sightings = _Sightings(
-                        cluster, self._current_match(cluster_id), timestamp_ns)
-                else:
-                    sightings.add(timestamp_ns)
-                order.append(cluster_id)
-                matches.append(sightings.match)
-        finally:
-            self._settle(met, order)
+        start = 0
+        while start < len(masked):
+            clusters = self._seen.get_run(masked, start)
+            end = start + len(clusters)
+            if clusters:
+                matches += self._met_again(clusters, times[start:end])
+            if end < len(masked):
+                matches.append(self._walked(masked[end], times[end]))
+            start = end + 1
         return matches
 
     def match(self, message: str) -> TemplateMatch | None:
@@ -189,6 +182,24 @@ class TemplateMiner:
         masked = self._masks.get(text)
         if masked is not None:  # the same message again: masking is pure
             return masked
+        return self._newly_masked(text)
+
+    def _masked_many(self, messages: list[str]) -> list[str]:
+        """`_masked` of each message, those met before found a run at a time."""
+        limit = self.settings.max_message_chars
+        if max(map(len, messages), default=0) > limit:
+            texts = [message[:limit] for message in messages]
+        else:  # as they are, without a step per message
+            texts = messages
+        masked: list[str] = []
+        while len(masked) < len(texts):
+            masked += self._masks.get_run(texts, len(masked))
+            if len(masked) < len(texts):
+                masked.append(self._newly_masked(texts[len(masked)]))
+        return masked
+
+    def _newly_masked(self, text: str) -> str:
+        """The masked `text`, not in `_masks`: kept there."""
         clean = text
         if not clean.isascii():  # lone surrogates can be neither hashed nor stored as UTF-8
             clean = clean.encode("utf-8", "replace").decode("utf-8")
@@ -226,20 +237,25 @@ class TemplateMiner:
         known = self._cluster_ids[cluster_id]
         return TemplateMatch(known, self._table.text(known) or "", TemplateChange.NONE)
 
-    def _settle(self, met: dict[int, _Sightings], order: list[int]) -> None:
-        """Does for the clusters `met` what `mine` does for a line met before, once for
-        all their lines; `order` lists their ids, a line each, and both are emptied."""
-        if not met:
-            return
-        # Each cluster once, where its last line puts it: LRU orders end up as they would.
-        for cluster_id in reversed(dict.fromkeys(reversed(order))):
-            sightings = met[cluster_id]
-            self._drain.touch(sightings.cluster, sightings.count)
+    def _met_again(self, clusters: list[LogCluster], times: list[int]) -> list[TemplateMatch]:
+        """What `mine` does for lines met before (a cluster and a time each), done once per
+        cluster, where its last line puts it: LRU orders end up as they would."""
+        ids = list(map(_cluster_id, clusters))
+        times_of: dict[int, list[int]] = {}
+        for cluster_id, timestamp_ns in zip(ids, times, strict=True):
+            at = times_of.get(cluster_id)
+            if at is None:
+                times_of[cluster_id] = [timestamp_ns]
+            else:
+                at.append(timestamp_ns)
+        cluster_of = dict(zip(ids, clusters, strict=True))
+        match_of = {cluster_id: self._current_match(cluster_id) for cluster_id in times_of}
+        for cluster_id in reversed(dict.fromkeys(reversed(ids))):
+            at = times_of[cluster_id]
+            self._drain.touch(cluster_of[cluster_id], len(at))
             self._cluster_ids.move_to_end(cluster_id)
-            self._table.record_many(sightings.match.template_id, sightings.count,
-                                    sightings.earliest_ns, sightings.latest_ns)
-        met.clear()
-        order.clear()
+            self._table.record_many(match_of[cluster_id].template_id, len(at), min(at), max(at))
+        return list(map(match_of.__getitem__, ids))
 
     def _created(self, cluster: LogCluster) -> TemplateMatch:
         new_id = self._attach(cluster)
@@ -264,20 +280,5 @@ class TemplateMiner:
         return new_id
 
 
-class _Sightings:
-    """The lines of one cluster met again (`TemplateMiner.mine_many`), until settled."""
-
-    __slots__ = ("cluster", "count", "earliest_ns", "latest_ns", "match")
-
-    def __init__(self, cluster: LogCluster, match: TemplateMatch, timestamp_ns: int) -> None:
-        self.cluster = cluster
-        self.match = match
-        self.count = 1
-        self.earliest_ns = self.latest_ns = timestamp_ns
-
-    def add(self, timestamp_ns: int) -> None:
-        self.count += 1
-        if timestamp_ns < self.earliest_ns:
-            self.earliest_ns = timestamp_ns
-        elif timestamp_ns > self.latest_ns:
-            self.latest_ns = timestamp_ns
+_first, _second = itemgetter(0), itemgetter(1)
+_cluster_id = attrgetter("cluster_id")

@@ -127,7 +127,7 @@ def test_the_usual_case_step_batches_as_the_general_one(entries: list[LogEntry])
 def test_batch_ids_hash_each_delivery_after_a_nul() -> None:
     entries = [entry("é", n=1), entry("b", n=2, delivery_id="f.jsonl@1:7"),
                entry("c", n=3, delivery_id="ünï:1")]
-    for chosen in ([], entries[:1], entries):
+    for chosen in ([], entries[:1], entries[1:], entries):  # none, some, all delivered
         digest = hashlib.blake2b(str(STREAM).encode(), digest_size=16)
         for delivery in sorted(e.delivery_key for e in chosen):
             digest.update(b"\x00" + delivery.encode())

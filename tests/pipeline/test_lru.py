@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.lru import BoundedLru
 
 
@@ -55,3 +57,37 @@ def test_getting_many_finds_as_get_does_and_uses_them_in_order() -> None:
     cache.put("f", 6, 1)
     assert [cache.get(k) for k in "adbc"] == [None, None, (), 0]
     assert cache.get_many([]) == []
+
+
+@pytest.mark.parametrize("start", [0, 3, 40])
+def test_getting_a_run_finds_and_uses_as_get_does_up_to_the_first_key_not_held(
+    start: int,
+) -> None:
+    """A run longer than `get_run`'s first chunk, ended by a key not held: the values and
+    the order of use afterwards are those of `get` of each key until that one."""
+    keys = [f"k{i}" for i in range(100)]
+    by_run, one_by_one = BoundedLru[str, int](60, 1000), BoundedLru[str, int](60, 1000)
+    for cache in (by_run, one_by_one):
+        for i, key in enumerate(keys[:50]):
+            cache.put(key, i, 1)
+    wanted = [keys[i % 50] for i in range(7, 7 + 45)] + ["absent"] + keys[:5]
+    got = by_run.get_run(wanted, start)
+    expected = []
+    for key in wanted[start:]:
+        value = one_by_one.get(key)
+        if value is None:
+            break
+        expected.append(value)
+    assert got == expected
+    for cache in (by_run, one_by_one):  # 10 new keys: the 10 least recently used go
+        for key in keys[50:70]:
+            cache.put(key, 0, 1)
+    assert [by_run.get(k) for k in keys] == [one_by_one.get(k) for k in keys]
+
+
+def test_a_run_of_keys_all_held_or_none_held() -> None:
+    cache = BoundedLru[str, int](10, 10)
+    cache.put("a", 1, 1)
+    assert cache.get_run(["a"] * 100) == [1] * 100
+    assert cache.get_run(["b", "a"]) == [] and cache.get_run([]) == []
+    assert cache.get_run(["a", "a"], start=2) == []

@@ -107,6 +107,38 @@ def test_lines_mined_together_leave_the_miner_as_lines_mined_one_by_one(
     assert _drain_lru_order(together) == _drain_lru_order(one_by_one)
 
 
+@pytest.mark.parametrize("seen_lines", [16_384, 40])
+def test_runs_of_lines_met_before_leave_the_miner_as_lines_mined_one_by_one(
+    seen_lines: int,
+) -> None:
+    """Runs of lines met before, some again within the run, out of order in time, cut by
+    lines Drain walks, in caches that fit the lines or hold 40 of them (evicted within
+    a run): answers, stats, snapshot and LRU orders as `mine` gives them. Long lines
+    are mined by their head, and text that cannot be stored as UTF-8 is mined too."""
+    rng = random.Random(11)
+    logs = [log for log in load_all() if log.system in ("HDFS", "Zookeeper", "OpenSSH")]
+    known = [m for log in logs for m in log.messages[:300]]
+    odd = ["x" * 5000 + " tail 1", "x" * 5000 + " tail 2", "bad \udc80 byte 7"]
+
+    def line() -> str:
+        if rng.random() < 0.9:
+            return rng.choice(known)
+        word = rng.choice(string.ascii_lowercase)
+        return rng.choice([*odd, f"new line {rng.randrange(50)} of {word}"])
+
+    lines = [(line(), rng.randrange(10**9)) for _ in range(6000)]
+    together = TemplateMiner(500, seen_lines=seen_lines)
+    one_by_one = TemplateMiner(500, seen_lines=seen_lines)
+    cuts = sorted(rng.sample(range(1, len(lines)), 40))
+    batches = [lines[a:b] for a, b in zip([0, *cuts], [*cuts, len(lines)], strict=True)]
+    assert [m for batch in batches for m in together.mine_many(batch)] == [
+        one_by_one.mine(message, at) for message, at in lines
+    ]
+    assert together.templates() == one_by_one.templates()
+    assert together.snapshot() == one_by_one.snapshot()
+    assert _drain_lru_order(together) == _drain_lru_order(one_by_one)
+
+
 def _drain_lru_order(miner: TemplateMiner) -> list[int]:
     """The ids of Drain's clusters, least recently used first (emptying its cache)."""
     clusters = miner._drain.id_to_cluster

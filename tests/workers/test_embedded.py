@@ -12,7 +12,7 @@ import pytest
 from pipeline.storage import Store, make_engine
 from tests.integration.blas_probe import blas_thread_counts
 from workers import sample
-from workers.embedded import RunSummary, run_embedded
+from workers.embedded import ReplayClock, RunSummary, run_embedded
 from workers.settings import Settings
 
 SLACK = sample.SLACK  # an anomaly of the incident's service starting this near counts
@@ -189,3 +189,23 @@ def test_the_bar_shows_when_asked_for_and_stays_hidden_off_a_terminal(
                                size_hint=path.stat().st_size, progress=progress)
     assert summary.accounted
     assert ("replaying" in capfd.readouterr().err) is shown
+
+
+def test_the_replay_clock_reads_the_latest_of_the_lines_and_the_checks() -> None:
+    """Set by lines (`line_s`) and by the scheduled checks (`at`), the clock reads the
+    later of the two, as one clock moved on by both would; the ledger's clock follows
+    the lines alone."""
+    clock = ReplayClock()
+    ledger_clock = clock.line_clock(5.0)
+    before = datetime.now(UTC)
+    assert clock.seconds() is None and before <= clock() <= datetime.now(UTC)
+    assert ledger_clock() == 5.0
+    clock.line_s = 100.0
+    assert clock() == datetime.fromtimestamp(100.0, UTC) and ledger_clock() == 100.0
+    clock.at(160.0)
+    assert clock.seconds() == 160.0 and ledger_clock() == 100.0
+    clock.line_s = 130.0  # a line behind the last check: the clock does not go back
+    assert clock.seconds() == 160.0
+    clock.line_s = 200.0
+    clock.at(190.0)
+    assert clock() == datetime.fromtimestamp(200.0, UTC) and ledger_clock() == 200.0
