@@ -77,11 +77,12 @@ class TemplateMiner:
         """`mine` for each (message, timestamp_ns) pair, in order, with the same answers
         and the same miner after.
 
-        The lines met before (their masked text in `_seen`) come in runs, each ended by a
-        line Drain must walk: a run is looked up at once, and what `mine` does for its
-        lines (their clusters' counts, Drain's and our LRU orders, their templates' stats)
-        is done once per template, in the order of their last lines, before the walk.
-        Line by line, it was most of the cost of mining a line met before."""
+        The messages are masked together (`BoundedLru.get_making`). The lines met before
+        (their masked text in `_seen`) come in runs, each ended by a line Drain must walk:
+        a run is looked up at once, and what `mine` does for its lines (their clusters'
+        counts, Drain's and our LRU orders, their templates' stats) is done once per
+        template, in the order of their last lines, before the walk. Both caches end up
+        as `mine` leaves them, line after line, for less work a line met before."""
         pairs = list(lines)
         messages: list[str] = list(map(_first, pairs))
         times: list[int] = list(map(_second, pairs))
@@ -185,27 +186,25 @@ class TemplateMiner:
         return self._newly_masked(text)
 
     def _masked_many(self, messages: list[str]) -> list[str]:
-        """`_masked` of each message, those met before found a run at a time."""
+        """`_masked` of each message."""
         limit = self.settings.max_message_chars
         if max(map(len, messages), default=0) > limit:
             texts = [message[:limit] for message in messages]
         else:  # as they are, without a step per message
             texts = messages
-        masked: list[str] = []
-        while len(masked) < len(texts):
-            masked += self._masks.get_run(texts, len(masked))
-            if len(masked) < len(texts):
-                masked.append(self._newly_masked(texts[len(masked)]))
-        return masked
+        return self._masks.get_making(texts, self._masking, len)
 
     def _newly_masked(self, text: str) -> str:
         """The masked `text`, not in `_masks`: kept there."""
-        clean = text
-        if not clean.isascii():  # lone surrogates can be neither hashed nor stored as UTF-8
-            clean = clean.encode("utf-8", "replace").decode("utf-8")
-        masked = self._mask(clean)
+        masked = self._masking(text)
         self._masks.put(text, masked, len(text))
         return masked
+
+    def _masking(self, text: str) -> str:
+        """`text` masked (no cache read or kept)."""
+        if not text.isascii():  # lone surrogates can be neither hashed nor stored as UTF-8
+            text = text.encode("utf-8", "replace").decode("utf-8")
+        return self._mask(text)
 
     def _walked(self, masked: str, timestamp_ns: int) -> TemplateMatch:
         """`mine` for a line that Drain's tree must place (not in `_seen`)."""

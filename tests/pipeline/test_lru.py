@@ -91,3 +91,39 @@ def test_a_run_of_keys_all_held_or_none_held() -> None:
     assert cache.get_run(["a"] * 100) == [1] * 100
     assert cache.get_run(["b", "a"]) == [] and cache.get_run([]) == []
     assert cache.get_run(["a", "a"], start=2) == []
+
+
+def _one_by_one(cache: BoundedLru[str, str], keys: list[str]) -> list[str]:
+    """What `get_making` stands for: `get`, and `put` of what a key makes when missing."""
+    values = []
+    for key in keys:
+        value = cache.get(key)
+        if value is None:
+            value = key.upper()
+            cache.put(key, value, len(key))
+        values.append(value)
+    return values
+
+
+@pytest.mark.parametrize(
+    ("max_items", "max_size", "keys"),
+    [
+        (10, 100, ["a", "b", "a"]),  # all held
+        (10, 100, ["a", "new", "b", "new", "c", "other"]),  # room for the missing
+        (4, 100, ["new", "a", "other", "b", "new"]),  # a put evicts: one at a time
+        (10, 12, ["a", "longer", "b", "longest"]),  # over the size bound
+        (0, 100, ["a", "a"]),  # nothing kept
+        (10, 100, []),
+    ],
+)
+def test_getting_and_making_many_leaves_values_and_cache_as_one_by_one(
+    max_items: int, max_size: int, keys: list[str]
+) -> None:
+    together, apart = BoundedLru[str, str](max_items, max_size), BoundedLru[str, str](
+        max_items, max_size)
+    for cache in (together, apart):
+        for key in "cab":
+            cache.put(key, key.upper(), 1)
+    assert together.get_making(keys, str.upper, len) == _one_by_one(apart, keys)
+    assert list(together._items.items()) == list(apart._items.items())  # and the order
+    assert (len(together), together.size) == (len(apart), apart.size)
