@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from workers.config_error import ConfigError as ConfigError  # the runtime raises it
+
 if TYPE_CHECKING:
     import pydantic
     import sqlalchemy.exc
@@ -26,10 +28,6 @@ USAGE, FAILURE = 2, 1
 _PREFIX = "LOGWARDEN_"
 _SETTINGS_FIELD = re.compile(r'field "(\w+)"')
 _MAX_CHARS = 400
-
-
-class ConfigError(ValueError):
-    """A setting, or a file a setting names, is wrong or missing: the user must fix it."""
 
 
 class CliError(click.ClickException):

@@ -28,7 +28,7 @@ from pipeline.scoring import ScoringPolicy
 from pipeline.state import StateStore
 from pipeline.storage import Store, make_engine
 from pipeline.templates import TemplateMiner
-from workers.clierrors import ConfigError
+from workers.config_error import ConfigError
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)

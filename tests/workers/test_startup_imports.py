@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import weakref
@@ -73,3 +74,28 @@ def test_the_pipelines_modules_are_imported_for_good_by_whichever_module_comes_f
                          check=True, capture_output=True, text=True).stdout
     enabled, frozen = out.split()
     assert enabled == "True" and int(frozen) > 50_000  # frozen, out of the collector's walks
+
+
+def _probe(code: str, env: dict[str, str] | None = None) -> str:
+    return subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                          env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_an_embedded_run_does_not_import_click(tmp_path: Path) -> None:
+    """The runtime's configuration error is not the CLI's: a run without the CLI (the
+    embedded API, a benchmark) does without click's imports."""
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    probe = (
+        "import sys; from pathlib import Path\n"
+        "from workers.embedded import run_embedded\n"
+        "from workers.settings import Settings\n"
+        f"folder = Path({str(tmp_path)!r})\n"
+        "settings = Settings(database_url=f'sqlite:///{folder}/run.db', channels=['file'],\n"
+        "                    alerts_file=folder / 'alerts.jsonl')\n"
+        "with (folder / 'empty.jsonl').open('rb') as source:\n"
+        "    run_embedded(source, source_name='empty', settings=settings, progress=False)\n"
+        "print('click' in sys.modules)"
+    )
+    assert _probe(probe) == "False"
+
