@@ -116,6 +116,7 @@ def create_at_head(connection: Connection) -> None:
     empty database, within the caller's transaction."""
     from pipeline.storage.models import METADATA
 
-    METADATA.create_all(connection)
-    _VERSION.create(connection)
+    # The database is empty (the caller looked): no table is looked for before its CREATE.
+    METADATA.create_all(connection, checkfirst=False)
+    _VERSION.create(connection, checkfirst=False)
     connection.execute(_VERSION.insert().values(version_num=HEAD))
