@@ -99,3 +99,12 @@ def test_an_embedded_run_does_not_import_click(tmp_path: Path) -> None:
     )
     assert _probe(probe) == "False"
 
+
+PLUGINS_PROBE = ("import workers.settings, pydantic.plugin._loader as loader; "
+                 "print(loader._plugins is None)")
+
+
+def test_pydantic_looks_for_no_plugins_unless_the_user_asks() -> None:
+    environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    assert _probe(PLUGINS_PROBE, environment) == "True"  # never looked for
+    assert _probe(PLUGINS_PROBE, {**environment, "PYDANTIC_DISABLE_PLUGINS": ""}) == "False"
