@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from pipeline.escalation.review import DEFAULT_MODEL
+from pipeline.escalation import DEFAULT_MODEL
 
 
 class LlmSettings(BaseModel):

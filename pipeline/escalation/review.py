@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pipeline.anomaly import Verdict
-
-DEFAULT_MODEL = "gemini-2.5-flash"
+from pipeline.escalation import DEFAULT_MODEL
 
 
 class Outcome(StrEnum):

@@ -108,3 +108,18 @@ def test_pydantic_looks_for_no_plugins_unless_the_user_asks() -> None:
     environment = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     assert _probe(PLUGINS_PROBE, environment) == "True"  # never looked for
     assert _probe(PLUGINS_PROBE, {**environment, "PYDANTIC_DISABLE_PLUGINS": ""}) == "False"
+
+
+def test_logwarden_run_without_an_llm_does_not_import_the_reviews_types(tmp_path: Path) -> None:
+    """The settings read the default model without `pipeline.escalation.review`."""
+    from tests.workers.clirun import logwarden
+
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    done = logwarden("run", "--from", str(empty), cwd=tmp_path,
+                     env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 0, done.stderr
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "workers.settings" in imported  # the probe sees the run's imports
+    assert "pipeline.escalation.review" not in imported
