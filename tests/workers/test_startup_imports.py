@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -77,8 +78,13 @@ def test_the_pipelines_modules_are_imported_for_good_by_whichever_module_comes_f
 
 
 def _probe(code: str, env: dict[str, str] | None = None) -> str:
-    return subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
-                          env=env, check=True, capture_output=True, text=True).stdout.strip()
+    return _probe_args(code, env=env)
+
+
+def _probe_args(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    return subprocess.run([sys.executable, "-c", code, *args],
+                          cwd=Path(__file__).resolve().parents[2], env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()
 
 
 def test_an_embedded_run_does_not_import_click(tmp_path: Path) -> None:
@@ -110,8 +116,9 @@ def test_pydantic_looks_for_no_plugins_unless_the_user_asks() -> None:
     assert _probe(PLUGINS_PROBE, {**environment, "PYDANTIC_DISABLE_PLUGINS": ""}) == "False"
 
 
-def test_logwarden_run_without_an_llm_does_not_import_the_reviews_types(tmp_path: Path) -> None:
-    """The settings read the default model without `pipeline.escalation.review`."""
+
+def _imported_by_logwarden_run(tmp_path: Path) -> set[str]:
+    """The modules `logwarden run` on an empty file imports, as Python's -X importtime says."""
     from tests.workers.clirun import logwarden
 
     empty = tmp_path / "empty.jsonl"
@@ -122,4 +129,45 @@ def test_logwarden_run_without_an_llm_does_not_import_the_reviews_types(tmp_path
     imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines()
                 if line.startswith("import time:")}
     assert "workers.settings" in imported  # the probe sees the run's imports
-    assert "pipeline.escalation.review" not in imported
+    return imported
+
+
+def test_logwarden_run_without_an_llm_does_not_import_the_reviews_types(tmp_path: Path) -> None:
+    """The settings read the default model without `pipeline.escalation.review`."""
+    assert "pipeline.escalation.review" not in _imported_by_logwarden_run(tmp_path)
+
+
+def test_logwarden_run_leaves_threadpoolctl_out_where_openblas_has_one_thread(
+    tmp_path: Path,
+) -> None:
+    assert "threadpoolctl" not in _imported_by_logwarden_run(tmp_path)
+
+
+BLAS_PROBE = """
+import json, sys
+from pathlib import Path
+from tests.integration.blas_probe import blas_thread_counts
+from workers.embedded import run_embedded
+from workers.settings import Settings
+
+folder = Path(sys.argv[1])
+lines = [json.dumps({"textPayload": f"request {i} served", "timestamp": f"2026-01-01T00:00:0{i}Z",
+                     "resource": {"type": "generic_task", "labels": {"job": "api"}}})
+         for i in range(3)]
+(folder / "lines.jsonl").write_text("\\n".join(lines) + "\\n")
+during = []
+with (folder / "lines.jsonl").open("rb") as source:
+    run_embedded(source, source_name="lines", progress=False,
+                 settings=Settings(database_url=f"sqlite:///{folder}/lines.db", channels=[]),
+                 on_outcome=lambda *_: during.append(blas_thread_counts()))
+print(json.dumps([during, blas_thread_counts()]))
+"""
+
+
+def test_a_run_limits_blas_to_one_thread_where_the_environment_asks_for_more(
+    tmp_path: Path,
+) -> None:
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    during, after = json.loads(_probe_args(BLAS_PROBE, str(tmp_path), env=environment))
+    assert during and all(set(threads) == {1} for threads in during)
+    assert set(after) == {2}  # given back when the run ends
