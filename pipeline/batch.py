@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
 
-from pipeline.entry import LogEntry, StreamKey
+from pipeline.entry import LogEntry, StreamKey, delivery_keys_of
 
 
-def batch_id_for(key: StreamKey, entries: Iterable[LogEntry]) -> str:
+def batch_id_for(key: StreamKey, entries: Sequence[LogEntry]) -> str:
     """A stable id: the same stream and the same deliveries give the same batch id, so a
     redelivered batch is recognised, while a second copy of an entry (another delivery
     of the same insert id) makes another batch, whose duplicate is counted."""
     digest = hashlib.blake2b(str(key).encode(), digest_size=16)
-    deliveries = list(map(_delivery_id, entries))  # a field: read in C, unlike the key
-    if not all(deliveries):  # an entry without a delivery: its key names the entry
-        deliveries = list(map(_delivery_key, entries))
+    deliveries = delivery_keys_of(entries)
     deliveries.sort()
     if deliveries:  # each after a NUL, hashed at once: the same bytes as one update each
         digest.update(("\x00" + "\x00".join(deliveries)).encode())
     return digest.hexdigest()
 
 
-_delivery_id = attrgetter("delivery_id")
-_delivery_key = attrgetter("delivery_key")
 
 
 # Not slotted: start_ns and end_ns are cached in the instance's dict, which msgspec does not

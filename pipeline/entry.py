@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -104,3 +106,12 @@ class LogEntry(msgspec.Struct, frozen=True, gc=False):
     @property
     def timestamp(self) -> datetime:
         return datetime.fromtimestamp(self.timestamp_ns / 1e9, tz=UTC)
+
+
+def delivery_keys_of(entries: Sequence[LogEntry]) -> list[str]:
+    """`delivery_key` of each entry: their delivery ids, read in C, when all have one."""
+    ids = list(map(_delivery_id, entries))
+    return ids if all(ids) else [e.delivery_key for e in entries]
+
+
+_delivery_id = attrgetter("delivery_id")

@@ -31,7 +31,7 @@ with imports_for_good():
     from pipeline.changes import observe as observe_changes
     from pipeline.detectors.base import AnyDetector, MinedBatch
     from pipeline.detectors.silence import silence_window_id
-    from pipeline.entry import LogEntry, StreamKey
+    from pipeline.entry import LogEntry, StreamKey, delivery_keys_of
     from pipeline.findings import Finding
     from pipeline.incidents import IncidentPolicy, StaticRouter
     from pipeline.parsing import RejectReason
@@ -231,7 +231,7 @@ class BatchProcessor:
         `EntriesCountedMeanwhile`, and the batch is processed again.
         """
         entries = batch.entries
-        deliveries = [e.delivery_key for e in entries]  # each built once
+        deliveries = delivery_keys_of(entries)  # each built once
         inserts = [e.insert_key for e in entries]
         delivery_ids, insert_keys = set(deliveries), set(inserts)
         counted, processed = self.store.known_entries(delivery_ids, insert_keys)

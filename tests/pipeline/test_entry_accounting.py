@@ -19,7 +19,7 @@ import migrations
 from observability.metrics import Metrics
 from pipeline.batch import Batch
 from pipeline.detectors import default_detectors
-from pipeline.entry import LogEntry
+from pipeline.entry import LogEntry, Severity, delivery_keys_of
 from pipeline.parsing import parse_pubsub_message
 from pipeline.processing import BatchProcessor
 from pipeline.state import InMemoryStateStore
@@ -34,6 +34,18 @@ from pipeline.storage import (
 )
 from pipeline.storage.models import LEDGER, OUTCOMES
 from pipeline.templates import TemplateMiner
+
+
+@pytest.mark.parametrize("time_assumed", [False, True])
+@pytest.mark.parametrize("delivery_id", ["m1", ""])
+def test_a_batch_keys_its_entries_as_each_entry_does(delivery_id: str, time_assumed: bool
+                                                     ) -> None:
+    entries = [LogEntry("i1", 1_793_000_000_000_782_094, Severity.INFO, "x", project="p",
+                        delivery_id="m0"),
+               LogEntry("i2", 7, Severity.INFO, "y", project="q", delivery_id=delivery_id,
+                        time_assumed=time_assumed)]
+    assert delivery_keys_of(entries) == [e.delivery_key for e in entries]
+    assert delivery_keys_of([]) == []
 
 
 def delivery(insert_id: str, message_id: str) -> LogEntry:

@@ -109,6 +109,7 @@ def _one_by_one(cache: BoundedLru[str, str], keys: list[str]) -> list[str]:
     ("max_items", "max_size", "keys"),
     [
         (10, 100, ["a", "b", "a"]),  # all held
+        (10, 100, ["", "a", ""]),  # an empty value held: still found
         (10, 100, ["a", "new", "b", "new", "c", "other"]),  # room for the missing
         (4, 100, ["new", "a", "other", "b", "new"]),  # a put evicts: one at a time
         (10, 12, ["a", "longer", "b", "longest"]),  # over the size bound
