@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Protocol, TypeVar
@@ -31,6 +31,7 @@ class MinedBatch:
 
 
 S = TypeVar("S")
+H = TypeVar("H", bound=Hashable)
 
 
 class Detector(Protocol[S]):
@@ -85,10 +86,51 @@ def inherit_slots(
     return grown
 
 
+_last_counts: tuple[MinedBatch, Counter[str]] | None = None
+_last_messages: tuple[MinedBatch, tuple[str, ...]] | None = None
+
+
+def messages(mined: MinedBatch) -> tuple[str, ...]:
+    """Each entry's message, in entry order: read once a batch (see `template_counts`)."""
+    global _last_messages
+    last = _last_messages
+    if last is None or last[0] is not mined:
+        last = _last_messages = (mined, tuple(map(_message, mined.entries)))
+    return last[1]
+
+
+
+def template_counts(mined: MinedBatch) -> Mapping[str, int]:
+    """Each template's lines in the batch, in the order of its first line; not to be
+    changed. Several detectors read them: the last batch's are kept (keyed by the very
+    batch, which is frozen) so they are counted once."""
+    global _last_counts
+    last = _last_counts
+    if last is None or last[0] is not mined:
+        last = _last_counts = (mined, Counter(mined.template_ids))
+    return last[1]
+
+
 _severity = attrgetter("severity")
+_message = attrgetter("message")
 
 
-def severity_counts(entries: Iterable[LogEntry]) -> Counter[Severity]:
+def severity_counts(entries: Iterable[LogEntry]) -> dict[Severity, int]:
     """How many entries hold each severity: counted in C, so a detector sums over the few
     severities rather than over the entries."""
-    return Counter(map(_severity, entries))
+    return tally(list(map(_severity, entries)))
+
+
+# Distinct values up to which `tally` counts each with `list.count`: past it, a pass per
+# distinct value costs more than a Counter's one pass.
+TALLY_BY_COUNT = 16
+
+
+def tally(values: Sequence[H]) -> dict[H, int]:
+    """How many times each value occurs (in no particular order). The few distinct values
+    of a batch's severities or of a slot's buckets are each counted in C with `count`,
+    several times as fast as a Counter, whose set-up in Python outweighs a short list."""
+    distinct = set(values)
+    if len(distinct) > TALLY_BY_COUNT:
+        return dict(Counter(values))
+    return {value: values.count(value) for value in distinct}

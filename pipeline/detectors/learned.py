@@ -16,14 +16,14 @@ import hashlib
 import math
 import pickle
 import zlib
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import msgspec
 import numpy as np
 
-from pipeline.detectors.base import MinedBatch, severity_counts
+from pipeline.detectors.base import MinedBatch, severity_counts, template_counts
 from pipeline.detectors.explain import entry_ids, top_templates
 from pipeline.detectors.forest import ForestScorer, StoredForest, fit_forest, isolation_forest
 from pipeline.detectors.small_stats import quantile
@@ -66,12 +66,13 @@ def features(mined: MinedBatch, seconds: float) -> np.ndarray:
     latency = [s for e in entries if (s := e.http_latency_s) is not None and math.isfinite(s)]
     p50, p95 = (quantile(latency, 0.5), quantile(latency, 0.95)) if latency else (0.0, 0.0)
     severities = severity_counts(entries)
-    mix = _template_mix(mined.template_ids, n)
+    counts = template_counts(mined)
+    mix = _template_mix(counts, n)
     base = [
         math.log1p(len(entries) * 60.0 / seconds),
         sum(c for s, c in severities.items() if s.is_error) / n,
         sum(c for s, c in severities.items() if Severity.WARNING <= s < Severity.ERROR) / n,
-        math.log1p(len(set(mined.template_ids))),
+        math.log1p(len(counts)),
         sum(s >= 500 for s in answered) / max(len(answered), 1),
         math.log1p(max(float(p50), 0.0) * 1000.0),
         math.log1p(max(float(p95), 0.0) * 1000.0),
@@ -79,12 +80,12 @@ def features(mined: MinedBatch, seconds: float) -> np.ndarray:
     return np.concatenate([np.asarray(base), mix]).astype(np.float32)
 
 
-def _template_mix(template_ids: tuple[str, ...], n: int) -> np.ndarray:
+def _template_mix(counts: Mapping[str, int], n: int) -> np.ndarray:
     """The share of the entries in each template bucket, counted per template. Each share
     still grows by 1/n an entry: the same steps in any order make the same sum, which
     `count / n` may miss in the last bit."""
     per_bucket: dict[int, int] = {}
-    for template_id, count in Counter(template_ids).items():
+    for template_id, count in counts.items():
         bucket = _bucket(template_id)
         per_bucket[bucket] = per_bucket.get(bucket, 0) + count
     mix = np.zeros(MIX_WIDTH)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -22,7 +21,13 @@ from typing import cast
 
 import msgspec
 
-from pipeline.detectors.base import MinedBatch, inherit_slots
+from pipeline.detectors.base import (
+    MinedBatch,
+    inherit_slots,
+    messages,
+    tally,
+    template_counts,
+)
 from pipeline.detectors.explain import clip, entry_ids, show_number
 from pipeline.detectors.sustain import Streak, Sustain, ramp
 from pipeline.findings import Evidence, Finding
@@ -249,7 +254,7 @@ class ParameterDetector:
         found = excesses.get(slot.key)
         if found is None and min(slot.values) >= 0:  # most slots: every value counts 1
             # Counted in C; a count of whole values adds to a bucket as its 1.0s summed do.
-            counts = Counter(map(int, map(_TO_BUCKET, map(math.log1p, slot.values))))
+            counts = tally(list(map(int, map(_TO_BUCKET, map(math.log1p, slot.values)))))
             seen, unit = len(slot.values), slot.units[0]
         else:
             counts, seen, unit = self._weighed(slot, found)
@@ -327,7 +332,7 @@ def read_slots(mined: MinedBatch) -> tuple[SlotReadings, ...]:
 
 def _read_batch(mined: MinedBatch) -> tuple[SlotReadings, ...]:
     template_ids = mined.template_ids
-    keys = list(zip(template_ids, [e.message for e in mined.entries], strict=True))
+    keys = list(zip(template_ids, messages(mined), strict=True))
     cached = _NUMBERS_SEEN.get_many(keys)  # the lines met lately, looked up in C
     if None in cached:
         _read_missing(mined, keys, cached)
@@ -362,7 +367,7 @@ def _read_missing(mined: MinedBatch, keys: list[tuple[str, str]], rows: list[Row
                   ) -> None:
     """Reads the lines `rows` lacks into it, and keeps them for when they are met again (a
     template with enough lines in the batch has them read by its line regex)."""
-    busy = {t for t, lines in Counter(mined.template_ids).items() if lines >= WHOLE_LINE_AFTER}
+    busy = {t for t, lines in template_counts(mined).items() if lines >= WHOLE_LINE_AFTER}
     read: dict[tuple[str, str], Row] = {}  # a line met twice in the batch is read once
     for index, row in enumerate(rows):
         if row is None:

@@ -16,7 +16,7 @@ import msgspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.base import MinedBatch, messages
 from pipeline.detectors.literals import ascii_twin, max_width, required_literals
 from pipeline.entry import LogEntry, Severity
 from pipeline.findings import Evidence, Finding
@@ -138,7 +138,7 @@ class _CompiledRule:
             for path, rx in self.fields
         )
 
-    def hits(self, candidates: list[int], entries: Sequence[LogEntry], messages: list[str],
+    def hits(self, candidates: list[int], entries: Sequence[LogEntry], messages: Sequence[str],
              firsts: Mapping[int, int] | None = None) -> list[int]:
         """The `candidates` (entry indexes, ascending) that `matches` says match: each
         condition is tested on its own, the severity and HTTP status mostly in C, so most
@@ -231,11 +231,11 @@ class RuleDetector:
         total = len(mined.entries)
         findings = []
         entries = mined.entries
-        messages = [e.message for e in entries]
-        words = _BatchText(messages, self._words)
+        texts = messages(mined)
+        words = _BatchText(texts, self._words)
         for compiled in self._rules:
             sought = compiled.sought
-            hits = compiled.hits(words.candidates(sought), entries, messages,
+            hits = compiled.hits(words.candidates(sought), entries, texts,
                                  words.firsts(sought))
             rule = compiled.rule
             if len(hits) >= rule.min_count and len(hits) >= rule.min_share * total:
@@ -283,7 +283,7 @@ class _BatchText:
     """A batch's lowercased ASCII messages as one text, in which one pass of the rules'
     automaton finds every rule's words (a C-level scan, instead of one per word)."""
 
-    def __init__(self, messages: list[str], words: _Words | None) -> None:
+    def __init__(self, messages: Sequence[str], words: _Words | None) -> None:
         self.size = len(messages)
         self.unfiltered: list[int] = []  # non-ASCII messages: every rule reads them
         # word -> the entries it is found in, and where it first starts in each

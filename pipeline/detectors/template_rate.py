@@ -10,12 +10,12 @@ share of the stream: a stream-wide surge belongs to the volume detector.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import msgspec
 
-from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.base import MinedBatch, template_counts
 from pipeline.detectors.explain import (
     FieldCounts,
     amount,
@@ -128,7 +128,7 @@ class TemplateRateDetector:
             return [], state
         templates = _merge_ancestors(state.templates, mined.ancestors, self.tau_s)
         seconds = window_seconds(mined.batch, state.last_end_ns, self.max_gap_s)
-        counts = Counter(mined.template_ids)  # each template's lines in this batch
+        counts = template_counts(mined)  # each template's lines in this batch
         runs = self._runs(mined, counts, templates, state, seconds) if seconds else {}
         surges = [s for t, run in runs.items() if (s := self._judge(t, run, mined)) is not None]
         surges.sort(key=lambda s: (-s.raw, s.template_id))
@@ -143,7 +143,7 @@ class TemplateRateDetector:
     def _runs(
         self,
         mined: MinedBatch,
-        counts: Counter[str],
+        counts: Mapping[str, int],
         templates: dict[str, TemplateRate],
         state: TemplateRateState,
         seconds: float,
@@ -236,7 +236,7 @@ class TemplateRateDetector:
     def _learn(
         self,
         mined: MinedBatch,
-        counts: Counter[str],
+        counts: Mapping[str, int],
         state: TemplateRateState,
         templates: dict[str, TemplateRate],
         runs: dict[str, Run],

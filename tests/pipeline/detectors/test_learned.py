@@ -6,6 +6,7 @@ import math
 import pickle
 import random
 import zlib
+from collections import Counter
 
 import msgspec
 import numpy as np
@@ -156,4 +157,4 @@ def test_the_template_mix_is_each_bucket_grown_by_one_share_an_entry() -> None:
         slow = np.zeros(MIX_WIDTH)
         for template_id in ids:
             slow[_bucket(template_id)] += 1.0 / n
-        assert _template_mix(ids, n).tobytes() == slow.tobytes()
+        assert _template_mix(Counter(ids), n).tobytes() == slow.tobytes()
