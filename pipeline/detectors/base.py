@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from pipeline.batch import Batch
 from pipeline.entry import LogEntry, Severity
@@ -32,6 +32,7 @@ class MinedBatch:
 
 S = TypeVar("S")
 H = TypeVar("H", bound=Hashable)
+T = TypeVar("T")
 
 
 class Detector(Protocol[S]):
@@ -86,39 +87,49 @@ def inherit_slots(
     return grown
 
 
-_last_counts: tuple[MinedBatch, Counter[str]] | None = None
-_last_messages: tuple[MinedBatch, tuple[str, ...]] | None = None
+# What `once_a_batch` made last, by name: the batch it was made of, and the value.
+_made: dict[str, tuple[MinedBatch, Any]] = {}
+
+
+def once_a_batch(name: str, mined: MinedBatch, make: Callable[[MinedBatch], T]) -> T:
+    """`make(mined)`, made once for the several detectors that read it: the last batch's
+    is kept (keyed by the very batch, which is frozen). Not to be changed by a reader."""
+    last = _made.get(name)
+    if last is None or last[0] is not mined:
+        last = _made[name] = (mined, make(mined))
+    return cast(T, last[1])
 
 
 def messages(mined: MinedBatch) -> tuple[str, ...]:
-    """Each entry's message, in entry order: read once a batch (see `template_counts`)."""
-    global _last_messages
-    last = _last_messages
-    if last is None or last[0] is not mined:
-        last = _last_messages = (mined, tuple(map(_message, mined.entries)))
-    return last[1]
-
+    """Each entry's message, in entry order."""
+    return once_a_batch("messages", mined, _messages)
 
 
 def template_counts(mined: MinedBatch) -> Mapping[str, int]:
-    """Each template's lines in the batch, in the order of its first line; not to be
-    changed. Several detectors read them: the last batch's are kept (keyed by the very
-    batch, which is frozen) so they are counted once."""
-    global _last_counts
-    last = _last_counts
-    if last is None or last[0] is not mined:
-        last = _last_counts = (mined, Counter(mined.template_ids))
-    return last[1]
+    """Each template's lines in the batch, in the order of its first line."""
+    return once_a_batch("template_counts", mined, _template_counts)
+
+
+def severity_counts(mined: MinedBatch) -> Mapping[Severity, int]:
+    """How many entries hold each severity: counted in C, so a detector sums over the few
+    severities rather than over the entries."""
+    return once_a_batch("severity_counts", mined, _severity_counts)
+
+
+def _messages(mined: MinedBatch) -> tuple[str, ...]:
+    return tuple(map(_message, mined.entries))
+
+
+def _template_counts(mined: MinedBatch) -> Counter[str]:
+    return Counter(mined.template_ids)
+
+
+def _severity_counts(mined: MinedBatch) -> dict[Severity, int]:
+    return tally(list(map(_severity, mined.entries)))
 
 
 _severity = attrgetter("severity")
 _message = attrgetter("message")
-
-
-def severity_counts(entries: Iterable[LogEntry]) -> dict[Severity, int]:
-    """How many entries hold each severity: counted in C, so a detector sums over the few
-    severities rather than over the entries."""
-    return tally(list(map(_severity, entries)))
 
 
 # Distinct values up to which `tally` counts each with `list.count`: past it, a pass per

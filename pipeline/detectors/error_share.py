@@ -97,7 +97,7 @@ class ErrorShareDetector:
         entries = mined.entries
         if not entries:
             return [], state
-        errors = sum(c for s, c in severity_counts(entries).items() if s.is_error)
+        errors = sum(c for s, c in severity_counts(mined).items() if s.is_error)
         lines = len(entries)
         usual, scale = self.usual_rate(state), self.dispersion(state)
         p = self._point_rate(state)

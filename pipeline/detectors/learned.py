@@ -65,7 +65,7 @@ def features(mined: MinedBatch, seconds: float) -> np.ndarray:
     answered = [e.http_status for e in entries if e.http_status is not None]
     latency = [s for e in entries if (s := e.http_latency_s) is not None and math.isfinite(s)]
     p50, p95 = (quantile(latency, 0.5), quantile(latency, 0.95)) if latency else (0.0, 0.0)
-    severities = severity_counts(entries)
+    severities = severity_counts(mined)
     counts = template_counts(mined)
     mix = _template_mix(counts, n)
     base = [

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from pipeline.detectors.base import MinedBatch
+from pipeline.detectors.base import MinedBatch, template_counts
 from pipeline.entry import LogEntry, Severity
 from pipeline.findings import Evidence, Finding
 
@@ -70,7 +70,7 @@ class NewTemplateDetector:
     ) -> tuple[list[Finding], NewTemplateState]:
         known = set(state.known)
         # Each template of the batch judged once; most batches hold no template not known.
-        unknown = {t for t in set(mined.template_ids) if t not in known and not any(
+        unknown = {t for t in template_counts(mined) if t not in known and not any(
             a in known for a in mined.ancestors.get(t, ()))}
         fresh: dict[str, list[LogEntry]] = {}
         if unknown:

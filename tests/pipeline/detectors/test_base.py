@@ -26,10 +26,11 @@ def test_tally_counts_like_a_counter(distinct):
 
 
 def test_severity_counts():
-    entries = [entry("a", n=0), entry("b", n=1, severity=Severity.ERROR),
-               entry("c", n=2, severity=Severity.ERROR)]
-    assert severity_counts(entries) == {Severity.INFO: 1, Severity.ERROR: 2}
-    assert severity_counts([]) == {}
+    batch = mined([entry("a", n=0), entry("b", n=1, severity=Severity.ERROR),
+                   entry("c", n=2, severity=Severity.ERROR)])
+    assert severity_counts(batch) == {Severity.INFO: 1, Severity.ERROR: 2}
+    assert severity_counts(batch) is severity_counts(batch)
+    assert severity_counts(mined([])) == {}
 
 
 def test_template_counts_in_first_line_order_once_a_batch():
