@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -147,19 +148,19 @@ def _marks(mark: str, n: int) -> str:
 
 
 def add_outcomes(
-    conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome], now: datetime
+    conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome], created_at: object
 ) -> None:
     """Writes the batch's outcome rows (inside its record transaction); raises
     EntriesCountedMeanwhile when another batch got to one of them first.
 
-    Plain driver SQL: the rows share their batch and time, so the time is converted for
-    the database once, not once a row as SQLAlchemy would. Postgres takes every row in one
-    statement; SQLite, in-process, blocks of rows (`_insert_in_blocks`).
+    Plain driver SQL: the rows share their batch and time, `created_at`, converted for the
+    database once (`time_for`, as the ledger row's), not once a row as SQLAlchemy would.
+    Postgres takes every row in one statement; SQLite, in-process, blocks of rows
+    (`_insert_in_blocks`).
     """
     if not outcomes:
         return
-    created_at = time_for(conn, OUTCOMES.c.created_at, now)
-    ordered = sorted(outcomes, key=lambda o: o.delivery_id)  # a fixed order: no deadlock
+    ordered = sorted(outcomes, key=_DELIVERY)  # a fixed order: no deadlock
     try:
         if conn.dialect.name == "postgresql":
             _insert_as_arrays(conn, batch_id, ordered, created_at)
@@ -212,11 +213,14 @@ def _insert_in_blocks(conn: Connection, batch_id: str, outcomes: Sequence[EntryO
         for start, size in _blocks(len(rows)):
             cursor.execute(_insert_sql(size), (batch_id, created_at,
                                                *chain.from_iterable(rows[start : start + size])))
-        last = cursor.execute(_LAST_ROW).fetchone()[0]
+        last = cursor.lastrowid  # the last row's: no read of the table's largest again
         if last != before + len(rows):  # SQLite's rowids ran out: it picks them at random
             raise RuntimeError(f"batch {batch_id}: outcome rows {before + 1} to {last}, "
                                f"{len(rows)} written; the range would not hold them")
         cursor.execute(_ROWS_OF_BATCH, (before + 1, last, batch_id))
+
+
+_DELIVERY = attrgetter("delivery_id")
 
 
 def _blocks(rows: int) -> Iterator[tuple[int, int]]:

@@ -43,9 +43,12 @@ def record_batch(
     stamps the rows; `schedule_now` (the lifecycle's clock, the log's in a replay)
     times the incidents and their messages."""
     due_now = schedule_now or now
-    if not _claim(conn, record, now):
+    # The ledger row's time and its outcome rows', as the database takes it: converted
+    # once (SQLAlchemy's converter cost as much as a statement).
+    created_at = accounting.time_for(conn, LEDGER.c.created_at, now)
+    if not _claim(conn, record, created_at):
         return BatchResult(already_recorded=True)
-    accounting.add_outcomes(conn, record.batch_id, outcomes, now)
+    accounting.add_outcomes(conn, record.batch_id, outcomes, created_at)
     _upsert_templates(conn, templates)
     _upsert_lineage(conn, lineage)
     anomalies = [_suppressed(conn, a, now) for a in anomalies]
@@ -75,9 +78,9 @@ def _suppressed(conn: Connection, anomaly: Anomaly, now: datetime) -> Anomaly:
     return anomaly
 
 
-def _claim(conn: Connection, record: BatchRecord, now: datetime) -> bool:
-    """Inserts the ledger row; False when the batch is (being) recorded by someone else."""
-    created_at = accounting.time_for(conn, LEDGER.c.created_at, now)
+def _claim(conn: Connection, record: BatchRecord, created_at: object) -> bool:
+    """Inserts the ledger row, of time `created_at` (`accounting.time_for`); False when
+    the batch is (being) recorded by someone else."""
     values = (record.batch_id, record.stream, record.entries, record.processed,
               record.duplicates, record.start_ns, record.end_ns, created_at)
     sql = _claim_sql(conn.dialect.paramstyle)
