@@ -35,6 +35,7 @@ from pipeline.parsing.wire import (
     WireFields,
     check_depth,
     entry_error,
+    keep_bounded,
     shared_labels,
     shared_resource,
 )
@@ -49,6 +50,14 @@ _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 # Most entries hold no backslash at all: looking for one byte is a memchr, a tenth of the
 # time of looking for the six of the escape in every entry.
 _BACKSLASH = ord("\\")
+
+# What an entry's resource, labels and log name make of it: (resource type, resource
+# labels, labels, project, service). The entries of a stream repeat all three, so each
+# combination is worked out once and found again by its JSON (and log name) in one
+# look-up; bounded like the shared labels it holds.
+_Stream = tuple[str, dict[str, str], dict[str, str], str, str]
+_StreamKey = tuple[bytes, bytes, str | None]
+_streams: dict[_StreamKey, _Stream] = {}
 
 
 def parse_entry(
@@ -73,16 +82,18 @@ def parse_entry_or_reject(
     max_bytes: int,
     fallback_ns: int | Callable[[], int | None] | None,
     receive_ns: int | None,
+    project: str = "",
 ) -> LogEntry | Rejection:
     """parse_entry, with the timestamp fallback apart from the receive time; never raises.
 
     The fallback may be a function giving it, called only for an entry that needs it (one
     with neither timestamp nor receiveTimestamp). A non-empty `source` (the Pub/Sub
-    message id, `file:line`) is the entry's delivery id.
+    message id, `file:line`) is the entry's delivery id. `project` is the project of an
+    entry that names none.
     """
     try:
         data = raw if type(raw) is bytes else as_bytes(raw)  # nearly every input is bytes
-        return _entry(data, max_bytes, fallback_ns, receive_ns, source)
+        return entry_of(data, len(data), max_bytes, fallback_ns, receive_ns, source, project)
     except InvalidInput as error:
         return Rejection.of(error.reason, error.detail, stored_bytes(raw), source)
     except Exception as error:  # the last guard of "parsing never raises"
@@ -95,15 +106,19 @@ def parser_bug(error: Exception, raw: object, source: str) -> Rejection:
     return Rejection.of(RejectReason.PARSER_BUG, detail, stored_bytes(raw), source)
 
 
-def _entry(
-    data: bytes, max_bytes: int, fallback_ns: int | Callable[[], int | None] | None,
-    receive_ns: int | None, delivery_id: str,
+def entry_of(
+    data: bytes, size: int, max_bytes: int, fallback_ns: int | Callable[[], int | None] | None,
+    receive_ns: int | None, delivery_id: str, default_project: str,
 ) -> LogEntry:
+    """The entry of `data`'s first `size` bytes; raises InvalidInput (see
+    `parse_entry_or_reject`). What follows them may only be whitespace, which JSON ignores
+    (a line's end: a file's lines are parsed without a copy that cuts it off); when it is
+    not empty, the errors may differ from those of the bytes alone."""
     # Each Python call and each new object counts, once an entry: the checks and the
     # decoding every entry goes through are written out here; their helpers make the
     # errors.
-    if not data or len(data) > max_bytes or data.isspace():
-        check_size(data, max_bytes)  # raises
+    if not data or size > max_bytes or data.isspace():
+        check_size(data[:size], max_bytes)  # raises
     # The first byte (a small int, no new object) rules out a BOM in most entries.
     body = data[3:] if data[0] == _BOM_START and data[:3] == _BOM else data
     if not body.isascii():
@@ -112,10 +127,11 @@ def _entry(
         body = _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
     try:
         wire = RAW_LABELS_DECODER.decode(body)
-        resource = shared_resource(wire.resource)
-        labels = shared_labels(wire.labels)
     except DECODING_ERRORS as error:
         raise entry_error(body, error) from None
+    stream_key = (bytes(wire.resource), bytes(wire.labels), wire.log_name)
+    stream = _streams.get(stream_key) or _stream(stream_key, body)
+    resource_type, resource_labels, labels, project, service = stream
     # The usual entries, a textPayload and a timestamp alone, without the calls that sort
     # out the others: they were a tenth of parsing such an entry.
     message: str | None = wire.text_payload
@@ -133,39 +149,53 @@ def _entry(
     else:
         timestamp_ns, received_ns, assumed = _times(wire, fallback_ns, receive_ns)
     http = wire.http_request
-    resource_type = (resource.type if resource else "") or "global"
-    resource_labels = (resource.labels or NO_LABELS) if resource else NO_LABELS
-    log_name = wire.log_name or ""
-    project = resource_labels.get("project_id", "")
-    service = labelled_service(resource_labels, labels)
-    if not project or not service:
-        project, service = _named_by_log(project, service, log_name, resource_type)
     if (severity := SEVERITY_BY_NAME.get(wire.severity)) is None:  # the usual names
         severity = severity_of(wire.severity)
-    # The first eight fields by position: CPython 3.11 compiles a call of more than 30
-    # stack slots (two a keyword) into one through a dict of the keywords, which cost
-    # three times the rest of the call.
+    # Every field by position, in LogEntry's order: msgspec then matches no keyword names
+    # (and CPython 3.11 compiles a call of more than 30 stack slots, two a keyword, into
+    # one through a dict of the keywords). The comments name the fields.
     return LogEntry(
-        wire.insert_id or synthetic_insert_id(body),
+        wire.insert_id or synthetic_insert_id(body[:size]),  # insert_id (of the size's bytes)
         timestamp_ns,
         severity,
         message,
-        project,
+        project or default_project,  # project
         service,
-        log_name,
+        wire.log_name or "",  # log_name
         resource_type,
-        resource_labels=resource_labels,
-        labels=labels,
-        payload=payload,
-        receive_timestamp_ns=received_ns,
-        trace=wire.trace,
-        span_id=wire.span_id,
-        http_status=http_status_of(http.status) if http else None,
-        http_latency_s=latency_s_of(http.latency) if http else None,
-        size=len(data),
-        delivery_id=delivery_id,
-        time_assumed=assumed,
+        resource_labels,
+        labels,
+        payload,
+        received_ns,  # receive_timestamp_ns
+        wire.trace,
+        wire.span_id,
+        http_status_of(http.status) if http else None,  # http_status
+        latency_s_of(http.latency) if http else None,  # http_latency_s
+        size,
+        delivery_id,
+        assumed,  # time_assumed
     )
+
+
+def _stream(key: _StreamKey, body: bytes) -> _Stream:
+    """What the resource, labels (their JSON) and log name of `key` make of an entry (see
+    `_streams`); raises InvalidInput for the entry `body` when they do not decode."""
+    resource_json, labels_json, log_name = key
+    try:
+        resource = shared_resource(resource_json)
+        labels = shared_labels(labels_json)
+    except DECODING_ERRORS as error:
+        raise entry_error(body, error) from None
+    resource_type = (resource.type if resource else "") or "global"
+    resource_labels = (resource.labels or NO_LABELS) if resource else NO_LABELS
+    project = resource_labels.get("project_id", "")
+    service = labelled_service(resource_labels, labels)
+    if not project or not service:
+        project, service = _named_by_log(project, service, log_name or "", resource_type)
+    stream = (resource_type, resource_labels, labels, project, service)
+    size = len(resource_json) + len(labels_json) + len(log_name or "")
+    keep_bounded(_streams, key, stream, size)
+    return stream
 
 
 def _named_by_log(project: str, service: str, log_name: str, resource_type: str

@@ -51,14 +51,15 @@ def rfc3339_ns(text: str) -> int:
     Raises TimestampError when the text is not RFC 3339, names an impossible date or time,
     or lies outside 1970..2100.
     """
-    second_ns = _SECOND_CACHE.get(text[:_SECOND_LEN])
+    # Literal positions (see _SECOND_LEN and _NANOS_LEN): no global loads nor sums.
+    second_ns = _SECOND_CACHE.get(text[:19])
     if second_ns is not None:  # a second already parsed whole: only the rest is new
         # Most times: nine digits and "Z", read with the fewest new objects (each costs).
-        if len(text) == _NANOS_LEN and text[_SECOND_LEN] == "." and text[-1] == "Z":
-            digits = text[_SECOND_LEN + 1 : -1]
+        if len(text) == 30 and text[29] == "Z" and text[19] == ".":
+            digits = text[20:29]
             if digits.isdigit() and digits.isascii():
                 return second_ns + int(digits)
-        rest = text[_SECOND_LEN:]
+        rest = text[19:]
         if rest[:1] == "." and rest[-1] in "Zz":
             digits = rest[1:-1]
             # Up to nine digits (longer ones are cut): _fraction_ns inline.

@@ -117,40 +117,41 @@ def decode_entry(data: bytes | str) -> WireEntry:
 SHARED_MAX = 4096
 SHARED_MAX_BYTES = 1024
 NO_LABELS: dict[str, str] = {}  # shared; entries never change their labels in place
+_K = TypeVar("_K")
 _V = TypeVar("_V")
 _resources: dict[bytes, WireResource] = {}
 _labels: dict[bytes, dict[str, str]] = {}
 
 
-def shared_resource(raw: msgspec.Raw) -> WireResource | None:
-    """The resource of a RawLabelsEntry, the one copy of it; raises what decoding does."""
-    if not raw:
+def shared_resource(json: bytes) -> WireResource | None:
+    """The resource of a RawLabelsEntry (its JSON), the one copy of it; raises what
+    decoding does."""
+    if not json:
         return None
-    key = bytes(raw)
-    found = _resources.get(key)
+    found = _resources.get(json)
     if found is None:
-        found = _RESOURCE_DECODER.decode(key)
+        found = _RESOURCE_DECODER.decode(json)
         if found is not None:  # (null: None, not kept)
-            _keep(_resources, key, found)
+            keep_bounded(_resources, json, found, len(json))
     return found
 
 
-def shared_labels(raw: msgspec.Raw) -> dict[str, str]:
-    """The labels of a RawLabelsEntry, the one copy of them (NO_LABELS for none or
-    empty); raises what decoding does."""
-    if not raw:
+def shared_labels(json: bytes) -> dict[str, str]:
+    """The labels of a RawLabelsEntry (their JSON), the one copy of them (NO_LABELS for
+    none or empty); raises what decoding does."""
+    if not json:
         return NO_LABELS
-    key = bytes(raw)
-    found = _labels.get(key)
+    found = _labels.get(json)
     if found is None:
-        found = _LABELS_DECODER.decode(key) or NO_LABELS
-        _keep(_labels, key, found)
+        found = _LABELS_DECODER.decode(json) or NO_LABELS
+        keep_bounded(_labels, json, found, len(json))
     return found
 
 
-def _keep(table: dict[bytes, _V], key: bytes, value: _V) -> None:
-    """Keeps `value` for later entries with this JSON, but for a long one (memory)."""
-    if len(key) <= SHARED_MAX_BYTES:
+def keep_bounded(table: dict[_K, _V], key: _K, value: _V, size: int) -> None:
+    """Keeps `value` for later entries with the same JSON (`size` bytes of it), but for a
+    long one (memory); a full table is emptied first."""
+    if size <= SHARED_MAX_BYTES:
         if len(table) >= SHARED_MAX:
             table.clear()
         table[key] = value
