@@ -48,7 +48,9 @@ class Ingest:
     def feed(self, item: LogEntry | Rejection, now: float) -> None:
         """Takes one parsed item; closes whatever batches it completes."""
         self.received += 1
-        if isinstance(item, Rejection):
+        # Asked of LogEntry: isinstance answers a hit on the exact type at once, while a
+        # miss looks up the item's __class__ too, and nearly every item is an entry.
+        if not isinstance(item, LogEntry):
             self.rejected[item.reason] += 1
             self._tell_received()
             self._on_reject(item)

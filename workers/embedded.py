@@ -157,7 +157,7 @@ def run_embedded(
         young_collections_spaced(),
     ):
         for item in items:
-            if not isinstance(item, Rejection):
+            if isinstance(item, LogEntry):  # (not "not a Rejection": see Ingest.feed)
                 at_s = item.timestamp_ns / 1e9
                 if at_s >= log_clock:  # the log's clock only goes forward: else nothing moves
                     log_clock = clock.line_s = at_s
