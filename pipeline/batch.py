@@ -70,6 +70,7 @@ class _OpenBatch:
 # An open batch is found by a plain tuple of its stream's fields: building a StreamKey and
 # hashing it in Python for every entry cost more than the rest of `add`.
 _Fields = tuple[str, str, str]
+_NONE: tuple[Batch, ...] = ()
 # Event-time windows one stream may have open at once. A stream is a service, often many
 # pods: one whose clock is minutes off, or a late straggler, gets a window of its own
 # instead of closing the others' batch on every line.
@@ -91,8 +92,9 @@ class Batcher:
         self._span_ns = limits.max_span_s * 1e9
         self._max_entries = limits.max_entries
         self._max_bytes = limits.max_bytes
+        self._fill = limits.max_entries - 1  # entries a window holds and stays open
 
-    def add(self, entry: LogEntry, now: float) -> list[Batch]:
+    def add(self, entry: LogEntry, now: float) -> Sequence[Batch]:
         """Adds one entry; returns the batches this closed."""
         fields = (entry.project, entry.resource_type, entry.service)
         windows = self._open.get(fields)
@@ -104,11 +106,11 @@ class Batcher:
             if (
                 abs(entry.timestamp_ns - window.first_ns) <= self._span_ns
                 and size <= self._max_bytes
-                and len(window.entries) < self._max_entries - 1
+                and len(window.entries) < self._fill
             ):
                 window.entries.append(entry)
                 window.size = size
-                return []
+                return _NONE  # (one shared empty tuple: no new list an entry)
         return self._add(entry, now, fields, windows)
 
     def _add(
