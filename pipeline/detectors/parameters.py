@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -31,7 +32,6 @@ from pipeline.detectors.base import (
 from pipeline.detectors.explain import clip, entry_ids, show_number
 from pipeline.detectors.sustain import Streak, Sustain, ramp
 from pipeline.findings import Evidence, Finding
-from pipeline.lru import BoundedLru
 
 _PLACEHOLDER = re.compile(r"<\*>|<[A-Z_]+>")
 _NUMBER = re.compile(
@@ -332,10 +332,10 @@ def read_slots(mined: MinedBatch) -> tuple[SlotReadings, ...]:
 
 def _read_batch(mined: MinedBatch) -> tuple[SlotReadings, ...]:
     template_ids = mined.template_ids
-    keys = list(zip(template_ids, messages(mined), strict=True))
-    cached = _NUMBERS_SEEN.get_many(keys)  # the lines met lately, looked up in C
+    texts = messages(mined)
+    cached = _NUMBERS_SEEN.rows(template_ids, texts)  # the lines met lately, looked up in C
     if None in cached:
-        _read_missing(mined, keys, cached)
+        _read_missing(mined, texts, cached)
     rows = cast(list[Row], cached)  # every line read now
     # The lines that hold numbers, grouped by template (in the order of their first such
     # line): a template's slots are then columns of its rows.
@@ -363,21 +363,20 @@ _values = itemgetter(0)
 _units = itemgetter(1)
 
 
-def _read_missing(mined: MinedBatch, keys: list[tuple[str, str]], rows: list[Row | None]
-                  ) -> None:
+def _read_missing(mined: MinedBatch, lines: Sequence[str], rows: list[Row | None]) -> None:
     """Reads the lines `rows` lacks into it, and keeps them for when they are met again (a
     template with enough lines in the batch has them read by its line regex)."""
-    busy = {t for t, lines in template_counts(mined).items() if lines >= WHOLE_LINE_AFTER}
+    busy = {t for t, count in template_counts(mined).items() if count >= WHOLE_LINE_AFTER}
     read: dict[tuple[str, str], Row] = {}  # a line met twice in the batch is read once
     for index, row in enumerate(rows):
         if row is None:
-            key = keys[index]
+            key = template_id, message = mined.template_ids[index], lines[index]
             row = read.get(key)
             if row is None:
-                template_id, message = key
                 template = mined.templates.get(template_id, "")
                 row = read[key] = _read_row(template, message, template_id in busy)
-                _NUMBERS_SEEN.put(key, row, len(message) + _NUMBER_SIZE * len(row[0]))
+                _NUMBERS_SEEN.put(template_id, message, row,
+                                  len(message) + _NUMBER_SIZE * len(row[0]))
             rows[index] = row
 
 
@@ -420,9 +419,56 @@ def _columns(template_id: str, template: str, indexes: list[int], found: list[Ro
     return slots
 
 
+class LinesRead:
+    """The rows of the lines read lately, kept by message with the template they were read
+    against (a line is read again against another template). The first kept go first:
+    unlike least recently used, a line met again costs one lookup in C, no order to keep."""
+
+    __slots__ = ("_kept", "_size", "max_items", "max_size")
+
+    def __init__(self, max_items: int, max_size: int) -> None:
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._size = 0
+        self.max_items, self.max_size = max_items, max_size
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self._size = 0
+
+    def rows(self, template_ids: Sequence[str], lines: Sequence[str]) -> list[Row | None]:
+        """Per line, its row read against its template, None when not kept."""
+        found = list(map(self._kept.get, lines, repeat(_NOT_KEPT)))
+        if tuple(map(_kept_template, found)) != tuple(template_ids):  # some line not kept
+            for index, template_id in enumerate(template_ids):
+                if found[index][0] != template_id:
+                    found[index] = _NOT_KEPT
+        return list(map(_kept_row, found))
+
+    def put(self, template_id: str, line: str, row: Row, size: int) -> None:
+        """Keeps the line's row, dropping the first kept while over a bound (a row larger
+        than `max_size` is not kept)."""
+        if size > self.max_size or not self.max_items:
+            return
+        kept = self._kept
+        if (previous := kept.pop(line, None)) is not None:
+            self._size -= previous[2]
+        while len(kept) >= self.max_items or self._size + size > self.max_size:
+            self._size -= kept.popitem(last=False)[1][2]
+        kept[line] = (template_id, row, size)
+        self._size += size
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+_Kept = tuple[str | None, Row | None, int]  # template id, row, size
+_NOT_KEPT: _Kept = (None, None, 0)
+_kept_template = itemgetter(0)
+_kept_row = itemgetter(1)
+
 # Pure, so kept for lines met again: a busy service repeats many of its lines exactly.
 # Bounded by size too: a line of fifty numbers holds fifty readings.
-_NUMBERS_SEEN = BoundedLru[tuple[str, str], Row](16_384, 4 * 2**20)
+_NUMBERS_SEEN = LinesRead(16_384, 4 * 2**20)
 _NUMBER_SIZE = 100  # bytes a kept reading takes, about: its float and its place in a tuple
 
 

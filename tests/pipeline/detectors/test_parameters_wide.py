@@ -185,7 +185,7 @@ def test_a_batch_reads_the_slots_of_reading_each_line_alone():
             parameters._NUMBERS_SEEN.clear()
             for e, tid in list(zip(batch.entries, batch.template_ids, strict=True))[::3]:
                 row = parameters._read_row(batch.templates[tid], e.message, False)
-                parameters._NUMBERS_SEEN.put((tid, e.message), row, 1)
+                parameters._NUMBERS_SEEN.put(tid, e.message, row, 1)
         assert list(parameters._read_batch(batch)) == expected, cached
 
 
@@ -228,3 +228,25 @@ def test_a_slot_whose_largest_value_is_no_outlier_holds_none():
             plain.append(excess if excess >= floor else 0.0)
         found = detector._excesses(log_high, values)
         assert (found or [0.0] * len(values)) == plain
+
+
+def test_lines_read_are_kept_against_their_template_within_bounds():
+    """A kept line is found only against the template it was read against; the first kept
+    go first once the lines, or their sizes, exceed a bound; a row too large is not kept."""
+    row: parameters.Row = ((1.0,), None)
+    cache = parameters.LinesRead(max_items=3, max_size=10)
+    for line in ("a", "b", "c"):
+        cache.put("t", line, row, 2)
+    assert cache.rows(("t", "u", "t"), ("a", "b", "z")) == [row, None, None]
+    cache.put("t", "d", row, 2)  # four lines: "a" goes first, although just met
+    assert cache.rows(("t",) * 4, "abcd") == [None, row, row, row]
+    cache.put("u", "b", ((2.0,), None), 2)  # read again against another template
+    assert cache.rows(("t", "u"), "bb") == [None, ((2.0,), None)]
+    cache.put("t", "e", row, 7)  # sizes 2 + 2 + 7 > 10: "c" goes, then "d"
+    assert cache.rows(("t",) * 4, "cdbe") == [None, None, None, row]
+    assert cache.rows(("u",), "b") == [((2.0,), None)] and len(cache) == 2
+    cache.put("t", "f", row, 11)
+    assert cache.rows(("t",), "f") == [None] and len(cache) == 2
+    empty = parameters.LinesRead(max_items=0, max_size=10)
+    empty.put("t", "a", row, 1)
+    assert len(empty) == 0 and empty.rows(("t",), "a") == [None]
