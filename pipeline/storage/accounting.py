@@ -148,10 +148,12 @@ def _marks(mark: str, n: int) -> str:
 
 
 def add_outcomes(
-    conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome], created_at: object
+    conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome], created_at: object,
+    first_row: int | None = None,
 ) -> None:
     """Writes the batch's outcome rows (inside its record transaction); raises
-    EntriesCountedMeanwhile when another batch got to one of them first.
+    EntriesCountedMeanwhile when another batch got to one of them first. On SQLite,
+    `first_row` is the rowid the ledger claim gave the first of them (`batches._claim`).
 
     Plain driver SQL: the rows share their batch and time, `created_at`, converted for the
     database once (`time_for`, as the ledger row's), not once a row as SQLAlchemy would.
@@ -165,7 +167,8 @@ def add_outcomes(
         if conn.dialect.name == "postgresql":
             _insert_as_arrays(conn, batch_id, ordered, created_at)
         else:
-            _insert_in_blocks(conn, batch_id, ordered, created_at)
+            assert first_row is not None, "the ledger claim gives SQLite's rows their rowids"
+            _insert_in_blocks(conn, batch_id, ordered, created_at, first_row)
     except IntegrityError as error:
         raise EntriesCountedMeanwhile(batch_id) from error
 
@@ -194,30 +197,24 @@ def _insert_as_arrays(conn: Connection, batch_id: str, outcomes: Sequence[EntryO
 # of 60 rows took 1.7 times the CPU.)
 _BLOCK = 100
 _SIZES = (_BLOCK, 64, 32, 16, 8, 4, 2, 1)
-_LAST_ROW = f"SELECT ifnull(max(rowid), 0) FROM {OUTCOMES.name}"
-_ROWS_OF_BATCH = (f"UPDATE {LEDGER.name} SET first_outcome_row = ?, last_outcome_row = ? "
-                  "WHERE batch_id = ?")
-
-
 def _insert_in_blocks(conn: Connection, batch_id: str, outcomes: Sequence[EntryOutcome],
-                      created_at: object) -> None:
-    """Writes the rows, and their range of rowids into the batch's ledger row (which the
-    audit and the pruning find them by). After the ledger claim, which took the database's
-    write lock: no one else adds rows meanwhile, so each row takes the next rowid.
+                      created_at: object, first_row: int) -> None:
+    """Writes the rows, which take the rowids from `first_row` on: the range the ledger
+    claim wrote into the batch's ledger row (`batches._claim`), which the audit and the
+    pruning find them by. After the claim, which took the database's write lock: no one
+    else adds rows meanwhile, so each row takes the next rowid.
     Through the driver's cursor: SQLAlchemy's work on each statement cost more than
     SQLite's on a block of rows."""
     kinds = _KINDS  # a dict look-up costs less than str() of an enum, 500 times a batch
     rows = [(o.delivery_id, kinds[o.outcome], o.insert_key) for o in outcomes]
     with driver_cursor(conn) as cursor:
-        before = cursor.execute(_LAST_ROW).fetchone()[0]
         for start, size in _blocks(len(rows)):
             cursor.execute(_insert_sql(size), (batch_id, created_at,
                                                *chain.from_iterable(rows[start : start + size])))
-        last = cursor.lastrowid  # the last row's: no read of the table's largest again
-        if last != before + len(rows):  # SQLite's rowids ran out: it picks them at random
-            raise RuntimeError(f"batch {batch_id}: outcome rows {before + 1} to {last}, "
+        last = cursor.lastrowid  # the last row's
+        if last != first_row + len(rows) - 1:  # SQLite's rowids ran out: it picks at random
+            raise RuntimeError(f"batch {batch_id}: outcome rows {first_row} to {last}, "
                                f"{len(rows)} written; the range would not hold them")
-        cursor.execute(_ROWS_OF_BATCH, (before + 1, last, batch_id))
 
 
 _DELIVERY = attrgetter("delivery_id")

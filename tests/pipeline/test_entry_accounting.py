@@ -32,6 +32,7 @@ from pipeline.storage import (
     accounting,
     make_engine,
 )
+from pipeline.storage import batches as batch_store
 from pipeline.storage.models import LEDGER, OUTCOMES
 from pipeline.templates import TemplateMiner
 
@@ -353,6 +354,35 @@ def test_the_sqlite_known_entries_read_looks_up_each_id_in_its_index(sqlite_url:
         "SEARCH o USING INDEX sqlite_autoindex_entry_outcomes_1 (delivery_id=?)",
         "SCAN wanted VIRTUAL TABLE INDEX 1:",
         "SEARCH o USING INDEX sqlite_autoindex_entry_outcomes_2 (insert_key=?)"], plan
+
+
+def test_the_sqlite_ledger_claim_reads_the_largest_outcome_rowid_without_a_scan(
+    sqlite_url: str,
+) -> None:
+    """The claim reads the outcome rows' largest rowid for every batch: from the table's
+    last page, not by reading every row."""
+    migrations.upgrade(sqlite_url)
+    with opened_store(sqlite_url) as store:
+        record(store, "one", outcomes_of("a", 20))
+        with store.engine.connect() as conn:
+            plan = [row[-1] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {batch_store._CLAIM_SQLITE}", ("b",) + (0,) * 10)]
+    assert [step for step in plan if step.startswith(("SCAN", "SEARCH"))] == [
+        "SEARCH entry_outcomes", "SEARCH entry_outcomes"], plan
+
+
+def test_an_sqlite_batch_without_outcome_rows_holds_no_range_and_the_next_follows_on(
+    sqlite_url: str,
+) -> None:
+    migrations.upgrade(sqlite_url)
+    with opened_store(sqlite_url) as store:
+        record(store, "first", outcomes_of("a", 3))
+        record(store, "empty", [])
+        record(store, "next", outcomes_of("b", 2))
+        with store.engine.connect() as conn:
+            ranges = {batch_id: (first, last) for batch_id, first, last in conn.execute(
+                select(LEDGER.c.batch_id, LEDGER.c.first_outcome_row, LEDGER.c.last_outcome_row))}
+    assert ranges == {"first": (1, 3), "empty": (None, None), "next": (4, 5)}
 
 
 @pytest.mark.integration
