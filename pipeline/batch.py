@@ -23,8 +23,6 @@ def batch_id_for(key: StreamKey, entries: Sequence[LogEntry]) -> str:
     return digest.hexdigest()
 
 
-
-
 # Not slotted: start_ns and end_ns are cached in the instance's dict, which msgspec does not
 # encode, so the detect task's wire format stays the three fields. The detectors and
 # scoring read them about twenty times a batch; each read was a pass over every entry.

@@ -26,6 +26,7 @@ from pipeline.detectors.base import (
     MinedBatch,
     inherit_slots,
     messages,
+    once_a_batch,
     tally,
     template_counts,
 )
@@ -313,21 +314,13 @@ def _by_first_learned(slots: tuple[SlotReadings, ...]) -> list[SlotReadings]:
         slot.position, slot.group))
 
 
-_last_read: tuple[MinedBatch, tuple[SlotReadings, ...]] | None = None
-
-
 def read_slots(mined: MinedBatch) -> tuple[SlotReadings, ...]:
     """Per slot that holds a number in the batch, its values, slots in the order of their
     first value read (entry order, then token order).
 
-    Two detectors read the same batch's numbers; the last batch's are kept (keyed by the
-    very batch, which is frozen) so they are read once.
+    Two detectors read the same batch's numbers: they are read once a batch.
     """
-    global _last_read
-    last = _last_read
-    if last is None or last[0] is not mined:
-        last = _last_read = (mined, _read_batch(mined))
-    return last[1]
+    return once_a_batch("slots", mined, _read_batch)
 
 
 def _read_batch(mined: MinedBatch) -> tuple[SlotReadings, ...]:
